@@ -1,0 +1,24 @@
+// The dispatch table: every (K, stride, dilation) that gets its own compiled tiled kernel, for
+// each of float32, float16 and bfloat16. The instantiation files and the dispatcher both expand
+// this one list, so adding an entry here is the whole change. Calls outside it take the general
+// tiled instantiation (run-time taps) or, where that cannot stage the input, the direct kernel.
+#pragma once
+
+#include "kernels/tile_config.h"
+
+// X(K, stride, dilation)
+#define CUTE_DWCONV_FWD_TILED_TABLE(X)                                                          \
+  X(3, 1, 1) X(5, 1, 1) X(7, 1, 1) X(9, 1, 1) X(11, 1, 1) X(15, 1, 1) X(21, 1, 1) X(31, 1, 1) \
+  X(3, 1, 2) X(5, 1, 2) X(7, 1, 2)                                                            \
+  X(3, 2, 1) X(5, 2, 1) X(7, 2, 1)
+
+namespace cute_dwconv {
+
+template <class T>
+using GeneralTiledConfig = FwdTiledConfig<T, 0, 0, 0>;
+
+// The fixed-shape entry: the headline problem (K=3, stride 1, padding 0, dilation 1 on 512x512
+// float32 planes) with every extent and stride known at compile time.
+using FixedShapeConfig = FwdTiledConfig<float, 3, 1, 1, PlaneShape<512, 512, 0>>;
+
+}  // namespace cute_dwconv

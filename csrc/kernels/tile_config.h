@@ -1,0 +1,60 @@
+// Compile-time configurations of the tiled forward kernel. Light on purpose: the dispatch unit
+// names these types without pulling in CuTe.
+#pragma once
+
+#include <cutlass/numeric_types.h>
+
+namespace cute_dwconv {
+
+constexpr int ceil_div_constexpr(int a, int b) { return (a + b - 1) / b; }
+constexpr int max_constexpr(int a, int b) { return a > b ? a : b; }
+
+// Plane geometry of the fixed-shape instantiation (H, W and padding known at compile time, x and
+// out contiguous). kH == 0 means every extent and stride is read from the call.
+template <int kH_ = 0, int kW_ = 0, int kPadding_ = 0>
+struct PlaneShape {
+  static constexpr int kH = kH_;
+  static constexpr int kW = kW_;
+  static constexpr int kPadding = kPadding_;
+  static constexpr bool kStatic = kH_ > 0;
+};
+using DynamicPlane = PlaneShape<>;
+
+// K, stride and dilation are compile-time in the dispatch table's entries; 0 (all three) means
+// the general instantiation that reads them from the call.
+template <class T, int kK_, int kStride_, int kDilation_, class Plane_ = DynamicPlane>
+struct FwdTiledConfig {
+  static_assert((kK_ > 0) == (kStride_ > 0) && (kK_ > 0) == (kDilation_ > 0),
+                "K, stride and dilation are either all fixed or all taken from the call");
+  static_assert(!Plane_::kStatic || kK_ > 0, "a fixed plane shape needs fixed taps");
+
+  using Element = T;
+  using Plane = Plane_;
+  static constexpr int kK = kK_;
+  static constexpr int kStride = kStride_;
+  static constexpr int kDilation = kDilation_;
+  static constexpr bool kStaticTaps = kK_ > 0;
+
+  static constexpr int kVec = 16 / int(sizeof(T));  // elements in one 16-byte cp.async
+  static constexpr int kLanes = 32;                  // a warp spans the strip's columns
+  static constexpr int kWarps = 4;                   // warps stack down the rows
+  static constexpr int kThreads = kLanes * kWarps;
+  static constexpr int kTileW = kLanes * kVec;       // output columns per block strip
+
+  // Output rows each thread accumulates per pipeline step. A stride multiplies the input rows a
+  // step stages, so fewer output rows keep one stage near 8 KB.
+  static constexpr int kRowsPerThread = kStride_ == 1 ? 4 : (kStride_ == 2 ? 2 : 1);
+  static constexpr int kOutRowsPerStep = kWarps * kRowsPerThread;
+
+  // Stages in flight while a step computes: with 2, loads keep about 16 KB per block under way.
+  static constexpr int kStagesAhead = 2;
+
+  // Ring geometry when the taps are fixed (0 otherwise: the host plans it per call).
+  static constexpr int kStageRows = kOutRowsPerStep * kStride_;
+  static constexpr int kHaloRows =
+      kStaticTaps ? max_constexpr(0, (kK_ - 1) * kDilation_ + 1 - kStride_) : 0;
+  static constexpr int kHaloStages = kStaticTaps ? ceil_div_constexpr(kHaloRows, kStageRows) : 0;
+  static constexpr int kRingStages = kStaticTaps ? 1 + kHaloStages + kStagesAhead : 0;
+};
+
+}  // namespace cute_dwconv

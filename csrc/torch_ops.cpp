@@ -1,0 +1,206 @@
+// Torch glue: argument checks, output allocation, the dispatch call and operator registration.
+// Nothing here computes; every kernel lives behind dispatch/fwd_dispatch.h.
+#include <Python.h>
+
+#include <ATen/ATen.h>
+#include <ATen/MemoryOverlap.h>
+#include <c10/cuda/CUDAStream.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <torch/library.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dispatch/fwd_dispatch.h"
+#include "dwconv_params.h"
+
+namespace cute_dwconv {
+namespace {
+
+struct ConvShape {
+  int64_t N, C, H, W, K, Ho, Wo;
+};
+
+// PyTorch's output size: floor((in + 2p - d(k-1) - 1) / s) + 1, or <= 0 when the kernel's reach
+// exceeds the padded input.
+int64_t output_extent(int64_t in, int64_t padding, int64_t taps, int64_t stride, int64_t dilation) {
+  int64_t const numerator = in + 2 * padding - dilation * (taps - 1) - 1;
+  return numerator < 0 ? 0 : numerator / stride + 1;
+}
+
+ElementType element_type(at::ScalarType dtype) {
+  switch (dtype) {
+    case at::kFloat: return ElementType::kFloat32;
+    case at::kHalf: return ElementType::kFloat16;
+    case at::kBFloat16: return ElementType::kBFloat16;
+    case at::kDouble: return ElementType::kFloat64;
+    default:
+      TORCH_CHECK_TYPE(false, "cute_dwconv: x has dtype ", dtype,
+                       "; supported dtypes are float32, float16, bfloat16 and float64");
+  }
+}
+
+ConvShape check_args(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
+                     int64_t stride, int64_t padding, int64_t dilation) {
+  TORCH_CHECK(x.dim() == 4, "cute_dwconv: x must be a 4-D (N, C, H, W) tensor, got shape ", x.sizes());
+  int64_t const N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  TORCH_CHECK(C > 0 && H > 0 && W > 0, "cute_dwconv: x must have C, H and W of at least 1 (only N may be 0), got shape ",
+              x.sizes());
+  TORCH_CHECK(weight.dim() == 4 && weight.size(0) == C && weight.size(1) == 1 && weight.size(2) >= 1 &&
+                  weight.size(3) == 1,
+              "cute_dwconv: weight must have shape (C, 1, K, 1) with C = ", C, " (x's channels) and K >= 1, got ",
+              weight.sizes());
+  if (bias.has_value()) {
+    TORCH_CHECK(bias->dim() == 1 && bias->size(0) == C, "cute_dwconv: bias must have shape (", C,
+                ",) to match x's channels, got ", bias->sizes());
+  }
+  TORCH_CHECK(stride >= 1, "cute_dwconv: stride must be >= 1, got ", stride);
+  TORCH_CHECK(dilation >= 1, "cute_dwconv: dilation must be >= 1, got ", dilation);
+  TORCH_CHECK(padding >= 0, "cute_dwconv: padding must be >= 0, got ", padding);
+
+  int64_t const K = weight.size(2);
+  int64_t const Ho = output_extent(H, padding, K, stride, dilation);
+  int64_t const Wo = output_extent(W, padding, 1, stride, 1);
+  TORCH_CHECK(Ho > 0, "cute_dwconv: output height would be ", Ho, ": the kernel reaches dilation*(K-1)+1 = ",
+              dilation * (K - 1) + 1, " rows but the padded input has H + 2*padding = ", H + 2 * padding);
+  TORCH_CHECK(Wo > 0, "cute_dwconv: output width would be ", Wo, ": the padded input has W + 2*padding = ",
+              W + 2 * padding, " columns");
+  element_type(x.scalar_type());
+  TORCH_CHECK_TYPE(weight.scalar_type() == x.scalar_type(), "cute_dwconv: weight has dtype ", weight.scalar_type(),
+                   " but x has dtype ", x.scalar_type(), "; they must match");
+  if (bias.has_value()) {
+    TORCH_CHECK_TYPE(bias->scalar_type() == x.scalar_type(), "cute_dwconv: bias has dtype ", bias->scalar_type(),
+                     " but x has dtype ", x.scalar_type(), "; they must match");
+  }
+  TORCH_CHECK(x.is_cuda(), "cute_dwconv: x must be a CUDA tensor, got a tensor on ", x.device());
+  TORCH_CHECK(weight.device() == x.device(), "cute_dwconv: weight must be on x's device ", x.device(), ", got ",
+              weight.device());
+  if (bias.has_value()) {
+    TORCH_CHECK(bias->device() == x.device(), "cute_dwconv: bias must be on x's device ", x.device(), ", got ",
+                bias->device());
+  }
+
+  return {N, C, H, W, K, Ho, Wo};
+}
+
+void check_out(at::Tensor const& out, at::Tensor const& x, ConvShape const& s) {
+  TORCH_CHECK(out.device() == x.device(), "cute_dwconv: out must be on x's device ", x.device(), ", got ",
+              out.device());
+  TORCH_CHECK_TYPE(out.scalar_type() == x.scalar_type(), "cute_dwconv: out has dtype ", out.scalar_type(),
+                   " but x has dtype ", x.scalar_type(), "; they must match");
+  TORCH_CHECK(out.dim() == 4 && out.size(0) == s.N && out.size(1) == s.C && out.size(2) == s.Ho && out.size(3) == s.Wo,
+              "cute_dwconv: out must have shape (", s.N, ", ", s.C, ", ", s.Ho, ", ", s.Wo, "), got ", out.sizes());
+  at::assert_no_internal_overlap(out);
+  at::assert_no_overlap(out, x);
+}
+
+FwdParams make_params(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
+                      at::Tensor& out, ConvShape const& s, int64_t stride, int64_t padding, int64_t dilation) {
+  FwdParams p{};
+  p.dtype = element_type(x.scalar_type());
+  p.x = x.const_data_ptr();
+  p.out = out.mutable_data_ptr();
+  p.weight = weight.const_data_ptr();
+  p.bias = bias.has_value() ? bias->const_data_ptr() : nullptr;
+  p.N = s.N; p.C = s.C; p.H = s.H; p.W = s.W; p.Ho = s.Ho; p.Wo = s.Wo;
+  p.x_stride_n = x.stride(0); p.x_stride_c = x.stride(1); p.x_stride_h = x.stride(2); p.x_stride_w = x.stride(3);
+  p.out_stride_n = out.stride(0); p.out_stride_c = out.stride(1);
+  p.out_stride_h = out.stride(2); p.out_stride_w = out.stride(3);
+  p.w_stride_c = weight.stride(0); p.w_stride_k = weight.stride(2);
+  p.bias_stride = bias.has_value() ? bias->stride(0) : 0;
+  p.kernel_size = s.K;
+  p.stride = stride;
+  p.padding = padding;
+  p.dilation = dilation;
+  p.device = x.get_device();
+  return p;
+}
+
+FwdPath parse_path(std::string const& path) {
+  if (path == "auto") return FwdPath::kAuto;
+  if (path == "fixed_shape") return FwdPath::kFixedShape;
+  if (path == "table") return FwdPath::kTable;
+  if (path == "general") return FwdPath::kGeneral;
+  if (path == "direct") return FwdPath::kDirect;
+  TORCH_CHECK(false, "cute_dwconv: path must be one of auto, fixed_shape, table, general, direct; got '", path, "'");
+}
+
+void run_forward(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
+                 at::Tensor& out, ConvShape const& s, int64_t stride, int64_t padding, int64_t dilation,
+                 FwdPath path) {
+  if (out.numel() == 0) return;
+  c10::cuda::CUDAGuard const guard(x.device());
+  FwdParams const p = make_params(x, weight, bias, out, s, stride, padding, dilation);
+  FwdStatus const status = dwconv_kx1_forward(p, path, c10::cuda::getCurrentCUDAStream());
+  TORCH_CHECK(status == FwdStatus::kLaunched, "cute_dwconv: the requested kernel path cannot take this call");
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+at::Tensor dwconv_kx1(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
+                      int64_t stride, int64_t padding, int64_t dilation) {
+  ConvShape const s = check_args(x, weight, bias, stride, padding, dilation);
+  // The layout PyTorch's convolution gives: channels_last in, channels_last out.
+  at::Tensor out = at::empty({s.N, s.C, s.Ho, s.Wo}, x.options().memory_format(x.suggest_memory_format()));
+  run_forward(x, weight, bias, out, s, stride, padding, dilation, FwdPath::kAuto);
+  return out;
+}
+
+void dwconv_kx1_out(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
+                    int64_t stride, int64_t padding, int64_t dilation, at::Tensor& out) {
+  ConvShape const s = check_args(x, weight, bias, stride, padding, dilation);
+  check_out(out, x, s);
+  run_forward(x, weight, bias, out, s, stride, padding, dilation, FwdPath::kAuto);
+}
+
+void dwconv_kx1_path_out(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
+                         int64_t stride, int64_t padding, int64_t dilation, std::string const& path, at::Tensor& out) {
+  ConvShape const s = check_args(x, weight, bias, stride, padding, dilation);
+  check_out(out, x, s);
+  run_forward(x, weight, bias, out, s, stride, padding, dilation, parse_path(path));
+}
+
+// The dispatch table as a flat list K0, stride0, dilation0, K1, ...
+std::vector<int64_t> forward_table() {
+  std::vector<int64_t> flat;
+  for (FwdTableEntry const& e : fwd_table_entries()) {
+    flat.insert(flat.end(), {e.kernel_size, e.stride, e.dilation});
+  }
+  return flat;
+}
+
+}  // namespace
+
+TORCH_LIBRARY(cute_dwconv, m) {
+  m.def("dwconv_kx1(Tensor x, Tensor weight, Tensor? bias, int stride, int padding, int dilation) -> Tensor");
+  m.def("dwconv_kx1_out(Tensor x, Tensor weight, Tensor? bias, int stride, int padding, int dilation, "
+        "Tensor(a!) out) -> ()");
+  // dwconv_kx1_out through one forced kernel path (auto, fixed_shape, table, general, direct), so
+  // that tests and benchmarks reach each path on any input.
+  m.def("_dwconv_kx1_path_out(Tensor x, Tensor weight, Tensor? bias, int stride, int padding, int dilation, "
+        "str path, Tensor(a!) out) -> ()");
+  m.def("_forward_table() -> int[]", &forward_table);
+}
+
+TORCH_LIBRARY_IMPL(cute_dwconv, CUDA, m) {
+  m.impl("dwconv_kx1", &dwconv_kx1);
+  m.impl("dwconv_kx1_out", &dwconv_kx1_out);
+  m.impl("_dwconv_kx1_path_out", &dwconv_kx1_path_out);
+}
+
+// CPU tensors reach the same checks, which say that x must be on a CUDA device, instead of the
+// dispatcher's generic "could not run with arguments from the CPU backend".
+TORCH_LIBRARY_IMPL(cute_dwconv, CPU, m) {
+  m.impl("dwconv_kx1", &dwconv_kx1);
+  m.impl("dwconv_kx1_out", &dwconv_kx1_out);
+  m.impl("_dwconv_kx1_path_out", &dwconv_kx1_path_out);
+}
+
+}  // namespace cute_dwconv
+
+// Lets `import cute_dwconv._C` load this library (and run the registrations above) without pybind11.
+extern "C" PyObject* PyInit__C(void) {
+  static PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
+  return PyModule_Create(&module_def);
+}

@@ -1,0 +1,113 @@
+"""Builds cute_dwconv._C, the CUDA extension behind torch.ops.cute_dwconv.
+
+Environment:
+  TORCH_CUDA_ARCH_LIST  architectures to build (default: the visible GPUs, else "8.6;9.0")
+  CUTLASS_PATH          a CUTLASS checkout or its include/ folder (default: third_party/cutlass,
+                        then the nvidia-cutlass pip package)
+  MAX_JOBS              parallel compile jobs (default: by cores and memory)
+  NVCC_THREADS          nvcc --threads (default: 2)
+  CUDA_HOME             the CUDA toolkit (default: /usr/local/cuda when nvcc lives there)
+"""
+
+import glob
+import os
+import sys
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+ROOT = Path(__file__).resolve().parent
+
+# torch looks for CUDA through `which nvcc`, which misleads it when nvcc is a wrapper script
+# outside the toolkit; the toolkit's usual home is the better guess.
+if "CUDA_HOME" not in os.environ and "CUDA_PATH" not in os.environ:
+    if Path("/usr/local/cuda/bin/nvcc").exists():
+        os.environ["CUDA_HOME"] = "/usr/local/cuda"
+
+import torch  # noqa: E402
+from torch.utils.cpp_extension import BuildExtension, CUDAExtension  # noqa: E402
+
+
+def cutlass_include_dir() -> str:
+    looked = []
+    env = os.environ.get("CUTLASS_PATH")
+    if env:
+        for candidate in (Path(env) / "include", Path(env)):
+            looked.append(str(candidate))
+            if (candidate / "cute" / "tensor.hpp").exists():
+                return str(candidate)
+    vendored = ROOT / "third_party" / "cutlass" / "include"
+    looked.append(str(vendored))
+    if (vendored / "cute" / "tensor.hpp").exists():
+        return str(vendored)
+    try:
+        import cutlass_library
+
+        wheel = Path(cutlass_library.__file__).resolve().parent / "source" / "include"
+        looked.append(str(wheel))
+        if (wheel / "cute" / "tensor.hpp").exists():
+            return str(wheel)
+    except ImportError:
+        looked.append("the nvidia-cutlass pip package (not installed)")
+    sys.exit(
+        "cute_dwconv: CUTLASS/CuTe headers not found. Looked in:\n  "
+        + "\n  ".join(looked)
+        + "\nInstall them with `pip install --no-deps nvidia-cutlass==4.2.0.0`, or set CUTLASS_PATH."
+    )
+
+
+def default_arch_list() -> None:
+    # Without this, a build on a machine with no GPU would target torch's whole default list.
+    if os.environ.get("TORCH_CUDA_ARCH_LIST"):
+        return
+    if torch.cuda.is_available():
+        return  # torch builds for the visible GPUs
+    os.environ["TORCH_CUDA_ARCH_LIST"] = "8.6;9.0"
+
+
+def default_max_jobs() -> None:
+    if os.environ.get("MAX_JOBS"):
+        return
+    cores = os.cpu_count() or 1
+    # A CuTe translation unit peaks near 2 GB in nvcc.
+    try:
+        mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        mem_gb = 8
+    os.environ["MAX_JOBS"] = str(max(1, min(cores, int(mem_gb // 2))))
+
+
+default_arch_list()
+default_max_jobs()
+
+sources = sorted(
+    [str(Path(p).relative_to(ROOT)) for p in glob.glob(str(ROOT / "csrc" / "**" / "*.cu"), recursive=True)]
+    + ["csrc/torch_ops.cpp"]
+)
+include_dirs = [str(ROOT / "csrc"), cutlass_include_dir()]
+
+nvcc_flags = [
+    "-O3",
+    "--expt-relaxed-constexpr",  # CuTe calls constexpr host functions from device code
+    "-DNDEBUG",
+    f"--threads={os.environ.get('NVCC_THREADS', '2')}",
+    "-lineinfo",  # source lines in Nsight Compute and compute-sanitizer reports
+]
+
+setup(
+    name="cute_dwconv",
+    version="0.1.0",
+    description="Depthwise (K, 1) convolutions for PyTorch, written with CUTLASS/CuTe",
+    packages=find_packages(include=["cute_dwconv", "cute_dwconv.*"]),
+    ext_modules=[
+        CUDAExtension(
+            name="cute_dwconv._C",
+            sources=sources,
+            include_dirs=include_dirs,
+            extra_compile_args={"cxx": ["-O3"], "nvcc": nvcc_flags},
+        )
+    ],
+    cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
+    python_requires=">=3.9",
+    install_requires=["torch"],
+)

@@ -1,0 +1,70 @@
+"""Shared helpers: the float64 reference, per-dtype tolerances, poisoned outputs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import cute_dwconv  # noqa: F401  (registers torch.ops.cute_dwconv)
+
+HAS_CUDA = torch.cuda.is_available()
+requires_cuda = pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")
+
+FLOAT_DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64]
+
+# Inputs are rounded to the dtype before the float64 reference sees them, so these bound only our
+# float32 accumulation and the final rounding of the output to the dtype.
+TOLERANCES = {
+    torch.float32: dict(atol=2e-5, rtol=2e-5),
+    torch.float16: dict(atol=2e-3, rtol=2e-3),
+    torch.bfloat16: dict(atol=1.6e-2, rtol=1.6e-2),
+    torch.float64: dict(atol=1e-12, rtol=1e-12),
+}
+
+PATHS = ["auto", "table", "general", "direct"]
+
+
+def reference(x, weight, bias, stride, padding, dilation):
+    """nn.Conv2d's answer, computed in float64 from the same (rounded) inputs."""
+    return F.conv2d(x.double(), weight.double(), None if bias is None else bias.double(),
+                    stride=stride, padding=padding, dilation=dilation, groups=x.shape[1])
+
+
+def random_problem(shape, k, dtype, device, with_bias, generator=None):
+    n, c, h, w = shape
+    x = torch.randn(shape, dtype=torch.float32, device=device, generator=generator).to(dtype)
+    weight = torch.randn((c, 1, k, 1), dtype=torch.float32, device=device, generator=generator).to(dtype)
+    bias = torch.randn((c,), dtype=torch.float32, device=device, generator=generator).to(dtype) if with_bias else None
+    return x, weight, bias
+
+
+def poisoned(shape, dtype, device, memory_format=torch.contiguous_format):
+    """An output buffer full of NaN, so that any element a kernel fails to write shows."""
+    return torch.full(shape, float("nan"), dtype=dtype, device=device).contiguous(memory_format=memory_format)
+
+
+def poison_allocator(nbytes: int, device) -> None:
+    """Leaves a NaN-filled block in the caching allocator for the next allocation of that size."""
+    block = torch.full((max(nbytes // 4, 1),), float("nan"), dtype=torch.float32, device=device)
+    del block
+
+
+def assert_matches(out, expected, dtype):
+    assert out.shape == expected.shape
+    assert not torch.isnan(out).any(), "output has NaN: an element was left unwritten"
+    torch.testing.assert_close(out.double(), expected, **TOLERANCES[dtype])
+
+
+def forward_table():
+    flat = torch.ops.cute_dwconv._forward_table()
+    return {tuple(flat[i:i + 3]) for i in range(0, len(flat), 3)}
+
+
+def run_path(path, x, weight, bias, stride, padding, dilation, out=None):
+    """Our forward through one kernel path, into a poisoned (or given) output."""
+    shape = cute_dwconv.output_shape(x.shape, weight.shape[2], stride, padding, dilation)
+    if out is None:
+        out = poisoned(shape, x.dtype, x.device)
+    torch.ops.cute_dwconv._dwconv_kx1_path_out(x, weight, bias, stride, padding, dilation, path, out)
+    return out

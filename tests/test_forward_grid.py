@@ -1,0 +1,87 @@
+"""Every kernel path against nn.Conv2d's float64 answer over a grid of K, stride, padding,
+dilation and bias, into poisoned outputs."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+import torch
+
+from conftest import PATHS, assert_matches, forward_table, random_problem, reference, requires_cuda, run_path
+
+pytestmark = [requires_cuda, pytest.mark.gpu]
+
+KS = [1, 2, 3, 5, 7, 11, 21, 31]
+STRIDES = [1, 2, 3, 4]
+PADDINGS = [0, 1, 3, 12, 40]
+DILATIONS = [1, 2, 3, 4]
+ARG_GRID = list(itertools.product(KS, STRIDES, PADDINGS, DILATIONS, [False, True]))
+
+# H odd; W a multiple of 8 (so every tiled path can stage it) that leaves a partial last strip.
+GRID_SHAPE = (2, 3, 45, 264)
+
+
+def _valid(k, stride, padding, dilation, h=GRID_SHAPE[2]):
+    return h + 2 * padding - dilation * (k - 1) - 1 >= 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("path", PATHS)
+def test_argument_grid(path, dtype):
+    seed = random.randrange(2**31)
+    generator = torch.Generator(device="cuda").manual_seed(seed)
+    table = forward_table()
+    ran, refused = 0, []
+    for k, stride, padding, dilation, with_bias in ARG_GRID:
+        if not _valid(k, stride, padding, dilation):
+            continue
+        if path == "table" and (k, stride, dilation) not in table:
+            continue
+        args = (k, stride, padding, dilation, with_bias)
+        x, weight, bias = random_problem(GRID_SHAPE, k, dtype, "cuda", with_bias, generator)
+        try:
+            out = run_path(path, x, weight, bias, stride, padding, dilation)
+        except RuntimeError as error:
+            if path == "general" and "cannot take this call" in str(error):
+                refused.append(args)  # its shared-memory ring would not fit
+                continue
+            raise
+        expected = reference(x, weight, bias, stride, padding, dilation)
+        try:
+            assert_matches(out, expected, dtype)
+        except AssertionError as error:
+            raise AssertionError(f"path={path} dtype={dtype} (K, stride, padding, dilation, bias)={args} "
+                                 f"seed={seed}: {error}") from None
+        ran += 1
+    assert ran > 0
+    # The general tiled kernel may only refuse rings that outgrow shared memory: long reach and stride.
+    for k, stride, padding, dilation, _ in refused:
+        assert stride >= 3 and (k - 1) * dilation >= 30, f"general path refused {(k, stride, padding, dilation)}"
+
+
+@pytest.mark.parametrize("path", ["auto", "direct"])
+def test_float64(path):
+    x, weight, bias = random_problem((2, 3, 33, 50), 5, torch.float64, "cuda", True)
+    for stride, padding, dilation in [(1, 0, 1), (1, 2, 1), (2, 3, 2), (3, 1, 1)]:
+        out = run_path(path, x, weight, bias, stride, padding, dilation)
+        assert_matches(out, reference(x, weight, bias, stride, padding, dilation), torch.float64)
+
+
+def test_forced_tiled_paths_refuse_float64():
+    x, weight, bias = random_problem((1, 2, 16, 16), 3, torch.float64, "cuda", False)
+    for path in ["table", "general", "fixed_shape"]:
+        with pytest.raises(RuntimeError, match="cannot take this call"):
+            run_path(path, x, weight, bias, 1, 1, 1)
+
+
+def test_fixed_shape_path_matches_dynamic():
+    """The fully static headline instantiation agrees with the dynamic one, bit for bit."""
+    x, weight, _ = random_problem((2, 8, 512, 512), 3, torch.float32, "cuda", False)
+    fixed = run_path("fixed_shape", x, weight, None, 1, 0, 1)
+    dynamic = run_path("table", x, weight, None, 1, 0, 1)
+    assert_matches(fixed, reference(x, weight, None, 1, 0, 1), torch.float32)
+    assert torch.equal(fixed, dynamic)
+    with pytest.raises(RuntimeError, match="cannot take this call"):
+        run_path("fixed_shape", x, weight, None, 1, 1, 1)  # padding differs from the fixed shape
