@@ -57,8 +57,8 @@ def test_empty_batch():
 
 LAYOUTS = {
     "channels_last": lambda x: x.contiguous(memory_format=torch.channels_last),
-    "w_slice_misaligned": lambda x: torch.cat([x, x[..., :5]], dim=3)[..., 1:1 + x.shape[3]],
-    "h_slice": lambda x: torch.cat([x, x], dim=2)[:, :, 3:3 + x.shape[2]],
+    "w_slice_misaligned": lambda x: torch.cat([x[..., :1], x, x[..., :3]], dim=3)[..., 1:1 + x.shape[3]],
+    "h_slice": lambda x: torch.cat([x[:, :, :3], x, x], dim=2)[:, :, 3:3 + x.shape[2]],
     "c_stride_2": lambda x: torch.stack([x, x], dim=2).flatten(1, 2)[:, ::2],
     "transposed_back": lambda x: x.transpose(2, 3).contiguous().transpose(2, 3),
     "storage_offset_1": lambda x: torch.cat([x.flatten()[:1], x.flatten()])[1:].view(x.shape),

@@ -1,0 +1,179 @@
+"""Benchmark: cute_dwconv against the copy-bandwidth floor and its peers (PyTorch eager,
+torch.compile of the reference Model, the autotuned Triton peer), side by side on one GPU.
+
+    python profiling/bench.py [--runs 2] [--json out.json] [--cases headline,strip_k21] [--no-compile]
+
+Every time is the median over many runs timed with CUDA events, with L2 flushed before each run and
+inputs rotated when they would fit in L2. Small cases are also timed as CUDA-graph replays."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for peers/
+
+import cute_dwconv  # noqa: E402
+from cute_dwconv import Model, ModelNew  # noqa: E402
+from cute_dwconv.benchmarking import (L2Flusher, conv_bytes, copy_bandwidth, inputs_to_rotate,  # noqa: E402
+                                      time_graph_ms, time_ms)
+
+
+@dataclass
+class Case:
+    name: str
+    shape: tuple
+    k: int
+    stride: int = 1
+    padding: int = 0
+    dilation: int = 1
+    bias: bool = False
+    dtype: str = "float32"
+    channels_last: bool = False
+
+
+CASES = [
+    Case("headline", (64, 8, 512, 512), 3),
+    Case("small_16x3x256", (16, 3, 256, 256), 3),
+    Case("c64_k3_p1_bias", (32, 64, 128, 128), 3, padding=1, bias=True),
+    Case("k7_d2_p6_bias", (64, 8, 512, 512), 7, padding=6, dilation=2, bias=True),
+    Case("k3_s2_p1", (64, 8, 512, 512), 3, stride=2, padding=1),
+    Case("strip_k21_p10", (16, 64, 128, 128), 21, padding=10),
+    Case("headline_fp16", (64, 8, 512, 512), 3, dtype="float16"),
+    Case("headline_bf16", (64, 8, 512, 512), 3, dtype="bfloat16"),
+    Case("headline_channels_last", (64, 8, 512, 512), 3, channels_last=True),
+]
+
+GRAPH_TIMING_BELOW_BYTES = 64 << 20
+
+
+def _tolerance(dtype):
+    return {torch.float32: 1e-4, torch.float16: 1e-2, torch.bfloat16: 5e-2}[dtype]
+
+
+def run_case(case: Case, bandwidth: float, flusher: L2Flusher, use_compile: bool, use_triton: bool) -> dict:
+    device = torch.device("cuda")
+    dtype = getattr(torch, case.dtype)
+    init = (case.shape[1], case.k, case.stride, case.padding, case.dilation, case.bias)
+    torch.manual_seed(0)
+    reference = Model(*init).to(device, dtype)
+    torch.manual_seed(0)
+    ours = ModelNew(*init).to(device, dtype)
+    conv = reference.conv2d
+    fmt = torch.channels_last if case.channels_last else torch.contiguous_format
+
+    def make_x():
+        return torch.rand(case.shape, device=device, dtype=dtype).contiguous(memory_format=fmt)
+
+    x = make_x()
+    args = (conv.weight, conv.bias, case.stride, case.padding, case.dilation)
+    out_shape = cute_dwconv.output_shape(case.shape, case.k, case.stride, case.padding, case.dilation)
+    moved = conv_bytes(x, out_shape, conv.weight, conv.bias)
+    xs = inputs_to_rotate(make_x, x.numel() * x.element_size(), device)
+    floor_ms = moved / bandwidth * 1e3
+
+    impls = {
+        "cute_dwconv": lambda xi: ours(xi),
+        "eager": lambda xi: reference(xi),
+    }
+    if use_compile:
+        compiled = torch.compile(reference)
+        impls["torch.compile"] = lambda xi: compiled(xi)
+    if use_triton:
+        from peers.triton_dwconv import dwconv_kx1_triton
+
+        impls["triton"] = lambda xi: dwconv_kx1_triton(xi, *args)
+    if case.name == "headline":  # the fixed-shape instantiation against the dynamic one
+        out = torch.empty(out_shape, device=device, dtype=dtype)
+        for path in ("fixed_shape", "table"):
+            impls[f"cute_dwconv[{path}]"] = (
+                lambda xi, path=path: torch.ops.cute_dwconv._dwconv_kx1_path_out(xi, *args, path, out))
+
+    result = {"case": asdict(case), "bytes": moved, "floor_ms": floor_ms, "ms": {}, "graph_ms": {}, "max_rel_err": {}}
+    with torch.no_grad():
+        expected = F.conv2d(x.double(), conv.weight.double(), None if conv.bias is None else conv.bias.double(),
+                            case.stride, case.padding, case.dilation, case.shape[1])
+        for name, fn in impls.items():
+            got = fn(x)
+            if got is not None:
+                err = ((got.double() - expected).norm() / expected.norm()).item()
+                result["max_rel_err"][name] = err
+                if not err < _tolerance(dtype):
+                    print(f"  WARNING {case.name}/{name}: relative error {err:.2e}", file=sys.stderr)
+            result["ms"][name] = time_ms(lambda i, fn=fn: fn(xs[i % len(xs)]), flusher=flusher)
+            if moved < GRAPH_TIMING_BELOW_BYTES and not name.startswith("torch.compile"):
+                result["graph_ms"][name] = time_graph_ms(lambda fn=fn: fn(x), flusher=flusher)
+    return result
+
+
+def markdown(results: list, bandwidth: float) -> str:
+    lines = [
+        f"copy bandwidth (read + write): {bandwidth / 1e9:.0f} GB/s",
+        "",
+        "| case | MB moved | floor ms | cute_dwconv ms | GB/s | % of floor | eager ms | compile ms | triton ms "
+        "| speedup vs eager | ours / triton |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        ms = r["ms"]
+        ours = ms["cute_dwconv"]
+        fmt = lambda v: f"{v:.3f}" if v is not None else "-"  # noqa: E731
+        triton_ms = ms.get("triton")
+        lines.append(
+            f"| {r['case']['name']} | {r['bytes'] / 1e6:.1f} | {r['floor_ms']:.3f} | {ours:.3f} | "
+            f"{r['bytes'] / ours / 1e6:.0f} | {100 * r['floor_ms'] / ours:.1f}% | {fmt(ms.get('eager'))} | "
+            f"{fmt(ms.get('torch.compile'))} | {fmt(triton_ms)} | {ms['eager'] / ours:.2f}x | "
+            f"{ours / triton_ms if triton_ms else float('nan'):.3f} |")
+    extra = [(r["case"]["name"], k, v) for r in results for k, v in r["ms"].items() if k.startswith("cute_dwconv[")]
+    if extra:
+        lines += ["", "| case | path | ms |", "|---|---|---:|"] + [f"| {c} | {k} | {v:.3f} |" for c, k, v in extra]
+    graphs = [(r["case"]["name"], r["graph_ms"]) for r in results if r["graph_ms"]]
+    if graphs:
+        lines += ["", "CUDA-graph replay (launch cost hidden):", "", "| case | " + " | ".join(graphs[0][1]) + " |",
+                  "|---|" + "---:|" * len(graphs[0][1])]
+        lines += [f"| {c} | " + " | ".join(f"{v:.4f}" for v in g.values()) + " |" for c, g in graphs]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=1, help="repeat the whole table (to show the spread)")
+    parser.add_argument("--cases", default="", help="comma-separated case names (default: all)")
+    parser.add_argument("--json", default="", help="write every figure here")
+    parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    parser.add_argument("--no-triton", action="store_true", help="skip the Triton peer")
+    opts = parser.parse_args()
+    if not torch.cuda.is_available():
+        print("bench: needs a CUDA GPU", file=sys.stderr)
+        return 2
+    wanted = set(filter(None, opts.cases.split(",")))
+    cases = [c for c in CASES if not wanted or c.name in wanted]
+    device = torch.device("cuda")
+    flusher = L2Flusher(device)
+    report = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "gpu": torch.cuda.get_device_name(device), "torch": torch.__version__, "cuda": torch.version.cuda,
+              "runs": []}
+    for run in range(opts.runs):
+        bandwidth = copy_bandwidth(device)
+        results = []
+        for case in cases:
+            print(f"run {run + 1}: {case.name}", file=sys.stderr, flush=True)
+            results.append(run_case(case, bandwidth, flusher, not opts.no_compile, not opts.no_triton))
+        report["runs"].append({"copy_bandwidth": bandwidth, "results": results})
+        print(f"\n### run {run + 1} of {opts.runs}: {report['gpu']}, torch {report['torch']}, CUDA {report['cuda']}\n")
+        print(markdown(results, bandwidth), flush=True)
+    if opts.json:
+        Path(opts.json).write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
