@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs sanitize_calls.py under compute-sanitizer's memcheck, racecheck, initcheck and synccheck and
+# prints each tool's summary line. Exit status: non-zero if any tool reports an error.
+#   bash tests/sanitize.sh [log-dir]
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+logs=${1:-$here/../sanitizer-logs}
+mkdir -p "$logs"
+# One cudaMalloc per tensor, so that memcheck sees the true end of each buffer.
+export PYTORCH_NO_CUDA_MEMORY_CACHING=1
+status=0
+for tool in memcheck racecheck initcheck synccheck; do
+  extra=""
+  [ "$tool" = racecheck ] && extra="--racecheck-report all"
+  # Only our kernels: PyTorch's own kernels (random fills, the reference) are not under test here.
+  compute-sanitizer --tool "$tool" $extra --kernel-name regex:cute_dwconv --error-exitcode 3 \
+    python3 "$here/sanitize_calls.py" > "$logs/$tool.log" 2>&1
+  rc=$?
+  summary=$(grep -E "ERROR SUMMARY|RACECHECK SUMMARY" "$logs/$tool.log" | tail -1)
+  echo "$tool: ${summary:-no summary line} (exit $rc)"
+  grep -q "MISMATCH" "$logs/$tool.log" && { echo "$tool: results mismatched"; status=1; }
+  [ $rc -ne 0 ] && status=1
+done
+exit $status
