@@ -10,6 +10,7 @@
 #include <torch/library.h>
 
 #include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -92,8 +93,22 @@ void check_out(at::Tensor const& out, at::Tensor const& x, ConvShape const& s) {
                    " but x has dtype ", x.scalar_type(), "; they must match");
   TORCH_CHECK(out.dim() == 4 && out.size(0) == s.N && out.size(1) == s.C && out.size(2) == s.Ho && out.size(3) == s.Wo,
               "cute_dwconv: out must have shape (", s.N, ", ", s.C, ", ", s.Ho, ", ", s.Wo, "), got ", out.sizes());
-  at::assert_no_internal_overlap(out);
-  at::assert_no_overlap(out, x);
+  TORCH_CHECK(at::has_internal_overlap(out) != at::MemOverlap::Yes,
+              "cute_dwconv: out must not have elements that share memory (an expanded tensor, say)");
+  // Byte ranges, not element sets: conservative for interleaved views, but never misses a real overlap.
+  auto span = [](at::Tensor const& t) {
+    int64_t last = 0;
+    for (int64_t d = 0; d < t.dim(); ++d) last += (t.size(d) - 1) * t.stride(d);
+    char const* begin = static_cast<char const*>(t.const_data_ptr());
+    return std::make_pair(begin, begin + (last + 1) * t.element_size());
+  };
+  auto const out_span = span(out);
+  for (at::Tensor const* input : {&x}) {
+    auto const in_span = span(*input);
+    TORCH_CHECK(out.numel() == 0 || input->numel() == 0 || out_span.second <= in_span.first ||
+                    in_span.second <= out_span.first,
+                "cute_dwconv: out must not overlap the memory of x");
+  }
 }
 
 FwdParams make_params(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,

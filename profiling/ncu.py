@@ -60,7 +60,7 @@ def raw_metrics(report: Path) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "out"))
-    parser.add_argument("--kernel-regex", default="cute_dwconv")
+    parser.add_argument("--kernel-regex", default="fwd_tiled")
     parser.add_argument("--target", action="store_true", help=argparse.SUPPRESS)
     opts = parser.parse_args()
     if opts.target:

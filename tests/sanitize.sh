@@ -13,7 +13,7 @@ for tool in memcheck racecheck initcheck synccheck; do
   extra=""
   [ "$tool" = racecheck ] && extra="--racecheck-report all"
   # Only our kernels: PyTorch's own kernels (random fills, the reference) are not under test here.
-  compute-sanitizer --tool "$tool" $extra --kernel-name regex:cute_dwconv --error-exitcode 3 \
+  compute-sanitizer --tool "$tool" $extra --kernel-name kns=fwd_ --error-exitcode 3 \
     python3 "$here/sanitize_calls.py" > "$logs/$tool.log" 2>&1
   rc=$?
   summary=$(grep -E "ERROR SUMMARY|RACECHECK SUMMARY" "$logs/$tool.log" | tail -1)

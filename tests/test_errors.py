@@ -121,8 +121,8 @@ class TestOnDevice:
         x, w, b = _problem("cuda", shape=(2, 3, 10, 12))
         out = torch.empty(2, 3, 8, 12, device="cuda")
         message = {"shape": r"out must have shape \(2, 3, 8, 12\)", "dtype": "out has dtype",
-                   "device": "out must be on x's device", "overlaps_x": "overlap",
-                   "internal_overlap": "overlap"}[bad]
+                   "device": "out must be on x's device", "overlaps_x": "out must not overlap the memory of x",
+                   "internal_overlap": "out must not have elements that share memory"}[bad]
         if bad == "shape":
             out = torch.empty(2, 3, 8, 11, device="cuda")
         elif bad == "dtype":

@@ -81,7 +81,7 @@ def test_layouts(layout, dtype):
 
 def test_strided_weight_and_bias():
     x, weight, bias = random_problem((2, 4, 20, 32), 3, torch.float32, "cuda", True)
-    wide_weight = torch.cat([weight, weight], dim=2)[:, :, ::2]
+    wide_weight = torch.stack([weight, torch.zeros_like(weight)], dim=-1).flatten(-2)[..., ::2]
     wide_bias = torch.stack([bias, bias], dim=1)[:, 0]
     assert not wide_weight.is_contiguous() and not wide_bias.is_contiguous()
     out = cute_dwconv.dwconv_kx1(x, wide_weight, wide_bias, 1, 1, 1)

@@ -83,5 +83,5 @@ def test_opcheck():
     bias = torch.randn(4, device="cuda")
     torch.library.opcheck(torch.ops.cute_dwconv.dwconv_kx1.default, (x, weight, bias, 1, 1, 1))
     torch.library.opcheck(torch.ops.cute_dwconv.dwconv_kx1.default, (x, weight, None, 2, 0, 2))
-    out = torch.empty(2, 4, 20, 16, device="cuda")
+    out = torch.empty(cute_dwconv.output_shape(x.shape, 3, 1, 1, 1), device="cuda")
     torch.library.opcheck(torch.ops.cute_dwconv.dwconv_kx1_out.default, (x, weight, bias, 1, 1, 1, out))

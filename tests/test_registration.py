@@ -43,8 +43,11 @@ def test_fake_shape_matches_conv2d(shape, k, stride, padding, dilation):
     weight = torch.empty((shape[1], 1, k, 1), device="meta")
     try:
         expected = F.conv2d(x, weight, None, stride, padding, dilation, shape[1])
-    except RuntimeError:
-        with pytest.raises(RuntimeError):
+        valid = expected.shape[2] > 0 and expected.shape[3] > 0
+    except RuntimeError:  # some PyTorch versions' meta kernels raise, others return a 0-size output
+        valid = False
+    if not valid:
+        with pytest.raises(RuntimeError, match="output size"):
             torch.ops.cute_dwconv.dwconv_kx1(x, weight, None, stride, padding, dilation)
         return
     got = torch.ops.cute_dwconv.dwconv_kx1(x, weight, None, stride, padding, dilation)
