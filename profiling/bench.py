@@ -85,6 +85,7 @@ def run_case(case: Case, bandwidth: float, flusher: L2Flusher, use_compile: bool
         "eager": lambda xi: reference(xi),
     }
     if use_compile:
+        torch._dynamo.reset()  # each case compiles afresh instead of piling up recompilations
         compiled = torch.compile(reference)
         impls["torch.compile"] = lambda xi: compiled(xi)
     if use_triton:
