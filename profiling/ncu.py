@@ -1,9 +1,9 @@
-"""Nsight Compute profile of our forward kernel on the headline problem.
+"""Nsight Compute profile of our forward kernel on the headline problem (or another bench case).
 
-    python profiling/ncu.py [--out profiling/out] [--kernel-regex cute_dwconv]
+    python profiling/ncu.py [--out profiling/out] [--case headline] [--kernel-regex fwd_tiled]
 
 Runs ncu (full set, clock control off, warm-up launches skipped) on a child process of this script,
-writes headline.ncu-rep, then prints duration, DRAM throughput, achieved occupancy, registers, shared
+writes <case>.ncu-rep, then prints duration, DRAM throughput, achieved occupancy, registers, shared
 memory and the top warp-stall reasons."""
 
 from __future__ import annotations
@@ -32,19 +32,25 @@ SUMMARY_METRICS = {
 }
 
 
-def run_target() -> None:
+def run_target(case_name: str) -> None:
     """The profiled workload: warm-up calls, then the call ncu records."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
     import torch
 
-    from cute_dwconv import ModelNew, get_init_inputs, get_inputs
+    from bench import CASES
+    from cute_dwconv import ModelNew
 
-    model = ModelNew(*get_init_inputs()).cuda()
-    x = get_inputs()[0].cuda()
+    case = next(c for c in CASES if c.name == case_name)
+    dtype = getattr(torch, case.dtype)
+    model = ModelNew(case.shape[1], case.k, case.stride, case.padding, case.dilation, case.bias).cuda().to(dtype)
+    x = torch.rand(case.shape, device="cuda", dtype=dtype)
+    if case.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         for _ in range(WARMUP_CALLS):
             model(x)
-        with torch.cuda.nvtx.range("cute_dwconv_headline"):
+        with torch.cuda.nvtx.range(f"cute_dwconv_{case_name}"):
             model(x)
     torch.cuda.synchronize()
 
@@ -61,20 +67,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "out"))
     parser.add_argument("--kernel-regex", default="fwd_tiled")
+    parser.add_argument("--case", default="headline", help="a case name from bench.py")
     parser.add_argument("--target", action="store_true", help=argparse.SUPPRESS)
     opts = parser.parse_args()
     if opts.target:
-        run_target()
+        run_target(opts.case)
         return 0
     if shutil.which("ncu") is None:
         print("ncu.py: Nsight Compute (ncu) is not on the PATH", file=sys.stderr)
         return 2
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
-    report = out / "headline.ncu-rep"
+    report = out / f"{opts.case}.ncu-rep"
     subprocess.run(["ncu", "--clock-control", "none", "--kernel-name", f"regex:{opts.kernel_regex}",
                     "--launch-skip", str(WARMUP_CALLS), "--launch-count", "1", "--set", "full",
-                    "-f", "-o", str(report.with_suffix("")), sys.executable, __file__, "--target"], check=True)
+                    "-f", "-o", str(report.with_suffix("")), sys.executable, __file__, "--target", "--case", opts.case], check=True)
     metrics = raw_metrics(report)
     print(f"kernel: {metrics.get('Kernel Name', ('?', ''))[0]}")
     for name, label in SUMMARY_METRICS.items():

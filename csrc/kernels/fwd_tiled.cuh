@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
 #include <type_traits>
 
 #include <cute/tensor.hpp>  // first: the atom headers below rely on what it declares
@@ -346,6 +347,25 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   }
 }
 
+// How finely rows are split into tiles. Read once; CUTE_DWCONV_TILE_WAVES and
+// CUTE_DWCONV_MIN_SEGMENT_STEPS override the defaults for tuning runs.
+struct TilingPolicy {
+  int waves;              // aim for this many waves of resident blocks
+  int min_segment_steps;  // but keep at least this many pipeline steps per tile
+};
+
+inline TilingPolicy const& tiling_policy() {
+  static TilingPolicy const policy = [] {
+    auto read = [](char const* name, int fallback) {
+      char const* text = std::getenv(name);
+      int const value = text ? std::atoi(text) : 0;
+      return value > 0 ? value : fallback;
+    };
+    return TilingPolicy{read("CUTE_DWCONV_TILE_WAVES", 8), read("CUTE_DWCONV_MIN_SEGMENT_STEPS", 4)};
+  }();
+  return policy;
+}
+
 }  // namespace tiled
 
 template <class Cfg>
@@ -391,9 +411,10 @@ LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream) {
   // is a small share of the run; each segment re-reads its halo rows, so keep them >= 4 steps.
   int const steps_total = int((p.Ho + Cfg::kOutRowsPerStep - 1) / Cfg::kOutRowsPerStep);
   int64_t const columns = p.N * p.C * g.strips;
-  int64_t const wanted_tiles = int64_t(8) * blocks_per_sm * limits.multiprocessors;
+  tiled::TilingPolicy const& policy = tiled::tiling_policy();
+  int64_t const wanted_tiles = int64_t(policy.waves) * blocks_per_sm * limits.multiprocessors;
   int64_t segments = (wanted_tiles + columns - 1) / columns;
-  int64_t const max_segments = steps_total >= 8 ? steps_total / 4 : 1;
+  int64_t const max_segments = steps_total >= 2 * policy.min_segment_steps ? steps_total / policy.min_segment_steps : 1;
   segments = segments < 1 ? 1 : (segments > max_segments ? max_segments : segments);
   g.steps_per_segment = int((steps_total + segments - 1) / segments);
   g.segments = (steps_total + g.steps_per_segment - 1) / g.steps_per_segment;
