@@ -176,14 +176,15 @@ void dwconv_kx1_path_out(at::Tensor const& x, at::Tensor const& weight, std::opt
   run_forward(x, weight, bias, out, s, stride, padding, dilation, parse_path(path));
 }
 
-// The dispatch table as a flat list K0, stride0, dilation0, K1, ...
-std::vector<int64_t> forward_table() {
+// A dispatch table as a flat list K0, stride0, dilation0, K1, ...
+std::vector<int64_t> flatten(std::vector<FwdTableEntry> const& entries) {
   std::vector<int64_t> flat;
-  for (FwdTableEntry const& e : fwd_table_entries()) {
-    flat.insert(flat.end(), {e.kernel_size, e.stride, e.dilation});
-  }
+  for (FwdTableEntry const& e : entries) flat.insert(flat.end(), {e.kernel_size, e.stride, e.dilation});
   return flat;
 }
+
+std::vector<int64_t> forward_table() { return flatten(fwd_table_entries()); }
+std::vector<int64_t> forward_channels_last_table() { return flatten(fwd_channels_last_table_entries()); }
 
 }  // namespace
 
@@ -196,6 +197,7 @@ TORCH_LIBRARY(cute_dwconv, m) {
   m.def("_dwconv_kx1_path_out(Tensor x, Tensor weight, Tensor? bias, int stride, int padding, int dilation, "
         "str path, Tensor(a!) out) -> ()");
   m.def("_forward_table() -> int[]", &forward_table);
+  m.def("_forward_channels_last_table() -> int[]", &forward_channels_last_table);
 }
 
 TORCH_LIBRARY_IMPL(cute_dwconv, CUDA, m) {

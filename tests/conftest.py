@@ -68,3 +68,16 @@ def run_path(path, x, weight, bias, stride, padding, dilation, out=None):
         out = poisoned(shape, x.dtype, x.device)
     torch.ops.cute_dwconv._dwconv_kx1_path_out(x, weight, bias, stride, padding, dilation, path, out)
     return out
+
+
+def forward_channels_last_table():
+    flat = torch.ops.cute_dwconv._forward_channels_last_table()
+    return {tuple(flat[i:i + 3]) for i in range(0, len(flat), 3)}
+
+
+def run_path_channels_last(path, x, weight, bias, stride, padding, dilation):
+    """run_path into a poisoned channels_last output, the layout the channels_last tiles write."""
+    shape = cute_dwconv.output_shape(x.shape, weight.shape[2], stride, padding, dilation)
+    out = poisoned(shape, x.dtype, x.device, torch.channels_last)
+    return run_path(path, x.contiguous(memory_format=torch.channels_last), weight, bias, stride, padding, dilation,
+                    out=out)

@@ -9,13 +9,15 @@ import sys
 
 import torch
 
-from conftest import FLOAT_DTYPES, TOLERANCES, forward_table, random_problem, reference, run_path
+from conftest import (FLOAT_DTYPES, TOLERANCES, forward_channels_last_table, forward_table, random_problem, reference,
+                      run_path, run_path_channels_last)
 
 TILED_DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 
 
-def check(label, path, x, weight, bias, stride, padding, dilation) -> bool:
-    out = run_path(path, x, weight, bias, stride, padding, dilation)
+def check(label, path, x, weight, bias, stride, padding, dilation, channels_last_out=False) -> bool:
+    run = run_path_channels_last if channels_last_out else run_path
+    out = run(path, x, weight, bias, stride, padding, dilation)
     torch.cuda.synchronize()
     expected = reference(x, weight, bias, stride, padding, dilation)
     ok = not torch.isnan(out).any() and torch.allclose(out.double(), expected, **TOLERANCES[x.dtype])
@@ -33,6 +35,11 @@ def main() -> int:
             for padding in (0, 1, 3):
                 x, w, b = random_problem((1, 2, 23 + k * dilation, 136), k, dtype, "cuda", padding == 1)
                 ok &= check(f"table K={k}", "table", x, w, b, stride, padding, dilation)
+    for k, stride, dilation in sorted(forward_channels_last_table()):
+        for dtype in TILED_DTYPES:
+            for padding in (0, 1):
+                x, w, b = random_problem((1, 12, 21 + k * dilation, 6), k, dtype, "cuda", padding == 1)
+                ok &= check(f"channels_last table K={k}", "table", x, w, b, stride, padding, dilation, True)
     # The general tiled path (run-time taps) and the direct path, including unaligned views.
     for dtype in FLOAT_DTYPES:
         for k, stride, padding, dilation in [(4, 1, 2, 1), (6, 3, 5, 2), (2, 2, 0, 3), (13, 1, 6, 1)]:

@@ -85,3 +85,21 @@ def test_fixed_shape_path_matches_dynamic():
     assert torch.equal(fixed, dynamic)
     with pytest.raises(RuntimeError, match="cannot take this call"):
         run_path("fixed_shape", x, weight, None, 1, 1, 1)  # padding differs from the fixed shape
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_channels_last_table(dtype):
+    """The channels_last tiles, forced, on shapes whose W*C is and is not a multiple of a strip."""
+    from conftest import forward_channels_last_table, run_path_channels_last
+
+    entries = sorted(forward_channels_last_table())
+    assert entries
+    for shape in [(2, 8, 37, 40), (1, 24, 20, 7), (3, 16, 9, 32)]:
+        for k, stride, dilation in entries:
+            for padding, with_bias in [(0, False), (1, True), (k * dilation, True)]:
+                if shape[2] + 2 * padding < dilation * (k - 1) + 1:
+                    continue
+                x, weight, bias = random_problem(shape, k, dtype, "cuda", with_bias)
+                out = run_path_channels_last("table", x, weight, bias, stride, padding, dilation)
+                assert out.is_contiguous(memory_format=torch.channels_last)
+                assert_matches(out, reference(x, weight, bias, stride, padding, dilation), dtype)

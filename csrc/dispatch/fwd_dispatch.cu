@@ -35,6 +35,17 @@ LaunchStatus launch_table_entry(FwdParams const& p, cudaStream_t stream) {
 }
 
 template <class T>
+LaunchStatus launch_channels_last_entry(FwdParams const& p, cudaStream_t stream) {
+#define CUTE_DWCONV_TRY_ENTRY(K_, D_)                                        \
+  if (p.kernel_size == K_ && p.stride == 1 && p.dilation == D_) {            \
+    return launch_fwd_tiled<ChannelsLastConfig<T, K_, D_>>(p, stream);       \
+  }
+  CUTE_DWCONV_FWD_CHANNELS_LAST_TABLE(CUTE_DWCONV_TRY_ENTRY)
+#undef CUTE_DWCONV_TRY_ENTRY
+  return LaunchStatus::kUnsupported;
+}
+
+template <class T>
 LaunchStatus launch_path(FwdParams const& p, FwdPath path, cudaStream_t stream) {
   if constexpr (std::is_same_v<T, double>) {
     // Tiles of two float64 per vector would not pay for their instantiations.
@@ -48,7 +59,9 @@ LaunchStatus launch_path(FwdParams const& p, FwdPath path, cudaStream_t stream) 
         }
         return LaunchStatus::kUnsupported;
       case FwdPath::kTable:
-        return launch_table_entry<T>(p, stream);
+        // Each launcher refuses a layout it cannot stage, so at most one of these launches.
+        if (launch_table_entry<T>(p, stream) == LaunchStatus::kLaunched) return LaunchStatus::kLaunched;
+        return launch_channels_last_entry<T>(p, stream);
       case FwdPath::kGeneral:
         return launch_fwd_tiled<GeneralTiledConfig<T>>(p, stream);
       case FwdPath::kDirect:
@@ -74,6 +87,14 @@ FwdStatus dwconv_kx1_forward(FwdParams const& p, FwdPath path, cudaStream_t stre
     case ElementType::kFloat64:  status = launch_path<double>(p, path, stream); break;
   }
   return status == LaunchStatus::kLaunched ? FwdStatus::kLaunched : FwdStatus::kPathUnavailable;
+}
+
+std::vector<FwdTableEntry> fwd_channels_last_table_entries() {
+  std::vector<FwdTableEntry> entries;
+#define CUTE_DWCONV_LIST_ENTRY(K_, D_) entries.push_back({K_, 1, D_});
+  CUTE_DWCONV_FWD_CHANNELS_LAST_TABLE(CUTE_DWCONV_LIST_ENTRY)
+#undef CUTE_DWCONV_LIST_ENTRY
+  return entries;
 }
 
 std::vector<FwdTableEntry> fwd_table_entries() {

@@ -27,4 +27,7 @@ struct FwdTableEntry {
 // The (K, stride, dilation) entries that have their own compiled tiled kernels.
 std::vector<FwdTableEntry> fwd_table_entries();
 
+// The (K, stride, dilation) entries with channels_last (NHWC) tiled kernels.
+std::vector<FwdTableEntry> fwd_channels_last_table_entries();
+
 }  // namespace cute_dwconv

@@ -12,7 +12,14 @@
   X(3, 1, 2) X(5, 1, 2) X(7, 1, 2)                                                            \
   X(3, 2, 1) X(5, 2, 1) X(7, 2, 1)
 
+// X(K, dilation): the channels_last (NHWC) tiles, stride 1. Each lane holds its columns' weights
+// in registers, so only short kernels are here; longer ones take the direct path.
+#define CUTE_DWCONV_FWD_CHANNELS_LAST_TABLE(X) X(3, 1) X(5, 1) X(7, 1) X(3, 2) X(5, 2) X(7, 2)
+
 namespace cute_dwconv {
+
+template <class T, int kK, int kDilation>
+using ChannelsLastConfig = FwdTiledConfig<T, kK, 1, kDilation, DynamicPlane, true>;
 
 template <class T>
 using GeneralTiledConfig = FwdTiledConfig<T, 0, 0, 0>;

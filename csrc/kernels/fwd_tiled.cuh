@@ -41,6 +41,16 @@ CUTE_HOST_DEVICE constexpr auto fixed_or(Dynamic dynamic_value) {
   }
 }
 
+// The NCHW value, or with channels_last the value over a row of interleaved channels.
+template <bool kChannelsLast, class Nchw>
+CUTE_HOST_DEVICE constexpr auto channels_last_or(Nchw nchw, int64_t nhwc) {
+  if constexpr (kChannelsLast) {
+    return int(nhwc);
+  } else {
+    return nchw;
+  }
+}
+
 CUTE_HOST_DEVICE constexpr int floor_div(int a, int b) {
   return a >= 0 ? a / b : -((-a + b - 1) / b);
 }
@@ -63,7 +73,7 @@ CUTE_DEVICE float element_from_words(uint32_t const* words, int index) {
 
 // The kVec input values under one lane's kVec output columns: columns shift + (lane*kVec + e)*S of
 // a staged row, e < kVec. With a fixed stride the lane reads its S aligned 16-byte vectors (and the
-// next lane's first one through a shuffle when the start is misaligned), so shared memory is read
+// vector after them when the start is misaligned), so shared memory is read
 // in conflict-free 16-byte accesses whatever the padding; a run-time stride reads element-wise.
 template <class T, int kVec, int kLanes, bool kShifted, class Stride>
 CUTE_DEVICE void gather_lane_inputs(T const* row, int lane, int shift, Stride stride,
@@ -85,36 +95,32 @@ CUTE_DEVICE void gather_lane_inputs(T const* row, int lane, int shift, Stride st
       CUTE_UNROLL
       for (int e = 0; e < kVec; ++e) values[e] = element_from_words<T>(words, e * kS);
     } else {
-      // The strip's extra vector after its span; only the last lane takes it.
-      uint4 const pad = vectors[kLanes * kS];
-      uint32_t const pad_words[4] = {pad.x, pad.y, pad.z, pad.w};
-      CUTE_UNROLL
-      for (int m = 0; m < kWordsPerVec; ++m) {
-        uint32_t const next = __shfl_down_sync(0xffffffffu, words[m], 1);
-        words[kS * kWordsPerVec + m] = lane == kLanes - 1 ? pad_words[m] : next;
-      }
-      // Realign the words so that element `shift` comes first; shift is uniform across the block.
+      // The vector after this lane's: the next lane's first, or for the last lane the strip's
+      // extra vector. A second 16-byte read costs less than shuffles and lane tests.
+      uint4 const next = vectors[(lane + 1) * kS];
+      words[kS * kWordsPerVec + 0] = next.x;
+      words[kS * kWordsPerVec + 1] = next.y;
+      words[kS * kWordsPerVec + 2] = next.z;
+      words[kS * kWordsPerVec + 3] = next.w;
+      // Realign so that element `shift` comes first: shift by whole words in two select steps
+      // (shift is uniform across the block, so these are cheap selects), then by half a word.
       int const byte_shift = shift * int(sizeof(T));
       int const word_shift = byte_shift / 4;
-      bool const half_word = byte_shift % 4 != 0;
       constexpr int kAligned = kS * kWordsPerVec;
-      uint32_t picked[kAligned + 1];
+      uint32_t by_one[kAligned + 3];
       CUTE_UNROLL
-      for (int m = 0; m <= kAligned; ++m) {
-        uint32_t w = words[m];
-        w = word_shift == 1 ? words[m + 1] : w;
-        w = word_shift == 2 ? words[m + 2] : w;
-        w = word_shift == 3 ? words[m + 3] : w;
-        picked[m] = w;
-      }
+      for (int m = 0; m < kAligned + 3; ++m) by_one[m] = (word_shift & 1) ? words[m + 1] : words[m];
+      uint32_t by_two[kAligned + 1];
+      CUTE_UNROLL
+      for (int m = 0; m < kAligned + 1; ++m) by_two[m] = (word_shift & 2) ? by_one[m + 2] : by_one[m];
       uint32_t aligned[kAligned];
-      CUTE_UNROLL
-      for (int m = 0; m < kAligned; ++m) {
-        if constexpr (sizeof(T) == 2) {
-          aligned[m] = half_word ? __byte_perm(picked[m], picked[m + 1], 0x5432) : picked[m];
-        } else {
-          aligned[m] = picked[m];
-        }
+      if constexpr (sizeof(T) == 2) {
+        uint32_t const selector = (byte_shift & 2) ? 0x5432u : 0x3210u;
+        CUTE_UNROLL
+        for (int m = 0; m < kAligned; ++m) aligned[m] = __byte_perm(by_two[m], by_two[m + 1], selector);
+      } else {
+        CUTE_UNROLL
+        for (int m = 0; m < kAligned; ++m) aligned[m] = by_two[m];
       }
       CUTE_UNROLL
       for (int e = 0; e < kVec; ++e) values[e] = element_from_words<T>(aligned, e * kS);
@@ -158,6 +164,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   constexpr int kOutRowsPerStep = Cfg::kOutRowsPerStep;
   constexpr bool kTaps = Cfg::kStaticTaps;
   constexpr bool kPlane = Plane::kStatic;
+  constexpr bool kCL = Cfg::kChannelsLast;
 
   auto const K = fixed_or<kTaps, Cfg::kK>(int(p.kernel_size));
   auto const S = fixed_or<kTaps, Cfg::kStride>(int(p.stride));
@@ -172,7 +179,11 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   // The fixed-shape instantiation is only dispatched for contiguous x and out.
   auto const x_row_stride = fixed_or<kPlane, Plane::kW>(p.x_stride_h);
   auto const out_row_stride = fixed_or<kPlane, kWo>(p.out_stride_h);
-  auto const out_col_stride = fixed_or<kPlane, 1>(p.out_stride_w);
+  auto const out_col_stride = fixed_or<kPlane || kCL, 1>(p.out_stride_w);
+  // Columns of a plane's rows, and the padding columns on each side (see FwdTiledConfig).
+  auto const in_cols = channels_last_or<kCL>(W, p.W * p.C);
+  auto const out_cols = channels_last_or<kCL>(Wo, p.Wo * p.C);
+  auto const col_padding = channels_last_or<kCL>(P, p.padding * p.C);
 
   auto const stage_rows = Int<kOutRowsPerStep>{} * S;
   auto const ring_stages = fixed_or<kTaps, Cfg::kRingStages>(g.ring_stages);
@@ -204,8 +215,8 @@ __global__ void __launch_bounds__(Cfg::kThreads)
     int const in_plane = int(tile - plane * tiles_per_plane);
     int const strip = in_plane / g.segments;
     int const segment = in_plane - strip * g.segments;
-    int64_t const n = plane / p.C;
-    int64_t const c = plane - n * p.C;
+    int64_t const n = kCL ? plane : plane / p.C;
+    int64_t const c = kCL ? 0 : plane - n * p.C;
 
     int64_t x_offset, out_offset;
     if constexpr (kPlane) {
@@ -216,9 +227,9 @@ __global__ void __launch_bounds__(Cfg::kThreads)
       out_offset = n * p.out_stride_n + c * p.out_stride_c;
     }
     Tensor x_plane = make_tensor(make_gmem_ptr(x + x_offset),
-                                 make_layout(make_shape(H, W), make_stride(x_row_stride, Int<1>{})));
+                                 make_layout(make_shape(H, in_cols), make_stride(x_row_stride, Int<1>{})));
     Tensor out_plane = make_tensor(make_gmem_ptr(out + out_offset),
-                                   make_layout(make_shape(Ho, Wo), make_stride(out_row_stride, out_col_stride)));
+                                   make_layout(make_shape(Ho, out_cols), make_stride(out_row_stride, out_col_stride)));
 
     // Output rows of this tile, and the input rows ("window rows", counted from in_row0) they read.
     int const out_row_begin = segment * g.steps_per_segment * kOutRowsPerStep;
@@ -228,7 +239,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
     int const rows_needed = (out_row_end - out_row_begin - 1) * S + (K - 1) * D + 1;
     int const last_stage = (rows_needed - 1) / stage_rows;
     int const out_col0 = strip * kTileW;
-    int const in_col_first = out_col0 * S - P;
+    int const in_col_first = out_col0 * S - col_padding;
     int const in_col0 = floor_div(in_col_first, kVec) * kVec;  // cp.async needs 16-byte alignment
     int const shift = in_col_first - in_col0;                 // (-P) mod kVec, same for all strips
 
@@ -245,7 +256,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
         int const row = first + int(get<0>(coord));
         int const image_row = in_row0 + row;
         int const image_col = in_col0 + int(get<1>(coord));
-        return row < rows_needed && image_row >= 0 && image_row < H && image_col >= 0 && image_col < W;
+        return row < rows_needed && image_row >= 0 && image_row < H && image_col >= 0 && image_col < in_cols;
       };
       Tensor coords = make_identity_tensor(make_shape(stage_rows, span));
       copy_if(tiled_copy, lazy::transform(thr_copy.partition_S(coords), in_image),
@@ -259,12 +270,23 @@ __global__ void __launch_bounds__(Cfg::kThreads)
       }
     };
 
-    float w_fixed[kTaps ? Cfg::kK : 1];
-    if constexpr (kTaps) {
-      CUTE_UNROLL
-      for (int k = 0; k < Cfg::kK; ++k) w_fixed[k] = static_cast<float>(weight[c * p.w_stride_c + k * p.w_stride_k]);
+    // Weights and bias of each of this lane's kVec output columns: one channel for the whole tile,
+    // or with channels_last the channel of each column.
+    constexpr int kTapRegs = kTaps ? Cfg::kK : 1;
+    constexpr int kChannelRegs = kCL ? kVec : 1;
+    float w_fixed[kChannelRegs][kTapRegs];
+    float bias_value[kChannelRegs];
+    CUTE_UNROLL
+    for (int e = 0; e < kChannelRegs; ++e) {
+      int64_t const channel = kCL ? (out_col0 + lane * kVec + e) % p.C : c;
+      if constexpr (kTaps) {
+        CUTE_UNROLL
+        for (int k = 0; k < Cfg::kK; ++k) {
+          w_fixed[e][k] = static_cast<float>(weight[channel * p.w_stride_c + k * p.w_stride_k]);
+        }
+      }
+      bias_value[e] = bias ? static_cast<float>(bias[channel * p.bias_stride]) : 0.0f;
     }
-    float const bias_value = bias ? static_cast<float>(bias[c * p.bias_stride]) : 0.0f;
 
     auto compute_step = [&](int step, auto shifted) {
       constexpr bool kShifted = decltype(shifted)::value;
@@ -278,7 +300,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
       CUTE_UNROLL
       for (int r = 0; r < kRows; ++r) {
         CUTE_UNROLL
-        for (int e = 0; e < kVec; ++e) acc[r][e] = bias_value;
+        for (int e = 0; e < kVec; ++e) acc[r][e] = bias_value[kCL ? e : 0];
       }
       if constexpr (kTaps) {
         // Each window row is read once and feeds every (row, tap) pair that lands on it.
@@ -293,7 +315,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
             for (int k = 0; k < Cfg::kK; ++k) {
               if (r * Cfg::kStride + k * Cfg::kDilation == j) {
                 CUTE_UNROLL
-                for (int e = 0; e < kVec; ++e) acc[r][e] = fmaf(w_fixed[k], values[e], acc[r][e]);
+                for (int e = 0; e < kVec; ++e) acc[r][e] = fmaf(w_fixed[kCL ? e : 0][k], values[e], acc[r][e]);
               }
             }
           }
@@ -314,7 +336,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
       CUTE_UNROLL
       for (int r = 0; r < kRows; ++r) {
         if (out_row0 + r < out_row_end) {
-          store_lane_outputs<T, kVec>(out_plane, out_row0 + r, out_col0 + lane * kVec, int(Wo),
+          store_lane_outputs<T, kVec>(out_plane, out_row0 + r, out_col0 + lane * kVec, int(out_cols),
                                       g.out_vectorized != 0, acc[r]);
         }
       }
@@ -361,7 +383,7 @@ inline TilingPolicy const& tiling_policy() {
       int const value = text ? std::atoi(text) : 0;
       return value > 0 ? value : fallback;
     };
-    return TilingPolicy{read("CUTE_DWCONV_TILE_WAVES", 8), read("CUTE_DWCONV_MIN_SEGMENT_STEPS", 4)};
+    return TilingPolicy{read("CUTE_DWCONV_TILE_WAVES", 32), read("CUTE_DWCONV_MIN_SEGMENT_STEPS", 2)};
   }();
   return policy;
 }
@@ -374,13 +396,20 @@ LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream) {
   constexpr int kVec = Cfg::kVec;
   constexpr int64_t kCoordLimit = int64_t(1) << 30;  // window and column arithmetic stays in int
 
-  bool const aligned_rows = p.x_stride_w == 1 && p.W % kVec == 0 && p.x_stride_h % kVec == 0 &&
-                            p.x_stride_c % kVec == 0 && p.x_stride_n % kVec == 0 &&
-                            reinterpret_cast<uintptr_t>(p.x) % 16 == 0;
+  constexpr bool kCL = Cfg::kChannelsLast;
+  // The row a tile stages: W columns (NCHW), or W*C interleaved channels (channels_last).
+  int64_t const in_cols = kCL ? p.W * p.C : p.W;
+  int64_t const out_cols = kCL ? p.Wo * p.C : p.Wo;
+  int64_t const planes = kCL ? p.N : p.N * p.C;
+  bool const layout_ok = kCL ? p.x_stride_c == 1 && p.x_stride_w == p.C && p.out_stride_c == 1 &&
+                                   p.out_stride_w == p.C && p.stride == 1
+                             : p.x_stride_w == 1 && p.x_stride_c % kVec == 0;
+  bool const aligned_rows = layout_ok && in_cols % kVec == 0 && p.x_stride_h % kVec == 0 &&
+                            p.x_stride_n % kVec == 0 && reinterpret_cast<uintptr_t>(p.x) % 16 == 0;
   int64_t const reach = (p.kernel_size - 1) * p.dilation + 1;
-  bool const small_coords = p.H < kCoordLimit && p.W < kCoordLimit && p.padding < kCoordLimit &&
+  bool const small_coords = p.H < kCoordLimit && in_cols < kCoordLimit && p.padding * (kCL ? p.C : 1) < kCoordLimit &&
                             reach < kCoordLimit && (p.Ho + Cfg::kOutRowsPerStep) * p.stride < kCoordLimit &&
-                            (p.Wo + Cfg::kTileW) * p.stride < kCoordLimit;
+                            (out_cols + Cfg::kTileW) * p.stride < kCoordLimit;
   if (!aligned_rows || !small_coords) return LaunchStatus::kUnsupported;
 
   int const stride = int(p.stride);
@@ -402,19 +431,23 @@ LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream) {
   if (blocks_per_sm < 1) blocks_per_sm = 1;
 
   tiled::Geometry g{};
-  g.strips = int((p.Wo + Cfg::kTileW - 1) / Cfg::kTileW);
+  g.strips = int((out_cols + Cfg::kTileW - 1) / Cfg::kTileW);
   g.halo_stages = int(halo_stages);
   g.ring_stages = int(ring_stages);
-  g.out_vectorized = p.out_stride_w == 1 && p.out_stride_h % kVec == 0 && p.out_stride_c % kVec == 0 &&
+  g.out_vectorized = (kCL || (p.out_stride_w == 1 && p.out_stride_c % kVec == 0)) && p.out_stride_h % kVec == 0 &&
                      p.out_stride_n % kVec == 0 && reinterpret_cast<uintptr_t>(p.out) % 16 == 0;
-  // Split the rows into segments until there are enough tiles for several waves, so the last wave
-  // is a small share of the run; each segment re-reads its halo rows, so keep them >= 4 steps.
+  // Split the rows into segments until there are enough tiles for many waves, so that the blocks
+  // still running when the grid drains hold a small share of the run (32 waves measured best on
+  // the H100; see profiling/NOTES.md).
   int const steps_total = int((p.Ho + Cfg::kOutRowsPerStep - 1) / Cfg::kOutRowsPerStep);
-  int64_t const columns = p.N * p.C * g.strips;
+  int64_t const columns = planes * g.strips;
   tiled::TilingPolicy const& policy = tiled::tiling_policy();
   int64_t const wanted_tiles = int64_t(policy.waves) * blocks_per_sm * limits.multiprocessors;
   int64_t segments = (wanted_tiles + columns - 1) / columns;
-  int64_t const max_segments = steps_total >= 2 * policy.min_segment_steps ? steps_total / policy.min_segment_steps : 1;
+  // A segment re-reads the halo rows of the one above it: keep it at least four halos long.
+  int64_t const halo_steps = (4 * halo_rows + stage_rows - 1) / stage_rows;
+  int64_t const min_steps = halo_steps > policy.min_segment_steps ? halo_steps : policy.min_segment_steps;
+  int64_t const max_segments = steps_total >= 2 * min_steps ? steps_total / min_steps : 1;
   segments = segments < 1 ? 1 : (segments > max_segments ? max_segments : segments);
   g.steps_per_segment = int((steps_total + segments - 1) / segments);
   g.segments = (steps_total + g.steps_per_segment - 1) / g.steps_per_segment;

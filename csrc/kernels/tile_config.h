@@ -22,11 +22,18 @@ using DynamicPlane = PlaneShape<>;
 
 // K, stride and dilation are compile-time in the dispatch table's entries; 0 (all three) means
 // the general instantiation that reads them from the call.
-template <class T, int kK_, int kStride_, int kDilation_, class Plane_ = DynamicPlane>
+//
+// kChannelsLast_ takes channels_last (NHWC) input: a plane is then a whole image and a row
+// interleaves its W columns of C channels, so the convolution runs down rows of W*C elements with
+// P*C columns of padding, and each output column has its own channel's weights. Stride 1 only.
+template <class T, int kK_, int kStride_, int kDilation_, class Plane_ = DynamicPlane,
+          bool kChannelsLast_ = false>
 struct FwdTiledConfig {
   static_assert((kK_ > 0) == (kStride_ > 0) && (kK_ > 0) == (kDilation_ > 0),
                 "K, stride and dilation are either all fixed or all taken from the call");
   static_assert(!Plane_::kStatic || kK_ > 0, "a fixed plane shape needs fixed taps");
+  static_assert(!kChannelsLast_ || (kK_ > 0 && kStride_ == 1 && !Plane_::kStatic),
+                "channels_last tiles need fixed taps, stride 1 and a dynamic plane");
 
   using Element = T;
   using Plane = Plane_;
@@ -34,6 +41,7 @@ struct FwdTiledConfig {
   static constexpr int kStride = kStride_;
   static constexpr int kDilation = kDilation_;
   static constexpr bool kStaticTaps = kK_ > 0;
+  static constexpr bool kChannelsLast = kChannelsLast_;
 
   static constexpr int kVec = 16 / int(sizeof(T));  // elements in one 16-byte cp.async
   static constexpr int kLanes = 32;                  // a warp spans the strip's columns
@@ -41,9 +49,10 @@ struct FwdTiledConfig {
   static constexpr int kThreads = kLanes * kWarps;
   static constexpr int kTileW = kLanes * kVec;       // output columns per block strip
 
-  // Output rows each thread accumulates per pipeline step. A stride multiplies the input rows a
-  // step stages, so fewer output rows keep one stage near 8 KB.
-  static constexpr int kRowsPerThread = kStride_ == 1 ? 4 : (kStride_ == 2 ? 2 : 1);
+  // Output rows each thread accumulates per pipeline step. Long kernels take more rows, so that each
+  // staged row read feeds more outputs; a stride multiplies the input rows a step stages, so it
+  // takes fewer, keeping the ring small enough for several blocks per SM.
+  static constexpr int kRowsPerThread = kStride_ == 1 ? (kK_ >= 9 && !kChannelsLast_ ? 8 : 4) : 1;
   static constexpr int kOutRowsPerStep = kWarps * kRowsPerThread;
 
   // Stages in flight while a step computes: with 2, loads keep about 16 KB per block under way.
