@@ -49,10 +49,10 @@ struct FwdTiledConfig {
   static constexpr int kThreads = kLanes * kWarps;
   static constexpr int kTileW = kLanes * kVec;       // output columns per block strip
 
-  // Output rows each thread accumulates per pipeline step. Long kernels take more rows, so that each
-  // staged row read feeds more outputs; a stride multiplies the input rows a step stages, so it
-  // takes fewer, keeping the ring small enough for several blocks per SM.
-  static constexpr int kRowsPerThread = kStride_ == 1 ? (kK_ >= 9 && !kChannelsLast_ ? 8 : 4) : 1;
+  // Output rows each thread accumulates per pipeline step. A stride multiplies the input rows a
+  // step stages, so it takes fewer, keeping the ring small enough for six blocks per SM. (Eight
+  // rows for long kernels cut shared-memory reads but halved the tiles of small problems: slower.)
+  static constexpr int kRowsPerThread = kStride_ == 1 ? 4 : 1;
   static constexpr int kOutRowsPerStep = kWarps * kRowsPerThread;
 
   // Stages in flight while a step computes: with 2, loads keep about 16 KB per block under way.
