@@ -28,7 +28,6 @@ struct Geometry {
   int halo_stages;        // stages past a step's own that its input window reaches
   int ring_stages;        // stages the ring holds: 1 + halo_stages + kStagesAhead
   int out_vectorized;     // out rows are 16-byte aligned with unit column stride
-  int streaming_stores;   // store the output with the evict-first cache hint
   int64_t tiles;          // planes * strips * segments
 };
 
@@ -137,18 +136,12 @@ CUTE_DEVICE void gather_lane_inputs(T const* row, int lane, int shift, Stride st
 // Writes one lane's kVec outputs of one row: a 16-byte store where alignment allows.
 template <class T, int kVec, class OutPlane>
 CUTE_DEVICE void store_lane_outputs(OutPlane& out_plane, int row, int col, int out_width,
-                                    bool vectorized, bool streaming, float const (&acc)[kVec]) {
+                                    bool vectorized, float const (&acc)[kVec]) {
   if (vectorized && col + kVec <= out_width) {
     alignas(16) T packed[kVec];
     CUTE_UNROLL
     for (int e = 0; e < kVec; ++e) packed[e] = static_cast<T>(acc[e]);
-    uint4 const value = *reinterpret_cast<uint4 const*>(packed);
-    uint4* const target = reinterpret_cast<uint4*>(&out_plane(row, col));
-    if (streaming) {
-      __stcs(target, value);  // evict-first: the output is not read again by this kernel
-    } else {
-      *target = value;
-    }
+    *reinterpret_cast<uint4*>(&out_plane(row, col)) = *reinterpret_cast<uint4 const*>(packed);
   } else {
     CUTE_UNROLL
     for (int e = 0; e < kVec; ++e) {
@@ -344,7 +337,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
       for (int r = 0; r < kRows; ++r) {
         if (out_row0 + r < out_row_end) {
           store_lane_outputs<T, kVec>(out_plane, out_row0 + r, out_col0 + lane * kVec, int(out_cols),
-                                      g.out_vectorized != 0, g.streaming_stores != 0, acc[r]);
+                                      g.out_vectorized != 0, acc[r]);
         }
       }
     };
@@ -381,7 +374,6 @@ __global__ void __launch_bounds__(Cfg::kThreads)
 struct TilingPolicy {
   int waves;              // aim for this many waves of resident blocks
   int min_segment_steps;  // but keep at least this many pipeline steps per tile
-  int streaming_stores;   // 1: evict-first output stores (CUTE_DWCONV_STREAMING_STORES)
 };
 
 inline TilingPolicy const& tiling_policy() {
@@ -391,8 +383,7 @@ inline TilingPolicy const& tiling_policy() {
       int const value = text ? std::atoi(text) : 0;
       return value > 0 ? value : fallback;
     };
-    return TilingPolicy{read("CUTE_DWCONV_TILE_WAVES", 32), read("CUTE_DWCONV_MIN_SEGMENT_STEPS", 2),
-                        read("CUTE_DWCONV_STREAMING_STORES", 0) > 0 ? 1 : 0};
+    return TilingPolicy{read("CUTE_DWCONV_TILE_WAVES", 32), read("CUTE_DWCONV_MIN_SEGMENT_STEPS", 2)};
   }();
   return policy;
 }
@@ -461,7 +452,6 @@ LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream) {
   g.steps_per_segment = int((steps_total + segments - 1) / segments);
   g.segments = (steps_total + g.steps_per_segment - 1) / g.steps_per_segment;
   g.tiles = columns * g.segments;
-  g.streaming_stores = policy.streaming_stores;
 
   int64_t const max_grid = 0x7fffffff;
   dim3 const grid(unsigned(g.tiles < max_grid ? g.tiles : max_grid));
