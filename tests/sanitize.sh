@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs sanitize_calls.py under compute-sanitizer's memcheck, racecheck, initcheck and synccheck and
 # prints each tool's summary line. Exit status: non-zero if any tool reports an error.
-#   bash tests/sanitize.sh [log-dir]
+#   bash tests/sanitize.sh [log-dir]          (TOOLS="memcheck initcheck" runs a subset)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 logs=${1:-$here/../sanitizer-logs}
@@ -9,7 +9,7 @@ mkdir -p "$logs"
 # One cudaMalloc per tensor, so that memcheck sees the true end of each buffer.
 export PYTORCH_NO_CUDA_MEMORY_CACHING=1
 status=0
-for tool in memcheck racecheck initcheck synccheck; do
+for tool in ${TOOLS:-memcheck racecheck initcheck synccheck}; do
   extra=""
   [ "$tool" = racecheck ] && extra="--racecheck-report all"
   # Only our kernels: PyTorch's own kernels (random fills, the reference) are not under test here.
