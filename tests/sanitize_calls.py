@@ -39,17 +39,17 @@ def main() -> int:
     for k, stride, dilation in sorted(forward_table()):
         for dtype in TILED_DTYPES:
             for padding in (0, 1, 3):
-                x, w, b = random_problem((1, 2, 23 + k * dilation, 136), k, dtype, "cuda", padding == 1)
+                x, w, b = problem((1, 2, 23 + k * dilation, 136), k, dtype, padding == 1)
                 ok &= check(f"table K={k}", "table", x, w, b, stride, padding, dilation)
     for k, stride, dilation in sorted(forward_channels_last_table()):
         for dtype in TILED_DTYPES:
             for padding in (0, 1):
-                x, w, b = random_problem((1, 12, 21 + k * dilation, 6), k, dtype, "cuda", padding == 1)
+                x, w, b = problem((1, 12, 21 + k * dilation, 6), k, dtype, padding == 1)
                 ok &= check(f"channels_last table K={k}", "table", x, w, b, stride, padding, dilation, True)
     # The general tiled path (run-time taps) and the direct path, including unaligned views.
     for dtype in FLOAT_DTYPES:
         for k, stride, padding, dilation in [(4, 1, 2, 1), (6, 3, 5, 2), (2, 2, 0, 3), (13, 1, 6, 1)]:
-            x, w, b = random_problem((2, 3, 31, 72), k, dtype, "cuda", True)
+            x, w, b = problem((2, 3, 31, 72), k, dtype, True)
             if dtype != torch.float64:
                 ok &= check("general", "general", x, w, b, stride, padding, dilation)
             ok &= check("direct", "direct", x, w, b, stride, padding, dilation)
@@ -57,7 +57,7 @@ def main() -> int:
             ok &= check("auto unaligned", "auto", unaligned, w, b, stride, padding, dilation)
             channels_last = x.contiguous(memory_format=torch.channels_last)
             ok &= check("auto channels_last", "auto", channels_last, w, b, stride, padding, dilation)
-    x, w, _ = random_problem((1, 1, 512, 512), 3, torch.float32, "cuda", False)
+    x, w, _ = problem((1, 1, 512, 512), 3, torch.float32, False)
     ok &= check("fixed shape", "fixed_shape", x, w, None, 1, 0, 1)
     print("all sanitizer calls matched the reference" if ok else "some calls MISMATCHED")
     return 0 if ok else 1
