@@ -21,6 +21,7 @@ WARMUP_CALLS = 3
 SUMMARY_METRICS = {
     "gpu__time_duration.sum": "duration",
     "dram__throughput.avg.pct_of_peak_sustained_elapsed": "DRAM throughput (% of peak)",
+    "gpu__dram_throughput.avg.pct_of_peak_sustained_elapsed": "DRAM throughput (% of peak)",
     "dram__bytes_read.sum": "DRAM bytes read",
     "dram__bytes_write.sum": "DRAM bytes written",
     "sm__warps_active.avg.pct_of_peak_sustained_active": "achieved occupancy (%)",
@@ -88,6 +89,15 @@ def main() -> int:
         if name in metrics:
             value, unit = metrics[name]
             print(f"{label:34s} {value} {unit}")
+    scale = {"byte": 1, "Kbyte": 1e3, "Mbyte": 1e6, "Gbyte": 1e9, "ns": 1e-9, "us": 1e-6, "usecond": 1e-6,
+             "ms": 1e-3, "msecond": 1e-3, "nsecond": 1e-9}
+    try:
+        moved = sum(float(metrics[m][0].replace(",", "")) * scale[metrics[m][1]]
+                    for m in ("dram__bytes_read.sum", "dram__bytes_write.sum"))
+        seconds = float(metrics["gpu__time_duration.sum"][0].replace(",", "")) * scale[metrics["gpu__time_duration.sum"][1]]
+        print(f"{'DRAM bandwidth (read + write)':34s} {moved / seconds / 1e9:.0f} GB/s")
+    except (KeyError, ValueError):
+        pass
     stalls = []
     prefix, suffix = "smsp__average_warps_issue_stalled_", "_per_issue_active.ratio"
     for name, (value, _) in metrics.items():
