@@ -85,3 +85,13 @@ def test_opcheck():
     torch.library.opcheck(torch.ops.cute_dwconv.dwconv_kx1.default, (x, weight, None, 2, 0, 2))
     out = torch.empty(cute_dwconv.output_shape(x.shape, 3, 1, 1, 1), device="cuda")
     torch.library.opcheck(torch.ops.cute_dwconv.dwconv_kx1_out.default, (x, weight, bias, 1, 1, 1, out))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message a machine without a GPU gets")
+def test_main_job_without_gpu_says_so():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "cute_dwconv"], capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "no CUDA GPU is visible" in done.stderr

@@ -1,20 +1,7 @@
-// Tiled forward kernels for float: the table's entries (NCHW and channels_last) and the
-// general (run-time taps) one.
-#include "dispatch/fwd_table.h"
-#include "kernels/fwd_tiled.cuh"
+// Tiled forward kernels for float32, and the fixed-shape headline instantiation.
+#define CUTE_DWCONV_ELEMENT float
+#include "instantiations/fwd_tiled_instances.inc"
 
 namespace cute_dwconv {
-
-#define CUTE_DWCONV_INSTANTIATE(K_, S_, D_) \
-  template LaunchStatus launch_fwd_tiled<FwdTiledConfig<float, K_, S_, D_>>(FwdParams const&, cudaStream_t);
-CUTE_DWCONV_FWD_TILED_TABLE(CUTE_DWCONV_INSTANTIATE)
-#undef CUTE_DWCONV_INSTANTIATE
-
-#define CUTE_DWCONV_INSTANTIATE(K_, D_) \
-  template LaunchStatus launch_fwd_tiled<ChannelsLastConfig<float, K_, D_>>(FwdParams const&, cudaStream_t);
-CUTE_DWCONV_FWD_CHANNELS_LAST_TABLE(CUTE_DWCONV_INSTANTIATE)
-#undef CUTE_DWCONV_INSTANTIATE
-
-template LaunchStatus launch_fwd_tiled<GeneralTiledConfig<float>>(FwdParams const&, cudaStream_t);
 template LaunchStatus launch_fwd_tiled<FixedShapeConfig>(FwdParams const&, cudaStream_t);
 }  // namespace cute_dwconv
