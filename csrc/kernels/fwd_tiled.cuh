@@ -1,7 +1,7 @@
 // Tiled forward kernel: each block walks a strip of output columns down a segment of output rows
-// of one (n, c) plane. Input rows stream through a shared-memory ring with SM80 cp.async (zero-fill
-// predication supplies the padding); each thread keeps a few output rows of one 16-byte column
-// vector in registers and stores them with 16-byte writes.
+// of one (n, c) plane, or with channels_last of one image. Input rows stream through a shared-memory
+// ring with SM80 cp.async (zero-fill predication supplies the padding); each thread keeps a few
+// output rows of one 16-byte column vector in registers and stores them with 16-byte writes.
 #pragma once
 
 #include <cstdint>
