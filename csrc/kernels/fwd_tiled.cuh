@@ -73,9 +73,9 @@ CUTE_DEVICE float element_from_words(uint32_t const* words, int index) {
 
 // The kVec input values under one lane's kVec output columns: columns shift + (lane*kVec + e)*S of
 // a staged row, e < kVec. With a fixed stride the lane reads its S aligned 16-byte vectors (and the
-// vector after them when the start is misaligned), so shared memory is read
-// in conflict-free 16-byte accesses whatever the padding; a run-time stride reads element-wise.
-template <class T, int kVec, int kLanes, bool kShifted, class Stride>
+// vector after them when the start is misaligned), so shared memory is read in conflict-free
+// 16-byte accesses whatever the padding; a run-time stride reads element-wise.
+template <class T, int kVec, bool kShifted, class Stride>
 CUTE_DEVICE void gather_lane_inputs(T const* row, int lane, int shift, Stride stride,
                                     float (&values)[kVec]) {
   if constexpr (cute::is_static<Stride>::value) {
@@ -241,7 +241,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
     int const out_col0 = strip * kTileW;
     int const in_col_first = out_col0 * S - col_padding;
     int const in_col0 = floor_div(in_col_first, kVec) * kVec;  // cp.async needs 16-byte alignment
-    int const shift = in_col_first - in_col0;                 // (-P) mod kVec, same for all strips
+    int const shift = in_col_first - in_col0;                 // (-col_padding) mod kVec, every strip
 
     auto load_stage = [&](int stage) {
       int const first = stage * stage_rows;
@@ -294,7 +294,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
       auto row_values = [&](int window_row, float (&values)[kVec]) {
         int ring_row = window0 + window_row;
         if (ring_row >= ring_rows) ring_row -= ring_rows;
-        gather_lane_inputs<T, kVec, kLanes, kShifted>(&ring(ring_row, 0), lane, shift, S, values);
+        gather_lane_inputs<T, kVec, kShifted>(&ring(ring_row, 0), lane, shift, S, values);
       };
       float acc[kRows][kVec];
       CUTE_UNROLL
