@@ -82,7 +82,7 @@ default_max_jobs()
 
 sources = sorted(
     [str(Path(p).relative_to(ROOT)) for p in glob.glob(str(ROOT / "csrc" / "**" / "*.cu"), recursive=True)]
-    + ["csrc/torch_ops.cpp"]
+    + [str(Path(p).relative_to(ROOT)) for p in glob.glob(str(ROOT / "csrc" / "*.cpp"))]
 )
 include_dirs = [str(ROOT / "csrc"), cutlass_include_dir()]
 

@@ -26,7 +26,10 @@ struct FwdParams {
 
   int64_t kernel_size;  // K
   int64_t stride;       // same along height and width
-  int64_t padding;      // same along height and width
+  int64_t padding;      // rows of padding above and below
+  int64_t padding_w;    // columns of padding left and right: nn.Conv2d's padding again, except in
+                        // the input gradient, which runs this convolution with other paddings
+                        // (either may then be negative: the window starts inside the input)
   int64_t dilation;     // height only matters: the kernel is one column wide
 
   int device;           // CUDA device ordinal, for its properties

@@ -16,6 +16,7 @@
 
 #include "dispatch/fwd_dispatch.h"
 #include "dwconv_params.h"
+#include "torch_common.h"
 
 namespace cute_dwconv {
 namespace {
@@ -23,25 +24,6 @@ namespace {
 struct ConvShape {
   int64_t N, C, H, W, K, Ho, Wo;
 };
-
-// PyTorch's output size: floor((in + 2p - d(k-1) - 1) / s) + 1, or <= 0 when the kernel's reach
-// exceeds the padded input.
-int64_t output_extent(int64_t in, int64_t padding, int64_t taps, int64_t stride, int64_t dilation) {
-  int64_t const numerator = in + 2 * padding - dilation * (taps - 1) - 1;
-  return numerator < 0 ? 0 : numerator / stride + 1;
-}
-
-ElementType element_type(at::ScalarType dtype) {
-  switch (dtype) {
-    case at::kFloat: return ElementType::kFloat32;
-    case at::kHalf: return ElementType::kFloat16;
-    case at::kBFloat16: return ElementType::kBFloat16;
-    case at::kDouble: return ElementType::kFloat64;
-    default:
-      TORCH_CHECK_TYPE(false, "cute_dwconv: x has dtype ", dtype,
-                       "; supported dtypes are float32, float16, bfloat16 and float64");
-  }
-}
 
 ConvShape check_args(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
                      int64_t stride, int64_t padding, int64_t dilation) {
@@ -57,9 +39,7 @@ ConvShape check_args(at::Tensor const& x, at::Tensor const& weight, std::optiona
     TORCH_CHECK(bias->dim() == 1 && bias->size(0) == C, "cute_dwconv: bias must have shape (", C,
                 ",) to match x's channels, got ", bias->sizes());
   }
-  TORCH_CHECK(stride >= 1, "cute_dwconv: stride must be >= 1, got ", stride);
-  TORCH_CHECK(dilation >= 1, "cute_dwconv: dilation must be >= 1, got ", dilation);
-  TORCH_CHECK(padding >= 0, "cute_dwconv: padding must be >= 0, got ", padding);
+  check_conv_args(stride, padding, dilation);
 
   int64_t const K = weight.size(2);
   int64_t const Ho = output_extent(H, padding, K, stride, dilation);
@@ -125,6 +105,7 @@ FwdParams make_params(at::Tensor const& x, at::Tensor const& weight, std::option
   p.kernel_size = s.K;
   p.stride = stride;
   p.padding = padding;
+  p.padding_w = padding;
   p.dilation = dilation;
   p.device = x.get_device();
   return p;

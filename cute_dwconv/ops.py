@@ -95,3 +95,51 @@ def _(x, weight, bias, stride, padding, dilation, out):
 @torch.library.register_fake("cute_dwconv::_dwconv_kx1_path_out")
 def _(x, weight, bias, stride, padding, dilation, path, out):
     return None
+
+
+def _fake_grad_input(grad_out, weight, height, width, stride, padding, dilation):
+    torch._check(grad_out.dim() == 4, lambda: f"cute_dwconv: grad_out must be 4-D, got shape {tuple(grad_out.shape)}")
+    n, c = grad_out.shape[0], grad_out.shape[1]
+    return grad_out.new_empty((n, c, height, width)).to(memory_format=suggest_memory_format(grad_out))
+
+
+@torch.library.register_fake("cute_dwconv::dwconv_kx1_grad_input")
+def _(grad_out, weight, height, width, stride, padding, dilation):
+    return _fake_grad_input(grad_out, weight, height, width, stride, padding, dilation)
+
+
+@torch.library.register_fake("cute_dwconv::_dwconv_kx1_grad_input_path")
+def _(grad_out, weight, height, width, stride, padding, dilation, path):
+    return _fake_grad_input(grad_out, weight, height, width, stride, padding, dilation)
+
+
+@torch.library.register_fake("cute_dwconv::dwconv_kx1_grad_weight")
+def _(grad_out, x, kernel_size, stride, padding, dilation):
+    torch._check(x.dim() == 4, lambda: f"cute_dwconv: x must be 4-D, got shape {tuple(x.shape)}")
+    c = x.shape[1]
+    return x.new_empty((c, 1, kernel_size, 1)), x.new_empty((c,))
+
+
+def _setup_context(ctx, inputs, output):
+    x, weight, bias, stride, padding, dilation = inputs
+    ctx.save_for_backward(x, weight)
+    ctx.conv_args = (stride, padding, dilation)
+    ctx.has_bias = bias is not None
+
+
+def _backward(ctx, grad_out):
+    x, weight = ctx.saved_tensors
+    stride, padding, dilation = ctx.conv_args
+    wants_x, wants_weight, wants_bias = ctx.needs_input_grad[:3]
+    wants_bias = wants_bias and ctx.has_bias
+    grad_x = grad_weight = grad_bias = None
+    if wants_x:
+        grad_x = _ops.dwconv_kx1_grad_input(grad_out, weight, x.shape[2], x.shape[3], stride, padding, dilation)
+    if wants_weight or wants_bias:
+        both = _ops.dwconv_kx1_grad_weight(grad_out, x, weight.shape[2], stride, padding, dilation)
+        grad_weight = both[0] if wants_weight else None
+        grad_bias = both[1] if wants_bias else None
+    return grad_x, grad_weight, grad_bias, None, None, None
+
+
+torch.library.register_autograd("cute_dwconv::dwconv_kx1", _backward, setup_context=_setup_context)

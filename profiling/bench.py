@@ -54,6 +54,9 @@ CASES = [
 
 GRAPH_TIMING_BELOW_BYTES = 64 << 20
 
+# Training: forward + backward (grad_input, grad_weight and grad_bias where the case has a bias).
+BACKWARD_CASES = ["headline", "c64_k3_p1_bias", "k7_d2_p6_bias", "k3_s2_p1", "strip_k21_p10", "headline_bf16"]
+
 
 def _tolerance(dtype):
     return {torch.float32: 1e-4, torch.float16: 1e-2, torch.bfloat16: 5e-2}[dtype]
@@ -115,6 +118,71 @@ def run_case(case: Case, bandwidth: float, flusher: L2Flusher, use_compile: bool
     return result
 
 
+def run_backward_case(case: Case, bandwidth: float, flusher: L2Flusher) -> dict:
+    """Times eager and our autograd backward (and forward + backward) on one gradient, and each of
+    our backward kernels against its own floor: grad_input reads grad_out and writes grad_input;
+    grad_weight (with grad_bias) reads grad_out and x."""
+    device = torch.device("cuda")
+    dtype = getattr(torch, case.dtype)
+    init = (case.shape[1], case.k, case.stride, case.padding, case.dilation, case.bias)
+    torch.manual_seed(0)
+    reference = Model(*init).to(device, dtype)
+    ours = ModelNew(*init).to(device, dtype)
+    ours.load_state_dict(reference.state_dict())
+    x = torch.rand(case.shape, device=device, dtype=dtype).requires_grad_()
+    conv = ours.conv2d
+    out_shape = cute_dwconv.output_shape(case.shape, case.k, case.stride, case.padding, case.dilation)
+    grad_out = torch.randn(out_shape, device=device, dtype=dtype)
+    size = lambda shape: torch.Size(shape).numel() * x.element_size()  # noqa: E731
+    floors = {"grad_input": (size(out_shape) + size(case.shape)) / bandwidth * 1e3,
+              "grad_weight": (size(out_shape) + size(case.shape)) / bandwidth * 1e3}
+    params = [x] + list(ours.parameters())
+
+    result = {"case": asdict(case), "floor_ms": floors, "ms": {}, "rel_error": {}}
+    outs = {"eager": reference(x), "cute_dwconv": ours(x)}
+    grads = {}
+    for name, module in (("eager", reference), ("cute_dwconv", ours)):
+        inputs = [x] + list(module.parameters())
+        out = outs[name]
+        grads[name] = torch.autograd.grad(out, inputs, grad_out, retain_graph=True)
+        result["ms"][f"{name} backward"] = time_ms(
+            lambda i, out=out, inputs=inputs: torch.autograd.grad(out, inputs, grad_out, retain_graph=True),
+            flusher=flusher)
+        result["ms"][f"{name} forward+backward"] = time_ms(
+            lambda i, module=module, inputs=inputs: torch.autograd.grad(module(x), inputs, grad_out),
+            flusher=flusher)
+    for i, label in enumerate(["grad_input", "grad_weight", "grad_bias"][:len(params)]):
+        expected, got = grads["eager"][i].double(), grads["cute_dwconv"][i].double()
+        result["rel_error"][label] = ((got - expected).norm() / expected.norm()).item()
+
+    ops = torch.ops.cute_dwconv
+    with torch.no_grad():
+        result["ms"]["grad_input kernel"] = time_ms(
+            lambda i: ops.dwconv_kx1_grad_input(grad_out, conv.weight, case.shape[2], case.shape[3], case.stride,
+                                                case.padding, case.dilation), flusher=flusher)
+        result["ms"]["grad_weight kernels"] = time_ms(
+            lambda i: ops.dwconv_kx1_grad_weight(grad_out, x, case.k, case.stride, case.padding, case.dilation),
+            flusher=flusher)
+    return result
+
+
+def backward_markdown(results: list) -> str:
+    lines = [
+        "| case | eager bwd ms | ours bwd ms | bwd speedup | eager fwd+bwd ms | ours fwd+bwd ms | grad_input ms "
+        "| % of its floor | grad_weight+bias ms | % of its floor | max rel. error |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        ms, fl = r["ms"], r["floor_ms"]
+        lines.append(
+            f"| {r['case']['name']} | {ms['eager backward']:.3f} | {ms['cute_dwconv backward']:.3f} | "
+            f"{ms['eager backward'] / ms['cute_dwconv backward']:.2f}x | {ms['eager forward+backward']:.3f} | "
+            f"{ms['cute_dwconv forward+backward']:.3f} | {ms['grad_input kernel']:.3f} | "
+            f"{100 * fl['grad_input'] / ms['grad_input kernel']:.1f}% | {ms['grad_weight kernels']:.3f} | "
+            f"{100 * fl['grad_weight'] / ms['grad_weight kernels']:.1f}% | {max(r['rel_error'].values()):.1e} |")
+    return "\n".join(lines)
+
+
 def markdown(results: list, bandwidth: float) -> str:
     lines = [
         f"copy bandwidth (read + write): {bandwidth / 1e9:.0f} GB/s",
@@ -151,6 +219,8 @@ def main() -> int:
     parser.add_argument("--json", default="", help="write every figure here")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     parser.add_argument("--no-triton", action="store_true", help="skip the Triton peer")
+    parser.add_argument("--no-backward", action="store_true", help="skip the forward + backward cases")
+    parser.add_argument("--no-forward", action="store_true", help="skip the forward-only cases")
     opts = parser.parse_args()
     if not torch.cuda.is_available():
         print("bench: needs a CUDA GPU", file=sys.stderr)
@@ -164,13 +234,21 @@ def main() -> int:
               "runs": []}
     for run in range(opts.runs):
         bandwidth = copy_bandwidth(device)
-        results = []
-        for case in cases:
+        results, backward = [], []
+        for case in cases if not opts.no_forward else []:
             print(f"run {run + 1}: {case.name}", file=sys.stderr, flush=True)
             results.append(run_case(case, bandwidth, flusher, not opts.no_compile, not opts.no_triton))
-        report["runs"].append({"copy_bandwidth": bandwidth, "results": results})
+        for case in cases if not opts.no_backward else []:
+            if case.name in BACKWARD_CASES:
+                print(f"run {run + 1}: {case.name} backward", file=sys.stderr, flush=True)
+                backward.append(run_backward_case(case, bandwidth, flusher))
+        report["runs"].append({"copy_bandwidth": bandwidth, "results": results, "backward": backward})
         print(f"\n### run {run + 1} of {opts.runs}: {report['gpu']}, torch {report['torch']}, CUDA {report['cuda']}\n")
-        print(markdown(results, bandwidth), flush=True)
+        if results:
+            print(markdown(results, bandwidth), flush=True)
+        if backward:
+            print("\nForward + backward (each backward kernel against its own floor):\n", flush=True)
+            print(backward_markdown(backward), flush=True)
     if opts.json:
         Path(opts.json).write_text(json.dumps(report, indent=1))
     return 0

@@ -10,9 +10,9 @@ mkdir -p "$logs"
 export PYTORCH_NO_CUDA_MEMORY_CACHING=1
 status=0
 for tool in ${TOOLS:-memcheck racecheck initcheck synccheck}; do
-  # Only our kernels are checked (PyTorch's own are not under test), except by initcheck: it must
+  # Only our kernels (fwd_* and bwd_*) are checked, not PyTorch's own, except by initcheck: it must
   # watch every kernel's writes to know which memory is initialized.
-  extra="--kernel-name kns=fwd_"
+  extra="--kernel-name kns=wd_"
   [ "$tool" = racecheck ] && extra="$extra --racecheck-report all"
   [ "$tool" = initcheck ] && extra=""
   compute-sanitizer --tool "$tool" $extra --error-exitcode 3 \

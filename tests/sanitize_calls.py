@@ -1,7 +1,7 @@
-"""A representative set of forward calls for compute-sanitizer (see sanitize.sh): every dispatch
+"""A representative set of calls for compute-sanitizer (see sanitize.sh): every forward dispatch
 table entry, the general and direct paths, the fixed-shape instantiation, with padding, stride,
-dilation, odd sizes and unaligned views. Each result is checked, so the run also fails on a
-wrong answer. Exits non-zero on any mismatch."""
+dilation, odd sizes and unaligned views; then the backward operators on each of their paths. Each
+result is checked, so the run also fails on a wrong answer. Exits non-zero on any mismatch."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 
 import torch
 
+import cute_dwconv
 from conftest import (FLOAT_DTYPES, TOLERANCES, forward_channels_last_table, forward_table, random_problem, reference,
                       run_path, run_path_channels_last)
 
@@ -29,6 +30,27 @@ def check(label, path, x, weight, bias, stride, padding, dilation, channels_last
     ok = not torch.isnan(out).any() and torch.allclose(out.double(), expected, **TOLERANCES[x.dtype])
     if not ok:
         print(f"MISMATCH {label} path={path} dtype={x.dtype} stride={stride} padding={padding} dilation={dilation}")
+    return ok
+
+
+def check_backward(label, shape, k, dtype, stride, padding, dilation, input_path="auto") -> bool:
+    x, w, _ = problem(shape, k, dtype, False)
+    out_shape = cute_dwconv.output_shape(shape, k, stride, padding, dilation)
+    grad_out = torch.randn(out_shape).to(dtype).to("cuda")
+    ops = torch.ops.cute_dwconv
+    grad_x = ops._dwconv_kx1_grad_input_path(grad_out, w, shape[2], shape[3], stride, padding, dilation, input_path)
+    grad_w, grad_b = ops.dwconv_kx1_grad_weight(grad_out, x, k, stride, padding, dilation)
+    torch.cuda.synchronize()
+    xd, wd = x.double().requires_grad_(), w.double().requires_grad_()
+    bd = torch.zeros(shape[1], dtype=torch.float64, device="cuda", requires_grad=True)
+    reference_out = torch.nn.functional.conv2d(xd, wd, bd, stride, padding, dilation, shape[1])
+    reference_out.backward(grad_out.double())
+    tol = TOLERANCES[dtype]
+    reduction = dict(rtol=tol["rtol"], atol=tol["atol"] * grad_out[:, 0].numel() ** 0.5)
+    ok = (torch.allclose(grad_x.double(), xd.grad, **tol) and torch.allclose(grad_w.double(), wd.grad, **reduction)
+          and torch.allclose(grad_b.double(), bd.grad, **reduction))
+    if not ok:
+        print(f"MISMATCH backward {label} dtype={dtype} K={k} stride={stride} padding={padding} dilation={dilation}")
     return ok
 
 
@@ -59,6 +81,14 @@ def main() -> int:
             ok &= check("auto channels_last", "auto", channels_last, w, b, stride, padding, dilation)
     x, w, _ = problem((1, 1, 512, 512), 3, torch.float32, False)
     ok &= check("fixed shape", "fixed_shape", x, w, None, 1, 0, 1)
+    # Backward: the flipped forward (tiled and direct), the gathering kernel, and the weight
+    # gradient with 16-byte and element-wise runs, 4 and 16 taps per walk, and more than 16 taps.
+    for dtype in FLOAT_DTYPES:
+        for k, stride, padding, dilation in [(3, 1, 0, 1), (3, 1, 1, 1), (5, 2, 2, 1), (7, 1, 3, 2), (21, 1, 10, 1)]:
+            for width in (64, 45):
+                shape = (2, 3, 30 + k * dilation, width)
+                ok &= check_backward("auto", shape, k, dtype, stride, padding, dilation)
+        ok &= check_backward("strided", (2, 3, 27, 40), 3, dtype, 1, 1, 1, input_path="strided")
     print("all sanitizer calls matched the reference" if ok else "some calls MISMATCHED")
     return 0 if ok else 1
 

@@ -14,7 +14,7 @@ bool matches_fixed_shape(FwdParams const& p) {
   using Plane = FixedShapeConfig::Plane;
   int64_t const ho = Plane::kH + 2 * Plane::kPadding - FixedShapeConfig::kDilation * (FixedShapeConfig::kK - 1);
   bool const shape = p.dtype == ElementType::kFloat32 && p.H == Plane::kH && p.W == Plane::kW &&
-                     p.padding == Plane::kPadding && p.kernel_size == FixedShapeConfig::kK &&
+                     p.padding == Plane::kPadding && p.padding_w == Plane::kPadding && p.kernel_size == FixedShapeConfig::kK &&
                      p.stride == FixedShapeConfig::kStride && p.dilation == FixedShapeConfig::kDilation;
   bool const x_contiguous = p.x_stride_w == 1 && p.x_stride_h == p.W && p.x_stride_c == p.H * p.W &&
                             p.x_stride_n == p.C * p.H * p.W;

@@ -9,13 +9,11 @@
 
 #include "device_limits.h"
 #include "dwconv_params.h"
+#include "kernels/accumulator.h"
 #include "kernels/launch.h"
 
 namespace cute_dwconv {
 namespace direct {
-
-template <class T> struct Accumulator { using type = float; };
-template <> struct Accumulator<double> { using type = double; };
 
 constexpr int kThreads = 256;
 constexpr int kRowsPerThread = 8;
@@ -26,7 +24,7 @@ constexpr int kRowsPerThread = 8;
 template <class T>
 __global__ void __launch_bounds__(kThreads)
     fwd_direct_kernel(FwdParams const p, int64_t const row_chunks, bool const channels_fastest) {
-  using Acc = typename Accumulator<T>::type;
+  using Acc = accumulator_t<T>;
   T const* const x = static_cast<T const*>(p.x);
   T* const out = static_cast<T*>(p.out);
   T const* const weight = static_cast<T const*>(p.weight);
@@ -47,7 +45,7 @@ __global__ void __launch_bounds__(kThreads)
       c = rest % p.C;
       n = rest / p.C;
     }
-    int64_t const wi = wo * p.stride - p.padding;
+    int64_t const wi = wo * p.stride - p.padding_w;
     bool const column_in_image = wi >= 0 && wi < p.W;
     int64_t const x_column = n * p.x_stride_n + c * p.x_stride_c + wi * p.x_stride_w;
     int64_t const out_column = n * p.out_stride_n + c * p.out_stride_c + wo * p.out_stride_w;

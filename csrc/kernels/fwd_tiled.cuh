@@ -22,7 +22,9 @@ namespace tiled {
 
 // Host-planned split of the output into block tiles; see launch_fwd_tiled.
 struct Geometry {
-  int strips;             // strips of kTileW output columns per plane
+  int strips;             // strips of kTileW output columns per plane, from out_col_begin
+  int out_col_begin;      // output columns before this one and from out_col_end on read only
+  int out_col_end;        // padding: they hold the bias, and the strips cover the rest
   int segments;           // row segments per strip
   int steps_per_segment;  // pipeline steps (kOutRowsPerStep output rows each) per segment
   int halo_stages;        // stages past a step's own that its input window reaches
@@ -183,7 +185,8 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   // Columns of a plane's rows, and the padding columns on each side (see FwdTiledConfig).
   auto const in_cols = channels_last_or<kCL>(W, p.W * p.C);
   auto const out_cols = channels_last_or<kCL>(Wo, p.Wo * p.C);
-  auto const col_padding = channels_last_or<kCL>(P, p.padding * p.C);
+  auto const P_w = fixed_or<kPlane, Plane::kPadding>(int(p.padding_w));
+  auto const col_padding = channels_last_or<kCL>(P_w, p.padding_w * p.C);
 
   auto const stage_rows = Int<kOutRowsPerStep>{} * S;
   auto const ring_stages = fixed_or<kTaps, Cfg::kRingStages>(g.ring_stages);
@@ -238,7 +241,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
     int const in_row0 = out_row_begin * S - P;
     int const rows_needed = (out_row_end - out_row_begin - 1) * S + (K - 1) * D + 1;
     int const last_stage = (rows_needed - 1) / stage_rows;
-    int const out_col0 = strip * kTileW;
+    int const out_col0 = g.out_col_begin + strip * kTileW;
     int const in_col_first = out_col0 * S - col_padding;
     int const in_col0 = floor_div(in_col_first, kVec) * kVec;  // cp.async needs 16-byte alignment
     int const shift = in_col_first - in_col0;                 // (-col_padding) mod kVec, every strip
@@ -286,6 +289,21 @@ __global__ void __launch_bounds__(Cfg::kThreads)
         }
       }
       bias_value[e] = bias ? static_cast<float>(bias[channel * p.bias_stride]) : 0.0f;
+    }
+
+    // The columns whose window lies wholly in the padding: the first strip writes those on the
+    // left, the last strip those on the right (channels_last keeps them in its strips).
+    if constexpr (!kCL) {
+      auto write_bias_columns = [&](int col_begin, int col_end) {
+        int const width = col_end - col_begin;
+        int const count = (out_row_end - out_row_begin) * width;
+        for (int i = threadIdx.x; i < count; i += Cfg::kThreads) {
+          int const r = i / width;
+          out_plane(out_row_begin + r, col_begin + (i - r * width)) = static_cast<T>(bias_value[0]);
+        }
+      };
+      if (strip == 0 && g.out_col_begin > 0) write_bias_columns(0, g.out_col_begin);
+      if (strip == g.strips - 1 && g.out_col_end < int(Wo)) write_bias_columns(g.out_col_end, int(Wo));
     }
 
     auto compute_step = [&](int step, auto shifted) {
@@ -336,7 +354,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
       CUTE_UNROLL
       for (int r = 0; r < kRows; ++r) {
         if (out_row0 + r < out_row_end) {
-          store_lane_outputs<T, kVec>(out_plane, out_row0 + r, out_col0 + lane * kVec, int(out_cols),
+          store_lane_outputs<T, kVec>(out_plane, out_row0 + r, out_col0 + lane * kVec, g.out_col_end,
                                       g.out_vectorized != 0, acc[r]);
         }
       }
@@ -407,7 +425,9 @@ LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream) {
   bool const aligned_rows = layout_ok && in_cols % kVec == 0 && p.x_stride_h % kVec == 0 &&
                             p.x_stride_n % kVec == 0 && reinterpret_cast<uintptr_t>(p.x) % 16 == 0;
   int64_t const reach = (p.kernel_size - 1) * p.dilation + 1;
-  bool const small_coords = p.H < kCoordLimit && in_cols < kCoordLimit && p.padding * (kCL ? p.C : 1) < kCoordLimit &&
+  auto magnitude = [](int64_t v) { return v < 0 ? -v : v; };
+  bool const small_coords = p.H < kCoordLimit && in_cols < kCoordLimit && magnitude(p.padding) < kCoordLimit &&
+                            magnitude(p.padding_w) * (kCL ? p.C : 1) < kCoordLimit &&
                             reach < kCoordLimit && (p.Ho + Cfg::kOutRowsPerStep) * p.stride < kCoordLimit &&
                             (out_cols + Cfg::kTileW) * p.stride < kCoordLimit;
   if (!aligned_rows || !small_coords) return LaunchStatus::kUnsupported;
@@ -431,10 +451,30 @@ LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream) {
   if (blocks_per_sm < 1) blocks_per_sm = 1;
 
   tiled::Geometry g{};
-  g.strips = int((out_cols + Cfg::kTileW - 1) / Cfg::kTileW);
+  // Strips start at output column 0 and cover the row, unless fewer of them cover just the columns
+  // whose window touches the image: with a padding of P columns and stride S, those from ceil(P/S)
+  // to floor((W-1+P)/S); the others hold the bias alone. So a padded row (Wo = W + 2P) does not
+  // spill into a nearly empty extra strip, at the price of unaligned stores when P is not a whole
+  // vector. (channels_last rows interleave channels and keep the whole row.)
+  auto strips_for = [](int64_t cols) { return cols > 0 ? int((cols + Cfg::kTileW - 1) / Cfg::kTileW) : 1; };
+  g.out_col_begin = 0;
+  g.out_col_end = int(out_cols);
+  g.strips = strips_for(out_cols);
+  if (!kCL) {
+    int64_t const begin = p.padding_w > 0 ? (p.padding_w + stride - 1) / stride : 0;
+    int64_t const last = p.W - 1 + p.padding_w;  // the last input column, counted from the padded start
+    int64_t const end = last < 0 ? 0 : (last / stride + 1 < p.Wo ? last / stride + 1 : p.Wo);
+    int64_t const interior = end > begin ? end - begin : 0;
+    if (strips_for(interior) < g.strips) {
+      g.out_col_begin = int(interior > 0 ? begin : 0);
+      g.out_col_end = int(interior > 0 ? end : 0);
+      g.strips = strips_for(interior);
+    }
+  }
   g.halo_stages = int(halo_stages);
   g.ring_stages = int(ring_stages);
-  g.out_vectorized = (kCL || (p.out_stride_w == 1 && p.out_stride_c % kVec == 0)) && p.out_stride_h % kVec == 0 &&
+  g.out_vectorized = (kCL || (p.out_stride_w == 1 && p.out_stride_c % kVec == 0 && g.out_col_begin % kVec == 0)) &&
+                     p.out_stride_h % kVec == 0 &&
                      p.out_stride_n % kVec == 0 && reinterpret_cast<uintptr_t>(p.out) % 16 == 0;
   // Split the rows into segments until there are enough tiles for many waves, so that the blocks
   // still running when the grid drains hold a small share of the run (32 waves measured best on

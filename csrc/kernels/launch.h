@@ -4,6 +4,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include "bwd_params.h"
 #include "dwconv_params.h"
 
 namespace cute_dwconv {
@@ -21,5 +22,17 @@ LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream);
 // Direct path: any strides, any alignment, any K, stride, padding and dilation.
 template <class T>
 LaunchStatus launch_fwd_direct(FwdParams const& p, cudaStream_t stream);
+
+// Input gradient for any stride, gathered per input element (stride 1 runs on the forward paths).
+template <class T>
+void launch_bwd_input_strided(BwdInputParams const& p, cudaStream_t stream);
+
+// Weight and bias gradients: plan (tiles and workspace bytes for kVec-wide runs of grad_out
+// columns), then launch with p.workspace holding plan.workspace_bytes.
+template <class T>
+BwdWeightPlan plan_bwd_weight(BwdWeightParams const& p, int vec);
+
+template <class T, int kVec, int kTaps>
+void launch_bwd_weight(BwdWeightParams const& p, BwdWeightPlan const& plan, bool x_vectorized, cudaStream_t stream);
 
 }  // namespace cute_dwconv

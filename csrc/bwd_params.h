@@ -1,0 +1,59 @@
+// Plain descriptions of the backward calls, for the kernel translation units (no torch headers).
+#pragma once
+
+#include <cstdint>
+
+#include "dwconv_params.h"
+
+namespace cute_dwconv {
+
+// grad_input (N, C, H, W) from grad_out (N, C, Ho, Wo) and weight (C, 1, K, 1); K, stride,
+// padding and dilation are the forward call's.
+struct BwdInputParams {
+  ElementType dtype;
+
+  const void* grad_out;
+  void* grad_input;
+  const void* weight;  // element (c, k) at c * w_stride_c + k * w_stride_k
+
+  int64_t N, C, H, W, Ho, Wo;
+  int64_t g_stride_n, g_stride_c, g_stride_h, g_stride_w;
+  int64_t gi_stride_n, gi_stride_c, gi_stride_h, gi_stride_w;
+  int64_t w_stride_c, w_stride_k;
+
+  int64_t kernel_size, stride, padding, dilation;
+  int device;
+};
+
+// grad_weight (C, 1, K, 1) and grad_bias (C,) from x (N, C, H, W) and grad_out (N, C, Ho, Wo):
+//   grad_weight[c, k] = sum over n, ho, wo of grad_out[n, c, ho, wo] * x[n, c, ho*s - p + k*d, wo*s - p]
+//   grad_bias[c]      = sum over n, ho, wo of grad_out[n, c, ho, wo]
+struct BwdWeightParams {
+  ElementType dtype;
+
+  const void* x;
+  const void* grad_out;
+  void* grad_weight;  // (C, K): element (c, k) at c * gw_stride_c + k * gw_stride_k
+  void* grad_bias;    // (C,)
+  void* workspace;    // per-tile partial sums; BwdWeightPlan::workspace_bytes of them
+
+  int64_t N, C, H, W, Ho, Wo;
+  int64_t x_stride_n, x_stride_c, x_stride_h, x_stride_w;
+  int64_t g_stride_n, g_stride_c, g_stride_h, g_stride_w;
+  int64_t gw_stride_c, gw_stride_k;
+  int64_t gb_stride;
+
+  int64_t kernel_size, stride, padding, dilation;
+  int device;
+};
+
+// How the reduction is split: each (n, c) plane into `segments` row segments, one partial sum per
+// (channel, n, segment) and per tap (plus the bias), summed in a fixed order by a second kernel so
+// that every run gives the same bits.
+struct BwdWeightPlan {
+  int64_t segments;
+  int64_t rows_per_segment;
+  int64_t workspace_bytes;
+};
+
+}  // namespace cute_dwconv

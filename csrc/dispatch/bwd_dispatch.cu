@@ -1,0 +1,132 @@
+// Where backward calls become template instantiations.
+#include "dispatch/bwd_dispatch.h"
+
+#include <cstdint>
+#include <type_traits>
+
+#include <cutlass/numeric_types.h>
+
+#include "kernels/launch.h"
+
+namespace cute_dwconv {
+namespace {
+
+template <class T>
+constexpr int kVecOf = 16 / int(sizeof(T));
+
+bool aligned16(void const* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
+
+// The forward call whose output is grad_input: grad_out convolved with the taps in reverse order.
+// Output row hi sums grad_out rows hi + p - k*d, i.e. window rows starting (K-1)*d - p above it
+// with flipped tap j = K-1-k; output column wi is grad_out column wi + p.
+template <class T>
+FwdParams flipped_forward(BwdInputParams const& b) {
+  FwdParams f{};
+  f.dtype = b.dtype;
+  f.x = b.grad_out;
+  f.out = b.grad_input;
+  f.weight = static_cast<T const*>(b.weight) + (b.kernel_size - 1) * b.w_stride_k;
+  f.bias = nullptr;
+  f.N = b.N; f.C = b.C;
+  f.H = b.Ho; f.W = b.Wo;
+  f.Ho = b.H; f.Wo = b.W;
+  f.x_stride_n = b.g_stride_n; f.x_stride_c = b.g_stride_c; f.x_stride_h = b.g_stride_h; f.x_stride_w = b.g_stride_w;
+  f.out_stride_n = b.gi_stride_n; f.out_stride_c = b.gi_stride_c;
+  f.out_stride_h = b.gi_stride_h; f.out_stride_w = b.gi_stride_w;
+  f.w_stride_c = b.w_stride_c;
+  f.w_stride_k = -b.w_stride_k;
+  f.bias_stride = 0;
+  f.kernel_size = b.kernel_size;
+  f.stride = 1;
+  f.padding = (b.kernel_size - 1) * b.dilation - b.padding;
+  f.padding_w = -b.padding;
+  f.dilation = b.dilation;
+  f.device = b.device;
+  return f;
+}
+
+template <class T>
+FwdStatus backward_input(BwdInputParams const& p, BwdInputPath path, cudaStream_t stream) {
+  if (path == BwdInputPath::kAuto && p.stride == 1) {
+    return dwconv_kx1_forward(flipped_forward<T>(p), FwdPath::kAuto, stream);
+  }
+  launch_bwd_input_strided<T>(p, stream);
+  return FwdStatus::kLaunched;
+}
+
+// grad_out is read in 16-byte runs when its rows allow it.
+template <class T>
+int weight_grad_vector_width(BwdWeightParams const& p) {
+  constexpr int kVec = kVecOf<T>;
+  bool const ok = p.g_stride_w == 1 && p.Wo % kVec == 0 && p.g_stride_h % kVec == 0 && p.g_stride_c % kVec == 0 &&
+                  p.g_stride_n % kVec == 0 && aligned16(p.grad_out);
+  return ok ? kVec : 1;
+}
+
+// The input runs under those are 16-byte aligned too when the stride is 1 and the padding keeps
+// whole vectors (then a run lies wholly inside the image or wholly in the padding).
+template <class T>
+bool weight_grad_x_vectorized(BwdWeightParams const& p) {
+  constexpr int kVec = kVecOf<T>;
+  return weight_grad_vector_width<T>(p) == kVec && p.stride == 1 && p.padding % kVec == 0 && p.x_stride_w == 1 &&
+         p.W % kVec == 0 && p.x_stride_h % kVec == 0 && p.x_stride_c % kVec == 0 && p.x_stride_n % kVec == 0 &&
+         aligned16(p.x);
+}
+
+template <class T>
+BwdWeightPlan backward_weight_plan(BwdWeightParams const& p) {
+  return plan_bwd_weight<T>(p, weight_grad_vector_width<T>(p));
+}
+
+// Taps summed per walk of a tile: 4 covers the common short kernels with few registers, 16 the
+// rest (kernels longer than 16 walk their tiles again).
+template <class T, int kVec>
+void launch_weight_taps(BwdWeightParams const& p, BwdWeightPlan const& plan, bool x_vectorized, cudaStream_t stream) {
+  if (p.kernel_size <= 4) {
+    launch_bwd_weight<T, kVec, 4>(p, plan, x_vectorized, stream);
+  } else {
+    launch_bwd_weight<T, kVec, 16>(p, plan, x_vectorized, stream);
+  }
+}
+
+template <class T>
+void backward_weight(BwdWeightParams const& p, BwdWeightPlan const& plan, cudaStream_t stream) {
+  if (weight_grad_vector_width<T>(p) > 1) {
+    launch_weight_taps<T, kVecOf<T>>(p, plan, weight_grad_x_vectorized<T>(p), stream);
+  } else {
+    launch_weight_taps<T, 1>(p, plan, false, stream);
+  }
+}
+
+}  // namespace
+
+FwdStatus dwconv_kx1_backward_input(BwdInputParams const& p, BwdInputPath path, cudaStream_t stream) {
+  switch (p.dtype) {
+    case ElementType::kFloat32:  return backward_input<float>(p, path, stream);
+    case ElementType::kFloat16:  return backward_input<cutlass::half_t>(p, path, stream);
+    case ElementType::kBFloat16: return backward_input<cutlass::bfloat16_t>(p, path, stream);
+    case ElementType::kFloat64:  return backward_input<double>(p, path, stream);
+  }
+  return FwdStatus::kPathUnavailable;
+}
+
+BwdWeightPlan dwconv_kx1_backward_weight_plan(BwdWeightParams const& p) {
+  switch (p.dtype) {
+    case ElementType::kFloat32:  return backward_weight_plan<float>(p);
+    case ElementType::kFloat16:  return backward_weight_plan<cutlass::half_t>(p);
+    case ElementType::kBFloat16: return backward_weight_plan<cutlass::bfloat16_t>(p);
+    case ElementType::kFloat64:  return backward_weight_plan<double>(p);
+  }
+  return {};
+}
+
+void dwconv_kx1_backward_weight(BwdWeightParams const& p, BwdWeightPlan const& plan, cudaStream_t stream) {
+  switch (p.dtype) {
+    case ElementType::kFloat32:  backward_weight<float>(p, plan, stream); break;
+    case ElementType::kFloat16:  backward_weight<cutlass::half_t>(p, plan, stream); break;
+    case ElementType::kBFloat16: backward_weight<cutlass::bfloat16_t>(p, plan, stream); break;
+    case ElementType::kFloat64:  backward_weight<double>(p, plan, stream); break;
+  }
+}
+
+}  // namespace cute_dwconv
