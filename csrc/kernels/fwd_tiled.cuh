@@ -30,6 +30,7 @@ struct Geometry {
   int halo_stages;        // stages past a step's own that its input window reaches
   int ring_stages;        // stages the ring holds: 1 + halo_stages + kStagesAhead
   int out_vectorized;     // out rows are 16-byte aligned with unit column stride
+  int out_shift;          // out_col_begin % kVec where out_vectorized, so stores are regrouped; else 0
   int64_t tiles;          // planes * strips * segments
 };
 
@@ -148,6 +149,51 @@ CUTE_DEVICE void store_lane_outputs(OutPlane& out_plane, int row, int col, int o
     CUTE_UNROLL
     for (int e = 0; e < kVec; ++e) {
       if (col + e < out_width) out_plane(row, col + e) = static_cast<T>(acc[e]);
+    }
+  }
+}
+
+// The same, for strips that start `shift` columns past a 16-byte boundary (0 < shift < kVec).
+// The warp regroups its outputs by shuffles so that lane L writes the aligned vector after its
+// own first column: its last `shift` outputs, then lane L+1's first kVec-shift. Lane 0 writes its
+// first kVec-shift outputs and lane 31 its last `shift` element by element. Every lane of the warp
+// must call this together.
+template <class T, int kVec, class OutPlane>
+CUTE_DEVICE void store_lane_outputs_realigned(OutPlane& out_plane, int row, int col, int lane, int shift,
+                                              int out_width, float const (&acc)[kVec]) {
+  float next[kVec];
+  CUTE_UNROLL
+  for (int e = 0; e < kVec; ++e) next[e] = __shfl_down_sync(0xffffffffu, acc[e], 1);
+  // joined[j] = (acc ++ next)[j + kVec - shift], by selects on the bits of the uniform offset.
+  int const offset = kVec - shift;
+  float joined[2 * kVec];
+  CUTE_UNROLL
+  for (int e = 0; e < kVec; ++e) {
+    joined[e] = acc[e];
+    joined[kVec + e] = next[e];
+  }
+  CUTE_UNROLL
+  for (int bit = 1; bit < kVec; bit *= 2) {
+    CUTE_UNROLL
+    for (int j = 0; j + bit < 2 * kVec; ++j) joined[j] = (offset & bit) ? joined[j + bit] : joined[j];
+  }
+  int const vector_col = col + offset;  // 16-byte aligned
+  if (lane < 31 && vector_col + kVec <= out_width) {
+    alignas(16) T packed[kVec];
+    CUTE_UNROLL
+    for (int e = 0; e < kVec; ++e) packed[e] = static_cast<T>(joined[e]);
+    *reinterpret_cast<uint4*>(&out_plane(row, vector_col)) = *reinterpret_cast<uint4 const*>(packed);
+  } else {
+    int const own = lane < 31 ? kVec : shift;  // lane 31 has no neighbour to take from
+    CUTE_UNROLL
+    for (int e = 0; e < kVec; ++e) {
+      if (e < own && vector_col + e < out_width) out_plane(row, vector_col + e) = static_cast<T>(joined[e]);
+    }
+  }
+  if (lane == 0) {
+    CUTE_UNROLL
+    for (int e = 0; e < kVec; ++e) {
+      if (e < offset && col + e < out_width) out_plane(row, col + e) = static_cast<T>(acc[e]);
     }
   }
 }
@@ -353,9 +399,14 @@ __global__ void __launch_bounds__(Cfg::kThreads)
       int const out_row0 = out_row_begin + step * kOutRowsPerStep + warp * kRows;
       CUTE_UNROLL
       for (int r = 0; r < kRows; ++r) {
-        if (out_row0 + r < out_row_end) {
-          store_lane_outputs<T, kVec>(out_plane, out_row0 + r, out_col0 + lane * kVec, g.out_col_end,
-                                      g.out_vectorized != 0, acc[r]);
+        if (out_row0 + r < out_row_end) {  // the same for the whole warp
+          if (g.out_shift != 0) {
+            store_lane_outputs_realigned<T, kVec>(out_plane, out_row0 + r, out_col0 + lane * kVec, lane,
+                                                  g.out_shift, g.out_col_end, acc[r]);
+          } else {
+            store_lane_outputs<T, kVec>(out_plane, out_row0 + r, out_col0 + lane * kVec, g.out_col_end,
+                                        g.out_vectorized != 0, acc[r]);
+          }
         }
       }
     };
@@ -454,8 +505,8 @@ LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream) {
   // Strips start at output column 0 and cover the row, unless fewer of them cover just the columns
   // whose window touches the image: with a padding of P columns and stride S, those from ceil(P/S)
   // to floor((W-1+P)/S); the others hold the bias alone. So a padded row (Wo = W + 2P) does not
-  // spill into a nearly empty extra strip, at the price of unaligned stores when P is not a whole
-  // vector. (channels_last rows interleave channels and keep the whole row.)
+  // spill into a nearly empty extra strip. (channels_last rows interleave channels and keep the
+  // whole row.)
   auto strips_for = [](int64_t cols) { return cols > 0 ? int((cols + Cfg::kTileW - 1) / Cfg::kTileW) : 1; };
   g.out_col_begin = 0;
   g.out_col_end = int(out_cols);
@@ -473,9 +524,10 @@ LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream) {
   }
   g.halo_stages = int(halo_stages);
   g.ring_stages = int(ring_stages);
-  g.out_vectorized = (kCL || (p.out_stride_w == 1 && p.out_stride_c % kVec == 0 && g.out_col_begin % kVec == 0)) &&
-                     p.out_stride_h % kVec == 0 &&
+  g.out_vectorized = (kCL || (p.out_stride_w == 1 && p.out_stride_c % kVec == 0)) && p.out_stride_h % kVec == 0 &&
                      p.out_stride_n % kVec == 0 && reinterpret_cast<uintptr_t>(p.out) % 16 == 0;
+  // Strips that start between vectors regroup their outputs across lanes to keep 16-byte stores.
+  g.out_shift = g.out_vectorized ? g.out_col_begin % kVec : 0;
   // Split the rows into segments until there are enough tiles for many waves, so that the blocks
   // still running when the grid drains hold a small share of the run (32 waves measured best on
   // the H100; see profiling/NOTES.md).
