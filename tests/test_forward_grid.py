@@ -107,10 +107,9 @@ def test_channels_last_table(dtype):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("path", ["table", "general"])
-def test_padding_columns_outside_the_strips(path, dtype):
-    """Widths where the strips skip the padding columns (bias only, written apart): W a multiple of
-    a strip, so the padded row would need one more, nearly empty, strip; and a narrow image in a
-    padding wider than a strip on each side."""
+def test_padded_rows_past_a_whole_strip(path, dtype):
+    """W a multiple of a strip, so the padded row ends in a nearly empty strip, and a narrow image
+    in a padding wider than a strip on each side (whole strips of bias-only columns)."""
     table = forward_table()
     cases = [((2, 3, 29, 256), padding, stride) for padding in (1, 2, 3, 5, 12) for stride in (1, 2)]
     cases += [((1, 2, 40, 128), 1, 1), ((1, 2, 20, 8), 150, 1), ((1, 2, 20, 8), 150, 2)]

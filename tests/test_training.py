@@ -124,3 +124,22 @@ def test_compiled_backward_has_no_graph_break():
     compiled(x).sum().backward()
     assert not counts["graph_break"], dict(counts["graph_break"])
     assert x.grad is not None and ours.conv2d.weight.grad is not None
+
+
+def test_opcheck_remaining_operators():
+    """The forced-path forward and the dispatch-table listings: with the tests above, every
+    operator in the library has been through opcheck."""
+    x = torch.randn(2, 4, 21, 16, device="cuda")
+    weight = torch.randn(4, 1, 3, 1, device="cuda")
+    bias = torch.randn(4, device="cuda")
+    out = torch.empty(cute_dwconv.output_shape(x.shape, 3, 1, 1, 1), device="cuda")
+    for path in ("table", "direct"):
+        torch.library.opcheck(ops._dwconv_kx1_path_out.default, (x, weight, bias, 1, 1, 1, path, out))
+    torch.library.opcheck(ops._forward_table.default, ())
+    torch.library.opcheck(ops._forward_channels_last_table.default, ())
+    defined = {schema.name.split("::")[1] for schema in torch._C._jit_get_all_schemas()
+               if schema.name.startswith("cute_dwconv::")}
+    checked = {"dwconv_kx1", "dwconv_kx1_out", "_dwconv_kx1_path_out", "_forward_table",
+               "_forward_channels_last_table", "dwconv_kx1_grad_input", "_dwconv_kx1_grad_input_path",
+               "dwconv_kx1_grad_weight"}
+    assert defined == checked, defined ^ checked

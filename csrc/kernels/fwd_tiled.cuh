@@ -22,15 +22,12 @@ namespace tiled {
 
 // Host-planned split of the output into block tiles; see launch_fwd_tiled.
 struct Geometry {
-  int strips;             // strips of kTileW output columns per plane, from out_col_begin
-  int out_col_begin;      // output columns before this one and from out_col_end on read only
-  int out_col_end;        // padding: they hold the bias, and the strips cover the rest
+  int strips;             // strips of kTileW output columns per plane
   int segments;           // row segments per strip
   int steps_per_segment;  // pipeline steps (kOutRowsPerStep output rows each) per segment
   int halo_stages;        // stages past a step's own that its input window reaches
   int ring_stages;        // stages the ring holds: 1 + halo_stages + kStagesAhead
   int out_vectorized;     // out rows are 16-byte aligned with unit column stride
-  int out_shift;          // out_col_begin % kVec where out_vectorized, so stores are regrouped; else 0
   int64_t tiles;          // planes * strips * segments
 };
 
@@ -153,51 +150,6 @@ CUTE_DEVICE void store_lane_outputs(OutPlane& out_plane, int row, int col, int o
   }
 }
 
-// The same, for strips that start `shift` columns past a 16-byte boundary (0 < shift < kVec).
-// The warp regroups its outputs by shuffles so that lane L writes the aligned vector after its
-// own first column: its last `shift` outputs, then lane L+1's first kVec-shift. Lane 0 writes its
-// first kVec-shift outputs and lane 31 its last `shift` element by element. Every lane of the warp
-// must call this together.
-template <class T, int kVec, class OutPlane>
-CUTE_DEVICE void store_lane_outputs_realigned(OutPlane& out_plane, int row, int col, int lane, int shift,
-                                              int out_width, float const (&acc)[kVec]) {
-  float next[kVec];
-  CUTE_UNROLL
-  for (int e = 0; e < kVec; ++e) next[e] = __shfl_down_sync(0xffffffffu, acc[e], 1);
-  // joined[j] = (acc ++ next)[j + kVec - shift], by selects on the bits of the uniform offset.
-  int const offset = kVec - shift;
-  float joined[2 * kVec];
-  CUTE_UNROLL
-  for (int e = 0; e < kVec; ++e) {
-    joined[e] = acc[e];
-    joined[kVec + e] = next[e];
-  }
-  CUTE_UNROLL
-  for (int bit = 1; bit < kVec; bit *= 2) {
-    CUTE_UNROLL
-    for (int j = 0; j + bit < 2 * kVec; ++j) joined[j] = (offset & bit) ? joined[j + bit] : joined[j];
-  }
-  int const vector_col = col + offset;  // 16-byte aligned
-  if (lane < 31 && vector_col + kVec <= out_width) {
-    alignas(16) T packed[kVec];
-    CUTE_UNROLL
-    for (int e = 0; e < kVec; ++e) packed[e] = static_cast<T>(joined[e]);
-    *reinterpret_cast<uint4*>(&out_plane(row, vector_col)) = *reinterpret_cast<uint4 const*>(packed);
-  } else {
-    int const own = lane < 31 ? kVec : shift;  // lane 31 has no neighbour to take from
-    CUTE_UNROLL
-    for (int e = 0; e < kVec; ++e) {
-      if (e < own && vector_col + e < out_width) out_plane(row, vector_col + e) = static_cast<T>(joined[e]);
-    }
-  }
-  if (lane == 0) {
-    CUTE_UNROLL
-    for (int e = 0; e < kVec; ++e) {
-      if (e < offset && col + e < out_width) out_plane(row, col + e) = static_cast<T>(acc[e]);
-    }
-  }
-}
-
 template <class Cfg>
 __global__ void __launch_bounds__(Cfg::kThreads)
     fwd_tiled_kernel(FwdParams const p, Geometry const g) {
@@ -287,7 +239,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
     int const in_row0 = out_row_begin * S - P;
     int const rows_needed = (out_row_end - out_row_begin - 1) * S + (K - 1) * D + 1;
     int const last_stage = (rows_needed - 1) / stage_rows;
-    int const out_col0 = g.out_col_begin + strip * kTileW;
+    int const out_col0 = strip * kTileW;
     int const in_col_first = out_col0 * S - col_padding;
     int const in_col0 = floor_div(in_col_first, kVec) * kVec;  // cp.async needs 16-byte alignment
     int const shift = in_col_first - in_col0;                 // (-col_padding) mod kVec, every strip
@@ -337,21 +289,6 @@ __global__ void __launch_bounds__(Cfg::kThreads)
       bias_value[e] = bias ? static_cast<float>(bias[channel * p.bias_stride]) : 0.0f;
     }
 
-    // The columns whose window lies wholly in the padding: the first strip writes those on the
-    // left, the last strip those on the right (channels_last keeps them in its strips).
-    if constexpr (!kCL) {
-      auto write_bias_columns = [&](int col_begin, int col_end) {
-        int const width = col_end - col_begin;
-        int const count = (out_row_end - out_row_begin) * width;
-        for (int i = threadIdx.x; i < count; i += Cfg::kThreads) {
-          int const r = i / width;
-          out_plane(out_row_begin + r, col_begin + (i - r * width)) = static_cast<T>(bias_value[0]);
-        }
-      };
-      if (strip == 0 && g.out_col_begin > 0) write_bias_columns(0, g.out_col_begin);
-      if (strip == g.strips - 1 && g.out_col_end < int(Wo)) write_bias_columns(g.out_col_end, int(Wo));
-    }
-
     auto compute_step = [&](int step, auto shifted) {
       constexpr bool kShifted = decltype(shifted)::value;
       int const window0 = (step % ring_stages) * stage_rows + warp * kRows * S;
@@ -399,14 +336,9 @@ __global__ void __launch_bounds__(Cfg::kThreads)
       int const out_row0 = out_row_begin + step * kOutRowsPerStep + warp * kRows;
       CUTE_UNROLL
       for (int r = 0; r < kRows; ++r) {
-        if (out_row0 + r < out_row_end) {  // the same for the whole warp
-          if (g.out_shift != 0) {
-            store_lane_outputs_realigned<T, kVec>(out_plane, out_row0 + r, out_col0 + lane * kVec, lane,
-                                                  g.out_shift, g.out_col_end, acc[r]);
-          } else {
-            store_lane_outputs<T, kVec>(out_plane, out_row0 + r, out_col0 + lane * kVec, g.out_col_end,
-                                        g.out_vectorized != 0, acc[r]);
-          }
+        if (out_row0 + r < out_row_end) {
+          store_lane_outputs<T, kVec>(out_plane, out_row0 + r, out_col0 + lane * kVec, int(out_cols),
+                                      g.out_vectorized != 0, acc[r]);
         }
       }
     };
@@ -502,32 +434,11 @@ LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream) {
   if (blocks_per_sm < 1) blocks_per_sm = 1;
 
   tiled::Geometry g{};
-  // Strips start at output column 0 and cover the row, unless fewer of them cover just the columns
-  // whose window touches the image: with a padding of P columns and stride S, those from ceil(P/S)
-  // to floor((W-1+P)/S); the others hold the bias alone. So a padded row (Wo = W + 2P) does not
-  // spill into a nearly empty extra strip. (channels_last rows interleave channels and keep the
-  // whole row.)
-  auto strips_for = [](int64_t cols) { return cols > 0 ? int((cols + Cfg::kTileW - 1) / Cfg::kTileW) : 1; };
-  g.out_col_begin = 0;
-  g.out_col_end = int(out_cols);
-  g.strips = strips_for(out_cols);
-  if (!kCL) {
-    int64_t const begin = p.padding_w > 0 ? (p.padding_w + stride - 1) / stride : 0;
-    int64_t const last = p.W - 1 + p.padding_w;  // the last input column, counted from the padded start
-    int64_t const end = last < 0 ? 0 : (last / stride + 1 < p.Wo ? last / stride + 1 : p.Wo);
-    int64_t const interior = end > begin ? end - begin : 0;
-    if (strips_for(interior) < g.strips) {
-      g.out_col_begin = int(interior > 0 ? begin : 0);
-      g.out_col_end = int(interior > 0 ? end : 0);
-      g.strips = strips_for(interior);
-    }
-  }
+  g.strips = int((out_cols + Cfg::kTileW - 1) / Cfg::kTileW);
   g.halo_stages = int(halo_stages);
   g.ring_stages = int(ring_stages);
   g.out_vectorized = (kCL || (p.out_stride_w == 1 && p.out_stride_c % kVec == 0)) && p.out_stride_h % kVec == 0 &&
                      p.out_stride_n % kVec == 0 && reinterpret_cast<uintptr_t>(p.out) % 16 == 0;
-  // Strips that start between vectors regroup their outputs across lanes to keep 16-byte stores.
-  g.out_shift = g.out_vectorized ? g.out_col_begin % kVec : 0;
   // Split the rows into segments until there are enough tiles for many waves, so that the blocks
   // still running when the grid drains hold a small share of the run (32 waves measured best on
   // the H100; see profiling/NOTES.md).
