@@ -108,8 +108,9 @@ def test_channels_last_table(dtype):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("path", ["table", "general"])
 def test_padded_rows_past_a_whole_strip(path, dtype):
-    """W a multiple of a strip, so the padded row ends in a nearly empty strip, and a narrow image
-    in a padding wider than a strip on each side (whole strips of bias-only columns)."""
+    """W a multiple of a strip, so the padded row ends a few columns past the last whole strip (the
+    columns the last strip's blocks sum from global memory), and a narrow image in a padding wider
+    than a strip on each side (whole strips of bias-only columns)."""
     table = forward_table()
     cases = [((2, 3, 29, 256), padding, stride) for padding in (1, 2, 3, 5, 12) for stride in (1, 2)]
     cases += [((1, 2, 40, 128), 1, 1), ((1, 2, 20, 8), 150, 1), ((1, 2, 20, 8), 150, 2)]

@@ -23,6 +23,8 @@ namespace tiled {
 // Host-planned split of the output into block tiles; see launch_fwd_tiled.
 struct Geometry {
   int strips;             // strips of kTileW output columns per plane
+  int tail_cols;          // output columns past the last strip, computed from global memory by
+                          // the last strip's blocks (0: the strips cover the row)
   int segments;           // row segments per strip
   int steps_per_segment;  // pipeline steps (kOutRowsPerStep output rows each) per segment
   int halo_stages;        // stages past a step's own that its input window reaches
@@ -367,6 +369,33 @@ __global__ void __launch_bounds__(Cfg::kThreads)
       }
       __syncthreads();
     }
+
+    // A few columns past the last whole strip (a padded row, Wo = W + 2P, say): summed straight
+    // from global memory, where the strip has just brought the rows into L2, instead of by one more
+    // strip of blocks that would stage and compute kTileW columns for them.
+    if constexpr (!kCL) {
+      if (g.tail_cols > 0 && strip == g.strips - 1) {
+        int const tail_col0 = g.strips * kTileW;
+        int const count = (out_row_end - out_row_begin) * g.tail_cols;
+        for (int i = threadIdx.x; i < count; i += Cfg::kThreads) {
+          int const r = i / g.tail_cols;
+          int const row = out_row_begin + r;
+          int const col = tail_col0 + (i - r * g.tail_cols);
+          int const in_col = col * S - col_padding;
+          float acc = bias_value[0];
+          if (in_col >= 0 && in_col < in_cols) {
+            for (int k = 0; k < K; ++k) {
+              int const in_row = row * S - P + k * D;
+              if (in_row >= 0 && in_row < H) {
+                float const w = static_cast<float>(weight[c * p.w_stride_c + k * p.w_stride_k]);
+                acc = fmaf(w, static_cast<float>(x_plane(in_row, in_col)), acc);
+              }
+            }
+          }
+          out_plane(row, col) = static_cast<T>(acc);
+        }
+      }
+    }
   }
 }
 
@@ -435,6 +464,15 @@ LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream) {
 
   tiled::Geometry g{};
   g.strips = int((out_cols + Cfg::kTileW - 1) / Cfg::kTileW);
+  // A short remainder past the last whole strip is cheaper summed directly than as a strip of its
+  // own (which would cost as much as a full one).
+  int64_t const whole_strips = out_cols / Cfg::kTileW;
+  int64_t const remainder = out_cols - whole_strips * Cfg::kTileW;
+  g.tail_cols = 0;
+  if (!kCL && whole_strips >= 1 && remainder > 0 && remainder <= Cfg::kTileW / 4) {
+    g.strips = int(whole_strips);
+    g.tail_cols = int(remainder);
+  }
   g.halo_stages = int(halo_stages);
   g.ring_stages = int(ring_stages);
   g.out_vectorized = (kCL || (p.out_stride_w == 1 && p.out_stride_c % kVec == 0)) && p.out_stride_h % kVec == 0 &&
