@@ -170,3 +170,10 @@ def test_autograd_only_computes_what_is_asked(wants):
     assert bool(weight_kernels) == (wants != "x"), kernels
     gathered_or_forward = [k for k in kernels if "fwd_" in k or "bwd_input" in k]
     assert bool(gathered_or_forward) == (wants in ("x", "all")), kernels
+
+
+@pytest.mark.parametrize("padding", [1, 3])
+def test_grad_input_past_the_last_whole_strip(padding):
+    """grad_input 258 columns wide: two columns past a whole float32 strip, summed apart by the
+    flipped forward, whose column padding is negative."""
+    check_case((2, 3, 30, 258), 3, 1, padding, 1, True, torch.float32, 13)

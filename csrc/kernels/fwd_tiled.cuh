@@ -464,12 +464,15 @@ LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream) {
 
   tiled::Geometry g{};
   g.strips = int((out_cols + Cfg::kTileW - 1) / Cfg::kTileW);
-  // A short remainder past the last whole strip is cheaper summed directly than as a strip of its
-  // own (which would cost as much as a full one).
+  // A remainder past the last whole strip is cheaper summed directly than as a strip of its own
+  // (which costs as much as a full one), but only while it is a few loads per row: the last
+  // strip's blocks do it after their own steps, one dependent load chain per element. Measured:
+  // 2 columns x 3 taps (K=3, padding 1) gain 7%; 12 x 13 rows and 20 x 21 lose 14% and 2x.
+  constexpr int64_t kTailLoadsPerRow = 8;
   int64_t const whole_strips = out_cols / Cfg::kTileW;
   int64_t const remainder = out_cols - whole_strips * Cfg::kTileW;
   g.tail_cols = 0;
-  if (!kCL && whole_strips >= 1 && remainder > 0 && remainder <= Cfg::kTileW / 4) {
+  if (!kCL && whole_strips >= 1 && remainder > 0 && remainder * reach <= kTailLoadsPerRow) {
     g.strips = int(whole_strips);
     g.tail_cols = int(remainder);
   }
