@@ -38,10 +38,7 @@ at::Tensor grad_input_impl(at::Tensor const& grad_out, at::Tensor const& weight,
   int64_t const H = height.expect_int(), W = width.expect_int();
   TORCH_CHECK(C > 0, "cute_dwconv: grad_out must have at least one channel, got shape ", grad_out.sizes());
   TORCH_CHECK(H > 0 && W > 0, "cute_dwconv: the input height and width must be >= 1, got ", H, " and ", W);
-  TORCH_CHECK(weight.dim() == 4 && weight.size(0) == C && weight.size(1) == 1 && weight.size(2) >= 1 &&
-                  weight.size(3) == 1,
-              "cute_dwconv: weight must have shape (C, 1, K, 1) with C = ", C, " (grad_out's channels) and K >= 1, got ",
-              weight.sizes());
+  check_weight_shape(weight, C, "grad_out");
   check_conv_args(stride, padding, dilation);
   int64_t const K = weight.size(2);
   check_grad_out_shape(grad_out, N, C, H, W, K, stride, padding, dilation);
@@ -90,10 +87,8 @@ at::Tensor dwconv_kx1_grad_input_path(at::Tensor const& grad_out, at::Tensor con
 std::tuple<at::Tensor, at::Tensor> dwconv_kx1_grad_weight(at::Tensor const& grad_out, at::Tensor const& x,
                                                           int64_t kernel_size, int64_t stride, int64_t padding,
                                                           int64_t dilation) {
-  TORCH_CHECK(x.dim() == 4, "cute_dwconv: x must be a 4-D (N, C, H, W) tensor, got shape ", x.sizes());
+  check_input_shape(x);
   int64_t const N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-  TORCH_CHECK(C > 0 && H > 0 && W > 0, "cute_dwconv: x must have C, H and W of at least 1 (only N may be 0), got shape ",
-              x.sizes());
   TORCH_CHECK(kernel_size >= 1, "cute_dwconv: kernel_size must be >= 1, got ", kernel_size);
   check_conv_args(stride, padding, dilation);
   TORCH_CHECK(grad_out.dim() == 4, "cute_dwconv: grad_out must be a 4-D (N, C, Ho, Wo) tensor, got shape ",

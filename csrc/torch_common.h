@@ -29,6 +29,21 @@ inline ElementType element_type(at::ScalarType dtype, char const* what = "x") {
   }
 }
 
+// x is (N, C, H, W) with C, H and W at least 1 (N may be 0).
+inline void check_input_shape(at::Tensor const& x) {
+  TORCH_CHECK(x.dim() == 4, "cute_dwconv: x must be a 4-D (N, C, H, W) tensor, got shape ", x.sizes());
+  TORCH_CHECK(x.size(1) > 0 && x.size(2) > 0 && x.size(3) > 0,
+              "cute_dwconv: x must have C, H and W of at least 1 (only N may be 0), got shape ", x.sizes());
+}
+
+// weight is (C, 1, K, 1) with K >= 1; `channels_of` names the tensor whose channels C counts.
+inline void check_weight_shape(at::Tensor const& weight, int64_t C, char const* channels_of) {
+  TORCH_CHECK(weight.dim() == 4 && weight.size(0) == C && weight.size(1) == 1 && weight.size(2) >= 1 &&
+                  weight.size(3) == 1,
+              "cute_dwconv: weight must have shape (C, 1, K, 1) with C = ", C, " (", channels_of,
+              "'s channels) and K >= 1, got ", weight.sizes());
+}
+
 inline void check_conv_args(int64_t stride, int64_t padding, int64_t dilation) {
   TORCH_CHECK(stride >= 1, "cute_dwconv: stride must be >= 1, got ", stride);
   TORCH_CHECK(dilation >= 1, "cute_dwconv: dilation must be >= 1, got ", dilation);

@@ -27,14 +27,9 @@ struct ConvShape {
 
 ConvShape check_args(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
                      int64_t stride, int64_t padding, int64_t dilation) {
-  TORCH_CHECK(x.dim() == 4, "cute_dwconv: x must be a 4-D (N, C, H, W) tensor, got shape ", x.sizes());
+  check_input_shape(x);
   int64_t const N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-  TORCH_CHECK(C > 0 && H > 0 && W > 0, "cute_dwconv: x must have C, H and W of at least 1 (only N may be 0), got shape ",
-              x.sizes());
-  TORCH_CHECK(weight.dim() == 4 && weight.size(0) == C && weight.size(1) == 1 && weight.size(2) >= 1 &&
-                  weight.size(3) == 1,
-              "cute_dwconv: weight must have shape (C, 1, K, 1) with C = ", C, " (x's channels) and K >= 1, got ",
-              weight.sizes());
+  check_weight_shape(weight, C, "x");
   if (bias.has_value()) {
     TORCH_CHECK(bias->dim() == 1 && bias->size(0) == C, "cute_dwconv: bias must have shape (", C,
                 ",) to match x's channels, got ", bias->sizes());

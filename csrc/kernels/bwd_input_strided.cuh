@@ -11,18 +11,17 @@
 #include <cutlass/numeric_types.h>
 
 #include "bwd_params.h"
-#include "device_limits.h"
 #include "kernels/accumulator.h"
+#include "kernels/column_walk.h"
 
 namespace cute_dwconv {
 namespace bwd_input {
 
-constexpr int kThreads = 256;
-constexpr int kRowsPerThread = 8;
+using column_walk::kRowsPerThread;
+using column_walk::kThreads;
 
-// One thread writes kRowsPerThread rows of one input column (n, c, wi). Consecutive threads take
-// consecutive columns along whichever of W and C is denser in grad_input, so stores coalesce for
-// NCHW and channels_last alike.
+// One thread writes kRowsPerThread rows of one input column (n, c, wi), walking grad_input as
+// column_walk.h describes, coalesced on grad_input's stores.
 template <class T>
 __global__ void __launch_bounds__(kThreads)
     bwd_input_strided_kernel(BwdInputParams const p, int64_t const row_chunks, bool const channels_fastest) {
@@ -40,18 +39,7 @@ __global__ void __launch_bounds__(kThreads)
 
   int64_t const work = p.N * p.C * p.W * row_chunks;
   for (int64_t i = int64_t(blockIdx.x) * kThreads + threadIdx.x; i < work; i += int64_t(gridDim.x) * kThreads) {
-    int64_t rest = i, n, c, wi, chunk;
-    if (channels_fastest) {
-      c = rest % p.C;  rest /= p.C;
-      wi = rest % p.W; rest /= p.W;
-      chunk = rest % row_chunks;
-      n = rest / row_chunks;
-    } else {
-      wi = rest % p.W; rest /= p.W;
-      chunk = rest % row_chunks; rest /= row_chunks;
-      c = rest % p.C;
-      n = rest / p.C;
-    }
+    auto const [n, c, wi, chunk] = column_walk::locate(i, p.C, p.W, row_chunks, channels_fastest);
     // The output column that read this input column, if any.
     int64_t const shifted_col = wi + p.padding;
     int64_t const wo = shifted_col / s;
@@ -82,17 +70,12 @@ __global__ void __launch_bounds__(kThreads)
 template <class T>
 void launch_bwd_input_strided(BwdInputParams const& p, cudaStream_t stream) {
   using namespace bwd_input;
-  int64_t const row_chunks = (p.H + kRowsPerThread - 1) / kRowsPerThread;
+  int64_t const row_chunks = column_walk::row_chunks(p.H);
   int64_t const work = p.N * p.C * p.W * row_chunks;
   if (work == 0) return;
-  // A size-1 dimension's stride says nothing about the layout.
-  int64_t const huge = int64_t(1) << 62;
-  int64_t const c_stride = p.C > 1 ? (p.gi_stride_c < 0 ? -p.gi_stride_c : p.gi_stride_c) : huge;
-  int64_t const w_stride = p.W > 1 ? (p.gi_stride_w < 0 ? -p.gi_stride_w : p.gi_stride_w) : huge;
-  int64_t const max_blocks = int64_t(device_limits(p.device).multiprocessors) * 32;
-  int64_t blocks = (work + kThreads - 1) / kThreads;
-  blocks = blocks > max_blocks ? max_blocks : blocks;
-  bwd_input_strided_kernel<T><<<unsigned(blocks), kThreads, 0, stream>>>(p, row_chunks, c_stride < w_stride);
+  bool const channels_fastest = column_walk::channels_fastest(p.C, p.gi_stride_c, p.W, p.gi_stride_w);
+  bwd_input_strided_kernel<T><<<column_walk::blocks(work, p.device), kThreads, 0, stream>>>(p, row_chunks,
+                                                                                            channels_fastest);
 }
 
 }  // namespace cute_dwconv

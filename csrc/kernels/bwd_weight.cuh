@@ -216,13 +216,11 @@ BwdWeightPlan plan_bwd_weight(BwdWeightParams const& p, int vec) {
   int64_t const resident_blocks = int64_t(device_limits(p.device).multiprocessors) * (2048 / kThreads);
   int64_t const wanted_tiles = kWavesOfTiles * resident_blocks;
   int64_t const min_rows = (int64_t(kMinItemsPerThread) * kThreads + runs_per_row - 1) / runs_per_row;
-  int64_t const max_rows = int64_t(0x7fffffff) / runs_per_row;  // at most 2^31 runs in one tile
   int64_t segments = planes > 0 ? (wanted_tiles + planes - 1) / planes : 1;
   int64_t const most_segments = (p.Ho + min_rows - 1) / min_rows;
   segments = segments > most_segments ? most_segments : segments;
   segments = segments < 1 ? 1 : segments;
-  int64_t rows = (p.Ho + segments - 1) / segments;
-  if (rows > max_rows) rows = max_rows;
+  int64_t const rows = (p.Ho + segments - 1) / segments;
   BwdWeightPlan plan{};
   plan.rows_per_segment = rows;
   plan.segments = (p.Ho + rows - 1) / rows;

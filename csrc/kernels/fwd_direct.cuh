@@ -7,20 +7,19 @@
 
 #include <cutlass/numeric_types.h>
 
-#include "device_limits.h"
 #include "dwconv_params.h"
 #include "kernels/accumulator.h"
+#include "kernels/column_walk.h"
 #include "kernels/launch.h"
 
 namespace cute_dwconv {
 namespace direct {
 
-constexpr int kThreads = 256;
-constexpr int kRowsPerThread = 8;
+using column_walk::kRowsPerThread;
+using column_walk::kThreads;
 
-// One thread computes kRowsPerThread consecutive output rows of one output column (n, c, wo).
-// Consecutive threads take consecutive columns along whichever of W and C has the smaller stride
-// in x, so a warp's loads are coalesced for NCHW and channels_last alike.
+// One thread computes kRowsPerThread consecutive output rows of one output column (n, c, wo),
+// walking the output as column_walk.h describes, coalesced on x.
 template <class T>
 __global__ void __launch_bounds__(kThreads)
     fwd_direct_kernel(FwdParams const p, int64_t const row_chunks, bool const channels_fastest) {
@@ -33,18 +32,7 @@ __global__ void __launch_bounds__(kThreads)
   int64_t const work = p.N * p.C * p.Wo * row_chunks;
   for (int64_t i = int64_t(blockIdx.x) * kThreads + threadIdx.x; i < work;
        i += int64_t(gridDim.x) * kThreads) {
-    int64_t rest = i, n, c, wo, chunk;
-    if (channels_fastest) {
-      c = rest % p.C;  rest /= p.C;
-      wo = rest % p.Wo; rest /= p.Wo;
-      chunk = rest % row_chunks;
-      n = rest / row_chunks;
-    } else {
-      wo = rest % p.Wo; rest /= p.Wo;
-      chunk = rest % row_chunks; rest /= row_chunks;
-      c = rest % p.C;
-      n = rest / p.C;
-    }
+    auto const [n, c, wo, chunk] = column_walk::locate(i, p.C, p.Wo, row_chunks, channels_fastest);
     int64_t const wi = wo * p.stride - p.padding_w;
     bool const column_in_image = wi >= 0 && wi < p.W;
     int64_t const x_column = n * p.x_stride_n + c * p.x_stride_c + wi * p.x_stride_w;
@@ -74,18 +62,11 @@ __global__ void __launch_bounds__(kThreads)
 
 template <class T>
 LaunchStatus launch_fwd_direct(FwdParams const& p, cudaStream_t stream) {
-  int64_t const row_chunks = (p.Ho + direct::kRowsPerThread - 1) / direct::kRowsPerThread;
+  int64_t const row_chunks = column_walk::row_chunks(p.Ho);
   int64_t const work = p.N * p.C * p.Wo * row_chunks;
-  // A size-1 dimension's stride says nothing about the layout.
-  int64_t const huge = int64_t(1) << 62;
-  int64_t const c_stride = p.C > 1 ? (p.x_stride_c < 0 ? -p.x_stride_c : p.x_stride_c) : huge;
-  int64_t const w_stride = p.W > 1 ? (p.x_stride_w < 0 ? -p.x_stride_w : p.x_stride_w) : huge;
-  bool const channels_fastest = c_stride < w_stride;
-
-  int64_t const max_blocks = int64_t(device_limits(p.device).multiprocessors) * 32;
-  int64_t blocks = (work + direct::kThreads - 1) / direct::kThreads;
-  if (blocks > max_blocks) blocks = max_blocks;
-  direct::fwd_direct_kernel<T><<<unsigned(blocks), direct::kThreads, 0, stream>>>(p, row_chunks, channels_fastest);
+  bool const channels_fastest = column_walk::channels_fastest(p.C, p.x_stride_c, p.W, p.x_stride_w);
+  direct::fwd_direct_kernel<T><<<column_walk::blocks(work, p.device), direct::kThreads, 0, stream>>>(
+      p, row_chunks, channels_fastest);
   return LaunchStatus::kLaunched;
 }
 
