@@ -121,3 +121,26 @@ def test_padded_rows_past_a_whole_strip(path, dtype):
             x, weight, bias = random_problem(shape, k, dtype, "cuda", True)
             out = run_path(path, x, weight, bias, stride, padding, 1)
             assert_matches(out, reference(x, weight, bias, stride, padding, 1), dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("path", ["table", "general"])
+def test_strips_starting_at_the_first_image_column(path, dtype):
+    """Column padding wide enough that the strips start past the bias-only columns (K=21 with 10
+    columns of padding on 128-wide rows), next to cases just short of it, with every stride the
+    table has and partial segments of rows."""
+    table = forward_table()
+    cases = [((2, 3, 41, 128), 21, 1, 10, 1), ((2, 3, 41, 128), 21, 1, 8, 1), ((2, 3, 41, 128), 21, 1, 12, 1),
+             ((2, 3, 29, 256), 9, 1, 4, 1), ((2, 3, 29, 256), 9, 1, 6, 1), ((1, 2, 37, 512), 7, 1, 6, 2),
+             ((2, 3, 29, 256), 5, 2, 4, 1), ((2, 3, 29, 256), 7, 2, 8, 1), ((2, 2, 30, 128), 3, 1, 2, 1)]
+    for shape, k, stride, padding, dilation in cases:
+        if path == "table" and (k, stride, dilation) not in table:
+            continue
+        for with_bias in (False, True):
+            x, weight, bias = random_problem(shape, k, dtype, "cuda", with_bias)
+            out = run_path(path, x, weight, bias, stride, padding, dilation)
+            try:
+                assert_matches(out, reference(x, weight, bias, stride, padding, dilation), dtype)
+            except AssertionError as error:
+                raise AssertionError(f"{shape} K={k} stride={stride} padding={padding} "
+                                     f"dilation={dilation} bias={with_bias}: {error}") from None

@@ -23,13 +23,16 @@ namespace tiled {
 // Host-planned split of the output into block tiles; see launch_fwd_tiled.
 struct Geometry {
   int strips;             // strips of kTileW output columns per plane
-  int tail_cols;          // output columns past the last strip, computed from global memory by
-                          // the last strip's blocks (0: the strips cover the row)
+  int col_origin;         // the first strip's first output column. The columns before it and those
+                          // past the last strip are computed from global memory by the first and
+                          // the last strip's blocks (they are few: see plan_strips)
   int segments;           // row segments per strip
   int steps_per_segment;  // pipeline steps (kOutRowsPerStep output rows each) per segment
   int halo_stages;        // stages past a step's own that its input window reaches
   int ring_stages;        // stages the ring holds: 1 + halo_stages + kStagesAhead
-  int out_vectorized;     // out rows are 16-byte aligned with unit column stride
+  int out_unit_cols;      // out rows have unit column stride (stores then go as wide as each
+                          // row's alignment allows)
+  int row_alignment;      // RowAlignment of the staged rows' reads, from the column padding
   int64_t tiles;          // planes * strips * segments
 };
 
@@ -73,57 +76,79 @@ CUTE_DEVICE float element_from_words(uint32_t const* words, int index) {
   }
 }
 
+// Reads kN consecutive 32-bit words of shared memory with the widest loads their start allows.
+// kAlign is the start's alignment in words, the same for every lane and row of a launch: 4 (16
+// bytes), 2 (8 bytes) or 1 (4 bytes: one word first brings it to 8). Two 8-byte loads cost the
+// shared-memory pipe what one 16-byte load does, and no realigning selects follow.
+template <int kAlign, int kN>
+CUTE_DEVICE void load_words(uint32_t const* src, uint32_t (&words)[kN]) {
+  constexpr int kHead = kAlign == 1 ? 1 : 0;
+  if constexpr (kHead == 1) words[0] = src[0];
+  constexpr int kQuads = kAlign == 4 ? (kN - kHead) / 4 : 0;
+  CUTE_UNROLL
+  for (int q = 0; q < kQuads; ++q) {
+    uint4 const v = reinterpret_cast<uint4 const*>(src)[q];
+    words[4 * q + 0] = v.x;
+    words[4 * q + 1] = v.y;
+    words[4 * q + 2] = v.z;
+    words[4 * q + 3] = v.w;
+  }
+  constexpr int kPairs0 = kHead + 4 * kQuads;
+  constexpr int kPairs = (kN - kPairs0) / 2;
+  CUTE_UNROLL
+  for (int i = 0; i < kPairs; ++i) {
+    uint2 const v = *reinterpret_cast<uint2 const*>(src + kPairs0 + 2 * i);
+    words[kPairs0 + 2 * i + 0] = v.x;
+    words[kPairs0 + 2 * i + 1] = v.y;
+  }
+  if constexpr (kPairs0 + 2 * kPairs < kN) words[kN - 1] = src[kN - 1];
+}
+
+// How a launch's staged rows sit against the lanes' reads: the column padding puts a lane's first
+// input element `shift` elements past a 16-byte boundary, the same for every lane, row and strip.
+enum class RowAlignment : int {
+  kWords16,  // whole words, 16-byte aligned (no shift)
+  kWords8,   // whole words, 8-byte aligned
+  kWords4,   // whole words, 4-byte aligned
+  kHalfWord, // 16-bit elements at an odd offset: realigned by byte permutes
+};
+
+inline RowAlignment row_alignment(int shift_bytes) {
+  if (shift_bytes % 4 != 0) return RowAlignment::kHalfWord;
+  if (shift_bytes % 16 == 0) return RowAlignment::kWords16;
+  return shift_bytes % 8 == 0 ? RowAlignment::kWords8 : RowAlignment::kWords4;
+}
+
 // The kVec input values under one lane's kVec output columns: columns shift + (lane*kVec + e)*S of
-// a staged row, e < kVec. With a fixed stride the lane reads its S aligned 16-byte vectors (and the
-// vector after them when the start is misaligned), so shared memory is read in conflict-free
-// 16-byte accesses whatever the padding; a run-time stride reads element-wise.
-template <class T, int kVec, bool kShifted, class Stride>
+// a staged row, e < kVec. With a fixed stride the lane reads the S*16 bytes under its outputs with
+// aligned loads (see load_words), so shared memory is read without bank conflicts whatever the
+// padding; a run-time stride reads element-wise.
+template <class T, int kVec, RowAlignment kAlignment, class Stride>
 CUTE_DEVICE void gather_lane_inputs(T const* row, int lane, int shift, Stride stride,
                                     float (&values)[kVec]) {
   if constexpr (cute::is_static<Stride>::value) {
     constexpr int kS = Stride::value;
     constexpr int kWordsPerVec = 4;
-    uint32_t words[(kS + 1) * kWordsPerVec];
-    uint4 const* vectors = reinterpret_cast<uint4 const*>(row);
-    CUTE_UNROLL
-    for (int j = 0; j < kS; ++j) {
-      uint4 const v = vectors[lane * kS + j];
-      words[j * 4 + 0] = v.x;
-      words[j * 4 + 1] = v.y;
-      words[j * 4 + 2] = v.z;
-      words[j * 4 + 3] = v.w;
-    }
-    if constexpr (!kShifted) {
+    constexpr int kWords = kS * kWordsPerVec;
+    int const byte_shift = shift * int(sizeof(T));
+    uint32_t const* const lane_words =
+        reinterpret_cast<uint32_t const*>(row) + lane * kWords + byte_shift / 4;
+    if constexpr (kAlignment != RowAlignment::kHalfWord) {
+      constexpr int kAlign = kAlignment == RowAlignment::kWords16 ? 4 : kAlignment == RowAlignment::kWords8 ? 2 : 1;
+      uint32_t words[kWords];
+      load_words<kAlign>(lane_words, words);
       CUTE_UNROLL
       for (int e = 0; e < kVec; ++e) values[e] = element_from_words<T>(words, e * kS);
     } else {
-      // The vector after this lane's: the next lane's first, or for the last lane the strip's
-      // extra vector. A second 16-byte read costs less than shuffles and lane tests.
-      uint4 const next = vectors[(lane + 1) * kS];
-      words[kS * kWordsPerVec + 0] = next.x;
-      words[kS * kWordsPerVec + 1] = next.y;
-      words[kS * kWordsPerVec + 2] = next.z;
-      words[kS * kWordsPerVec + 3] = next.w;
-      // Realign so that element `shift` comes first: shift by whole words in two select steps
-      // (shift is uniform across the block, so these are cheap selects), then by half a word.
-      int const byte_shift = shift * int(sizeof(T));
-      int const word_shift = byte_shift / 4;
-      constexpr int kAligned = kS * kWordsPerVec;
-      uint32_t by_one[kAligned + 3];
+      static_assert(sizeof(T) == 2, "only 16-bit elements sit at half-word offsets");
+      // One word more than the lane's, read word by word (the start may have any word alignment;
+      // this case is rare enough not to earn its own variants), then shifted by half a word.
+      uint32_t words[kWords + 1];
       CUTE_UNROLL
-      for (int m = 0; m < kAligned + 3; ++m) by_one[m] = (word_shift & 1) ? words[m + 1] : words[m];
-      uint32_t by_two[kAligned + 1];
+      for (int m = 0; m < kWords + 1; ++m) words[m] = lane_words[m];
+      uint32_t aligned[kWords];
       CUTE_UNROLL
-      for (int m = 0; m < kAligned + 1; ++m) by_two[m] = (word_shift & 2) ? by_one[m + 2] : by_one[m];
-      uint32_t aligned[kAligned];
-      if constexpr (sizeof(T) == 2) {
-        uint32_t const selector = (byte_shift & 2) ? 0x5432u : 0x3210u;
-        CUTE_UNROLL
-        for (int m = 0; m < kAligned; ++m) aligned[m] = __byte_perm(by_two[m], by_two[m + 1], selector);
-      } else {
-        CUTE_UNROLL
-        for (int m = 0; m < kAligned; ++m) aligned[m] = by_two[m];
-      }
+      for (int m = 0; m < kWords; ++m) aligned[m] = __byte_perm(words[m], words[m + 1], 0x5432u);
       CUTE_UNROLL
       for (int e = 0; e < kVec; ++e) values[e] = element_from_words<T>(aligned, e * kS);
     }
@@ -135,15 +160,31 @@ CUTE_DEVICE void gather_lane_inputs(T const* row, int lane, int shift, Stride st
   }
 }
 
-// Writes one lane's kVec outputs of one row: a 16-byte store where alignment allows.
+// Writes one lane's kVec outputs of one row with the widest stores the row's alignment allows: a
+// padded width (Wo = 130, say) leaves every other row 8-byte aligned, and 8-byte pairs cost far
+// less than element-wise stores, which split each warp's write into four strided ones.
 template <class T, int kVec, class OutPlane>
 CUTE_DEVICE void store_lane_outputs(OutPlane& out_plane, int row, int col, int out_width,
-                                    bool vectorized, float const (&acc)[kVec]) {
-  if (vectorized && col + kVec <= out_width) {
+                                    bool unit_cols, float const (&acc)[kVec]) {
+  T* const dst = &out_plane(row, col);
+  uintptr_t const address = reinterpret_cast<uintptr_t>(dst);
+  if (unit_cols && col + kVec <= out_width && address % 4 == 0) {
     alignas(16) T packed[kVec];
     CUTE_UNROLL
     for (int e = 0; e < kVec; ++e) packed[e] = static_cast<T>(acc[e]);
-    *reinterpret_cast<uint4*>(&out_plane(row, col)) = *reinterpret_cast<uint4 const*>(packed);
+    uint4 const v = *reinterpret_cast<uint4 const*>(packed);
+    if (address % 16 == 0) {
+      *reinterpret_cast<uint4*>(dst) = v;
+    } else if (address % 8 == 0) {
+      reinterpret_cast<uint2*>(dst)[0] = make_uint2(v.x, v.y);
+      reinterpret_cast<uint2*>(dst)[1] = make_uint2(v.z, v.w);
+    } else {
+      uint32_t* const words = reinterpret_cast<uint32_t*>(dst);
+      words[0] = v.x;
+      words[1] = v.y;
+      words[2] = v.z;
+      words[3] = v.w;
+    }
   } else {
     CUTE_UNROLL
     for (int e = 0; e < kVec; ++e) {
@@ -241,10 +282,10 @@ __global__ void __launch_bounds__(Cfg::kThreads)
     int const in_row0 = out_row_begin * S - P;
     int const rows_needed = (out_row_end - out_row_begin - 1) * S + (K - 1) * D + 1;
     int const last_stage = (rows_needed - 1) / stage_rows;
-    int const out_col0 = strip * kTileW;
+    int const out_col0 = g.col_origin + strip * kTileW;
     int const in_col_first = out_col0 * S - col_padding;
     int const in_col0 = floor_div(in_col_first, kVec) * kVec;  // cp.async needs 16-byte alignment
-    int const shift = in_col_first - in_col0;                 // (-col_padding) mod kVec, every strip
+    int const shift = in_col_first - in_col0;                 // the same for every strip
 
     auto load_stage = [&](int stage) {
       int const first = stage * stage_rows;
@@ -291,13 +332,13 @@ __global__ void __launch_bounds__(Cfg::kThreads)
       bias_value[e] = bias ? static_cast<float>(bias[channel * p.bias_stride]) : 0.0f;
     }
 
-    auto compute_step = [&](int step, auto shifted) {
-      constexpr bool kShifted = decltype(shifted)::value;
+    auto compute_step = [&](int step, auto alignment) {
+      constexpr RowAlignment kAlignment = decltype(alignment)::value;
       int const window0 = (step % ring_stages) * stage_rows + warp * kRows * S;
       auto row_values = [&](int window_row, float (&values)[kVec]) {
         int ring_row = window0 + window_row;
         if (ring_row >= ring_rows) ring_row -= ring_rows;
-        gather_lane_inputs<T, kVec, kShifted>(&ring(ring_row, 0), lane, shift, S, values);
+        gather_lane_inputs<T, kVec, kAlignment>(&ring(ring_row, 0), lane, shift, S, values);
       };
       float acc[kRows][kVec];
       CUTE_UNROLL
@@ -340,7 +381,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
       for (int r = 0; r < kRows; ++r) {
         if (out_row0 + r < out_row_end) {
           store_lane_outputs<T, kVec>(out_plane, out_row0 + r, out_col0 + lane * kVec, int(out_cols),
-                                      g.out_vectorized != 0, acc[r]);
+                                      g.out_unit_cols != 0, acc[r]);
         }
       }
     };
@@ -359,28 +400,34 @@ __global__ void __launch_bounds__(Cfg::kThreads)
       cp_async_wait<Cfg::kStagesAhead>();
       __syncthreads();
       if constexpr (is_static<std::remove_cv_t<decltype(S)>>::value) {
-        if (shift == 0) {
-          compute_step(step, false_type{});
-        } else {
-          compute_step(step, true_type{});
+        auto with = [&](auto alignment) { compute_step(step, alignment); };
+        using A = RowAlignment;
+        switch (RowAlignment(g.row_alignment)) {
+          case A::kWords16: with(std::integral_constant<A, A::kWords16>{}); break;
+          case A::kWords8: with(std::integral_constant<A, A::kWords8>{}); break;
+          case A::kWords4: with(std::integral_constant<A, A::kWords4>{}); break;
+          default:
+            if constexpr (sizeof(T) == 2) with(std::integral_constant<A, A::kHalfWord>{});
+            break;
         }
       } else {  // element-wise reads handle any shift
-        compute_step(step, false_type{});
+        compute_step(step, std::integral_constant<RowAlignment, RowAlignment::kWords16>{});
       }
       __syncthreads();
     }
 
-    // A few columns past the last whole strip (a padded row, Wo = W + 2P, say): summed straight
-    // from global memory, where the strip has just brought the rows into L2, instead of by one more
-    // strip of blocks that would stage and compute kTileW columns for them.
+    // The few columns outside the strips (bias-only padding columns, or a short remainder past the
+    // last whole strip): summed straight from global memory, where the strip has just brought the
+    // rows into L2, instead of by one more strip of blocks that would stage kTileW columns for them.
+    // (Doing this before the steps, while the first stages are in flight, or from the ring during
+    // the steps where the staged rows hold the inputs, measured no different.)
     if constexpr (!kCL) {
-      if (g.tail_cols > 0 && strip == g.strips - 1) {
-        int const tail_col0 = g.strips * kTileW;
-        int const count = (out_row_end - out_row_begin) * g.tail_cols;
+      auto sum_from_global = [&](int col_begin, int col_count) {
+        int const count = (out_row_end - out_row_begin) * col_count;
         for (int i = threadIdx.x; i < count; i += Cfg::kThreads) {
-          int const r = i / g.tail_cols;
+          int const r = i / col_count;
           int const row = out_row_begin + r;
-          int const col = tail_col0 + (i - r * g.tail_cols);
+          int const col = col_begin + (i - r * col_count);
           int const in_col = col * S - col_padding;
           float acc = bias_value[0];
           if (in_col >= 0 && in_col < in_cols) {
@@ -394,16 +441,67 @@ __global__ void __launch_bounds__(Cfg::kThreads)
           }
           out_plane(row, col) = static_cast<T>(acc);
         }
-      }
+      };
+      if (strip == 0 && g.col_origin > 0) sum_from_global(0, g.col_origin);
+      int const past_strips = g.col_origin + g.strips * kTileW;
+      if (strip == g.strips - 1 && past_strips < int(out_cols)) sum_from_global(past_strips, int(out_cols) - past_strips);
     }
   }
 }
 
-// How finely rows are split into tiles. Read once; CUTE_DWCONV_TILE_WAVES and
-// CUTE_DWCONV_MIN_SEGMENT_STEPS override the defaults for tuning runs.
+// Which output columns the strips cover. sums_apart: whether the kernel may sum columns outside the
+// strips from global memory (NCHW rows; a channels_last row interleaves channels, so it may not).
+struct StripPlan {
+  int64_t origin;  // first output column of the first strip
+  int64_t strips;
+};
+
+// Strips start at column 0, and a remainder past the last whole strip is summed from global memory
+// by that strip's blocks rather than given a strip of its own (which costs as much as a full one)
+// while it is a few loads per row: one dependent load chain per element, after the blocks' own
+// steps. Measured: 2 columns x 3 taps (K=3, padding 1) gain 7%; 12 x 13 and 20 x 21 lose 14%, 2x.
+//
+// Column padding puts bias-only columns at both ends of a row (they read no input). Starting the
+// strips at the first column that does read the image takes them out of the strips, which can save
+// one: K=21 with padding 10 has 148 columns, 20 of them bias-only, so 128 real ones fit one strip
+// instead of two. The shifted start costs the stores their 16-byte alignment unless the padding is
+// a whole vector: 8-byte pairs cost about a quarter more than 16-byte stores (K=7 d=2 p=6 went from
+// 5 strips to 4 and still lost 10%), element-wise stores far more than a strip. So it is taken
+// where it saves more strips than that, and never below 8-byte alignment.
+inline StripPlan plan_strips(int64_t out_cols, int64_t in_cols, int64_t col_padding, int64_t stride,
+                             int64_t reach, int64_t tile_w, int element_bytes, bool sums_apart,
+                             bool may_start_later) {
+  constexpr int64_t kTailLoadsPerRow = 8;
+  // Strips over [origin, end); real_end: the end of the columns that read the image.
+  auto plan = [&](int64_t origin, int64_t end, int64_t real_end) {
+    int64_t const whole = (end - origin) / tile_w;
+    int64_t const remainder_real = real_end - (origin + whole * tile_w);
+    int64_t strips = (end - origin + tile_w - 1) / tile_w;
+    if (whole >= 1 && remainder_real * reach <= kTailLoadsPerRow) strips = whole;
+    return StripPlan{origin, strips};
+  };
+  // Output column c reads input column c*stride - col_padding.
+  int64_t const first_real = col_padding > 0 ? (col_padding + stride - 1) / stride : 0;
+  int64_t last_real = (in_cols - 1 + col_padding) / stride;
+  if (last_real > out_cols - 1) last_real = out_cols - 1;
+  StripPlan const from_zero =
+      sums_apart ? plan(0, out_cols, last_real + 1) : StripPlan{0, (out_cols + tile_w - 1) / tile_w};
+  if (!sums_apart || !may_start_later || first_real == 0 || last_real < first_real || (first_real * element_bytes) % 8 != 0) {
+    return from_zero;
+  }
+  StripPlan const from_first_real = plan(first_real, last_real + 1, last_real + 1);
+  int64_t const store_cost = (first_real * element_bytes) % 16 == 0 ? 4 : 5;  // quarters, per strip
+  return from_first_real.strips * store_cost < from_zero.strips * 4 ? from_first_real : from_zero;
+}
+
+// How finely rows are split into tiles, and where strips start. Read once; CUTE_DWCONV_TILE_WAVES,
+// CUTE_DWCONV_MIN_SEGMENT_STEPS, CUTE_DWCONV_MIN_SEGMENT_HALOS and CUTE_DWCONV_STRIP_ORIGIN override
+// the defaults for tuning runs (profiling/NOTES.md has the sweeps).
 struct TilingPolicy {
   int waves;              // aim for this many waves of resident blocks
   int min_segment_steps;  // but keep at least this many pipeline steps per tile
+  int min_segment_halos;  // and at least this many halos of rows (each segment re-reads one)
+  int strip_origin;       // 1: strips may start at the first column that reads the image; 2: at 0
 };
 
 inline TilingPolicy const& tiling_policy() {
@@ -413,7 +511,8 @@ inline TilingPolicy const& tiling_policy() {
       int const value = text ? std::atoi(text) : 0;
       return value > 0 ? value : fallback;
     };
-    return TilingPolicy{read("CUTE_DWCONV_TILE_WAVES", 32), read("CUTE_DWCONV_MIN_SEGMENT_STEPS", 2)};
+    return TilingPolicy{read("CUTE_DWCONV_TILE_WAVES", 32), read("CUTE_DWCONV_MIN_SEGMENT_STEPS", 2),
+                        read("CUTE_DWCONV_MIN_SEGMENT_HALOS", 1), read("CUTE_DWCONV_STRIP_ORIGIN", 1)};
   }();
   return policy;
 }
@@ -463,23 +562,19 @@ LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream) {
   if (blocks_per_sm < 1) blocks_per_sm = 1;
 
   tiled::Geometry g{};
-  g.strips = int((out_cols + Cfg::kTileW - 1) / Cfg::kTileW);
-  // A remainder past the last whole strip is cheaper summed directly than as a strip of its own
-  // (which costs as much as a full one), but only while it is a few loads per row: the last
-  // strip's blocks do it after their own steps, one dependent load chain per element. Measured:
-  // 2 columns x 3 taps (K=3, padding 1) gain 7%; 12 x 13 rows and 20 x 21 lose 14% and 2x.
-  constexpr int64_t kTailLoadsPerRow = 8;
-  int64_t const whole_strips = out_cols / Cfg::kTileW;
-  int64_t const remainder = out_cols - whole_strips * Cfg::kTileW;
-  g.tail_cols = 0;
-  if (!kCL && whole_strips >= 1 && remainder > 0 && remainder * reach <= kTailLoadsPerRow) {
-    g.strips = int(whole_strips);
-    g.tail_cols = int(remainder);
-  }
+  int64_t const col_padding = kCL ? p.padding_w * p.C : p.padding_w;
+  tiled::StripPlan const strips = tiled::plan_strips(out_cols, in_cols, col_padding, p.stride, reach,
+                                                     Cfg::kTileW, int(sizeof(T)), !kCL,
+                                                     tiled::tiling_policy().strip_origin == 1);
+  g.strips = int(strips.strips);
+  g.col_origin = int(strips.origin);
   g.halo_stages = int(halo_stages);
   g.ring_stages = int(ring_stages);
-  g.out_vectorized = (kCL || (p.out_stride_w == 1 && p.out_stride_c % kVec == 0)) && p.out_stride_h % kVec == 0 &&
-                     p.out_stride_n % kVec == 0 && reinterpret_cast<uintptr_t>(p.out) % 16 == 0;
+  g.out_unit_cols = kCL || p.out_stride_w == 1;
+  // Every strip's staged rows start the same number of elements past a 16-byte boundary.
+  int64_t const first_in_col = strips.origin * p.stride - col_padding;
+  int64_t const shift = (first_in_col % kVec + kVec) % kVec;
+  g.row_alignment = int(tiled::row_alignment(int(shift * int64_t(sizeof(T)))));
   // Split the rows into segments until there are enough tiles for many waves, so that the blocks
   // still running when the grid drains hold a small share of the run (32 waves measured best on
   // the H100; see profiling/NOTES.md).
@@ -488,8 +583,10 @@ LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream) {
   tiled::TilingPolicy const& policy = tiled::tiling_policy();
   int64_t const wanted_tiles = int64_t(policy.waves) * blocks_per_sm * limits.multiprocessors;
   int64_t segments = (wanted_tiles + columns - 1) / columns;
-  // A segment re-reads the halo rows of the one above it: keep it at least four halos long.
-  int64_t const halo_steps = (4 * halo_rows + stage_rows - 1) / stage_rows;
+  // A segment re-reads the halo rows of the one above it (mostly from L2: its neighbour runs at the
+  // same time). One halo long is enough: more, shorter tiles beat fewer re-reads on long kernels
+  // (K=21 on 128-row planes: 0.087 ms with four halos, 0.064 with one; the others unchanged).
+  int64_t const halo_steps = (policy.min_segment_halos * halo_rows + stage_rows - 1) / stage_rows;
   int64_t const min_steps = halo_steps > policy.min_segment_steps ? halo_steps : policy.min_segment_steps;
   int64_t const max_segments = steps_total >= 2 * min_steps ? steps_total / min_steps : 1;
   segments = segments < 1 ? 1 : (segments > max_segments ? max_segments : segments);
