@@ -63,6 +63,13 @@ def main() -> int:
             for padding in (0, 1, 3):
                 x, w, b = problem((1, 2, 23 + k * dilation, 136), k, dtype, padding == 1)
                 ok &= check(f"table K={k}", "table", x, w, b, stride, padding, dilation)
+    # Rows only 8-byte aligned: staged with 8-byte copies.
+    for dtype in TILED_DTYPES:
+        width = 130 if dtype == torch.float32 else 132
+        for k, stride, padding in [(3, 1, 1), (5, 2, 3)]:
+            x, w, b = problem((1, 2, 27, width), k, dtype, True)
+            ok &= check(f"8-byte rows K={k}", "table", x, w, b, stride, padding, 1)
+            ok &= check(f"8-byte rows K={k}", "general", x, w, b, stride, padding, 1)
     for k, stride, dilation in sorted(forward_channels_last_table()):
         for dtype in TILED_DTYPES:
             for padding in (0, 1):

@@ -144,3 +144,28 @@ def test_strips_starting_at_the_first_image_column(path, dtype):
             except AssertionError as error:
                 raise AssertionError(f"{shape} K={k} stride={stride} padding={padding} "
                                      f"dilation={dilation} bias={with_bias}: {error}") from None
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("path", ["table", "general"])
+def test_rows_only_8_byte_aligned(path, dtype):
+    """Rows a multiple of 8 bytes but not of 16 (130 float32 or 132 half-width elements, and a view
+    starting 8 bytes into wider rows): the tiled paths stage them with 8-byte copies, under every
+    column shift, past a whole strip and with stride 2. Forcing the path proves they take them."""
+    table = forward_table()
+    width = 130 if dtype == torch.float32 else 132
+    for k, stride, padding in itertools.product((3, 5), (1, 2), (0, 1, 2, 3, 5)):
+        if path == "table" and (k, stride, 1) not in table:
+            continue
+        for sliced in (False, True):
+            if sliced:  # rows of width + 16 bytes (still 8-byte aligned), first element 8 bytes in
+                skip = 8 // dtype.itemsize
+                wide, weight, bias = random_problem((2, 3, 29, width + 2 * skip), k, dtype, "cuda", True)
+                x = wide[..., skip:skip + width]
+            else:
+                x, weight, bias = random_problem((2, 3, 29, width), k, dtype, "cuda", True)
+            out = run_path(path, x, weight, bias, stride, padding, 1)
+            try:
+                assert_matches(out, reference(x, weight, bias, stride, padding, 1), dtype)
+            except AssertionError as error:
+                raise AssertionError(f"K={k} stride={stride} padding={padding} sliced={sliced}: {error}") from None

@@ -1,7 +1,7 @@
 // Tiled forward kernel: each block walks a strip of output columns down a segment of output rows
 // of one (n, c) plane, or with channels_last of one image. Input rows stream through a shared-memory
 // ring with SM80 cp.async (zero-fill predication supplies the padding); each thread keeps a few
-// output rows of one 16-byte column vector in registers and stores them with 16-byte writes.
+// output rows of one 16-byte column vector in registers and stores them as wide as the row allows.
 #pragma once
 
 #include <cstdint>
@@ -33,6 +33,7 @@ struct Geometry {
   int out_unit_cols;      // out rows have unit column stride (stores then go as wide as each
                           // row's alignment allows)
   int row_alignment;      // RowAlignment of the staged rows' reads, from the column padding
+  int copy_bytes;         // cp.async width: 16, or 8 where x's rows are only 8-byte aligned
   int64_t tiles;          // planes * strips * segments
 };
 
@@ -240,11 +241,16 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   Tensor ring = make_tensor(make_smem_ptr(reinterpret_cast<T*>(smem_bytes)),
                             make_layout(make_shape(ring_rows, pitch), make_stride(pitch, Int<1>{})));
 
-  using CopyAtom = Copy_Atom<SM80_CP_ASYNC_CACHEGLOBAL_ZFILL<uint128_t>, T>;
-  auto const tiled_copy =
-      make_tiled_copy(CopyAtom{}, Layout<Shape<Int<kWarps>, Int<kLanes>>, Stride<Int<kLanes>, _1>>{},
-                      Layout<Shape<_1, Int<kVec>>>{});
-  auto const thr_copy = tiled_copy.get_thread_slice(threadIdx.x);
+  // Input rows are staged with 16-byte cp.async, or with 8-byte ones where the rows are only 8-byte
+  // aligned (a padded width: the input gradient reads grad_out rows of W + 2P elements).
+  int const copy_elems = g.copy_bytes / int(sizeof(T));
+  auto with_copy_atom = [&](auto&& body) {
+    if (g.copy_bytes == 16) {
+      body(Copy_Atom<SM80_CP_ASYNC_CACHEGLOBAL_ZFILL<uint128_t>, T>{}, Int<kVec>{});
+    } else {
+      body(Copy_Atom<SM80_CP_ASYNC_CACHEALWAYS_ZFILL<uint64_t>, T>{}, Int<kVec / 2>{});
+    }
+  };
 
   int const warp = threadIdx.x / kLanes;
   int const lane = threadIdx.x % kLanes;
@@ -284,8 +290,8 @@ __global__ void __launch_bounds__(Cfg::kThreads)
     int const last_stage = (rows_needed - 1) / stage_rows;
     int const out_col0 = g.col_origin + strip * kTileW;
     int const in_col_first = out_col0 * S - col_padding;
-    int const in_col0 = floor_div(in_col_first, kVec) * kVec;  // cp.async needs 16-byte alignment
-    int const shift = in_col_first - in_col0;                 // the same for every strip
+    int const in_col0 = floor_div(in_col_first, copy_elems) * copy_elems;  // cp.async alignment
+    int const shift = in_col_first - in_col0;                             // the same for every strip
 
     auto load_stage = [&](int stage) {
       int const first = stage * stage_rows;
@@ -303,15 +309,23 @@ __global__ void __launch_bounds__(Cfg::kThreads)
         return row < rows_needed && image_row >= 0 && image_row < H && image_col >= 0 && image_col < in_cols;
       };
       Tensor coords = make_identity_tensor(make_shape(stage_rows, span));
-      copy_if(tiled_copy, lazy::transform(thr_copy.partition_S(coords), in_image),
-              thr_copy.partition_S(g_stage), thr_copy.partition_D(s_stage));
-      if (shift != 0) {  // a misaligned start reaches one vector past the span
-        for (int r = threadIdx.x; r < int(stage_rows); r += Cfg::kThreads) {
-          Tensor g_pad = make_tensor(g_stage.data() + (int64_t(r) * x_row_stride + span), Layout<Int<kVec>>{});
-          Tensor s_pad = make_tensor(s_stage.data() + (r * pitch + span), Layout<Int<kVec>>{});
-          copy(CopyAtom{}.with(in_image(make_coord(r, int(span)))), g_pad, s_pad);
+      with_copy_atom([&](auto atom, auto atom_elems) {
+        using Atom = decltype(atom);
+        constexpr int kAtomElems = decltype(atom_elems)::value;
+        auto const tiled_copy =
+            make_tiled_copy(Atom{}, Layout<Shape<Int<kWarps>, Int<kLanes>>, Stride<Int<kLanes>, _1>>{},
+                            Layout<Shape<_1, Int<kAtomElems>>>{});
+        auto const thr_copy = tiled_copy.get_thread_slice(threadIdx.x);
+        copy_if(tiled_copy, lazy::transform(thr_copy.partition_S(coords), in_image),
+                thr_copy.partition_S(g_stage), thr_copy.partition_D(s_stage));
+        if (shift != 0) {  // a misaligned start reaches one copy past the span
+          for (int r = threadIdx.x; r < int(stage_rows); r += Cfg::kThreads) {
+            Tensor g_pad = make_tensor(g_stage.data() + (int64_t(r) * x_row_stride + span), Layout<Int<kAtomElems>>{});
+            Tensor s_pad = make_tensor(s_stage.data() + (r * pitch + span), Layout<Int<kAtomElems>>{});
+            copy(Atom{}.with(in_image(make_coord(r, int(span)))), g_pad, s_pad);
+          }
         }
-      }
+      });
     };
 
     // Weights and bias of each of this lane's kVec output columns: one channel for the whole tile,
@@ -532,9 +546,14 @@ LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream) {
   int64_t const planes = kCL ? p.N : p.N * p.C;
   bool const layout_ok = kCL ? p.x_stride_c == 1 && p.x_stride_w == p.C && p.out_stride_c == 1 &&
                                    p.out_stride_w == p.C && p.stride == 1
-                             : p.x_stride_w == 1 && p.x_stride_c % kVec == 0;
-  bool const aligned_rows = layout_ok && in_cols % kVec == 0 && p.x_stride_h % kVec == 0 &&
-                            p.x_stride_n % kVec == 0 && reinterpret_cast<uintptr_t>(p.x) % 16 == 0;
+                             : p.x_stride_w == 1;
+  // 16-byte copies need 16-byte aligned rows; 8-byte copies take rows that are only 8-byte aligned.
+  auto rows_aligned_to = [&](int64_t elements, uintptr_t bytes) {
+    return layout_ok && (kCL || p.x_stride_c % elements == 0) && in_cols % elements == 0 &&
+           p.x_stride_h % elements == 0 && p.x_stride_n % elements == 0 && reinterpret_cast<uintptr_t>(p.x) % bytes == 0;
+  };
+  int const copy_bytes = rows_aligned_to(kVec, 16) ? 16 : rows_aligned_to(kVec / 2, 8) ? 8 : 0;
+  bool const aligned_rows = copy_bytes != 0;
   int64_t const reach = (p.kernel_size - 1) * p.dilation + 1;
   auto magnitude = [](int64_t v) { return v < 0 ? -v : v; };
   bool const small_coords = p.H < kCoordLimit && in_cols < kCoordLimit && magnitude(p.padding) < kCoordLimit &&
@@ -571,9 +590,11 @@ LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream) {
   g.halo_stages = int(halo_stages);
   g.ring_stages = int(ring_stages);
   g.out_unit_cols = kCL || p.out_stride_w == 1;
-  // Every strip's staged rows start the same number of elements past a 16-byte boundary.
+  // Every strip's staged rows start the same number of elements past a copy-width boundary.
+  g.copy_bytes = copy_bytes;
+  int64_t const copy_elems = copy_bytes / int64_t(sizeof(T));
   int64_t const first_in_col = strips.origin * p.stride - col_padding;
-  int64_t const shift = (first_in_col % kVec + kVec) % kVec;
+  int64_t const shift = (first_in_col % copy_elems + copy_elems) % copy_elems;
   g.row_alignment = int(tiled::row_alignment(int(shift * int64_t(sizeof(T)))));
   // Split the rows into segments until there are enough tiles for many waves, so that the blocks
   // still running when the grid drains hold a small share of the run (32 waves measured best on

@@ -15,7 +15,7 @@ enum class LaunchStatus {
 };
 
 // Tiled path: cp.async stages input tiles into a shared-memory ring. Needs x with unit column
-// stride, 16-byte aligned rows and W a multiple of the vector width.
+// stride and 8-byte aligned rows (16-byte aligned ones stage with 16-byte copies).
 template <class Cfg>
 LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream);
 
