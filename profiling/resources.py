@@ -36,8 +36,9 @@ def main() -> int:
 
         include = str(Path(cutlass_library.__file__).parent / "source" / "include")
 
-    print("| arch | K | stride | dilation | layout | registers | spills (B) | ring (KB) | blocks/SM | warps/SM |")
-    print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|")
+    print("| arch | K | stride | dilation | layout | cp.async (B) | registers | spills (B) | ring (KB) | blocks/SM "
+          "| warps/SM |")
+    print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
     for arch, (regs_sm, smem_sm, threads_sm, blocks_max) in SM.items():
         cmd = ["nvcc", "-std=c++20", "-O3", "--expt-relaxed-constexpr", f"-I{ROOT / 'csrc'}",
                f"-I{include}", f"-gencode=arch=compute_{arch[3:]},code={arch}", "-Xptxas", "-v",
@@ -47,10 +48,11 @@ def main() -> int:
                              log, re.S)
         rows = []
         for name, spills, regs in entries:
-            m = re.search(r"FwdTiledConfigIfLi(\d+)ELi(\d+)ELi(\d+)ENS_10PlaneShapeILi(\d+)ELi\d+ELi\d+EEELb(\d)", name)
+            m = re.search(r"FwdTiledConfigIfLi(\d+)ELi(\d+)ELi(\d+)ENS_10PlaneShapeILi(\d+)ELi\d+ELi\d+EEELb(\d)E+Li(\d+)E",
+                          name)
             if not m:
                 continue
-            k, s, d, plane, cl = map(int, m.groups())
+            k, s, d, plane, cl, copy_bytes = map(int, m.groups())
             regs = int(regs)
             if k == 0:
                 k_label, ring = "run-time", ring_bytes(3, 1, 1, False)
@@ -59,8 +61,8 @@ def main() -> int:
             blocks = min(regs_sm // (regs * THREADS), smem_sm // (ring + RESERVED_SMEM_PER_BLOCK),
                          threads_sm // THREADS, blocks_max)
             layout = "NHWC" if cl else ("NCHW 512x512 fixed" if plane else "NCHW")
-            rows.append((k if k else 99, s, d, cl, plane,
-                         f"| {arch} | {k_label} | {s or 'run-time'} | {d or 'run-time'} | {layout} | {regs} | "
+            rows.append((k if k else 99, s, d, cl, plane, -copy_bytes,
+                         f"| {arch} | {k_label} | {s or 'run-time'} | {d or 'run-time'} | {layout} | {copy_bytes} | {regs} | "
                          f"{spills} | {ring / 1024:.1f} | {blocks} | {blocks * THREADS // 32} |"))
         for row in sorted(rows):
             print(row[-1])

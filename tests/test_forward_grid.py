@@ -89,12 +89,14 @@ def test_fixed_shape_path_matches_dynamic():
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 def test_channels_last_table(dtype):
-    """The channels_last tiles, forced, on shapes whose W*C is and is not a multiple of a strip."""
+    """The channels_last tiles, forced, on shapes whose W*C is and is not a multiple of a strip, and
+    one whose rows of W*C elements are 8-byte but not 16-byte aligned (staged with 8-byte copies)."""
     from conftest import forward_channels_last_table, run_path_channels_last
 
     entries = sorted(forward_channels_last_table())
     assert entries
-    for shape in [(2, 8, 37, 40), (1, 24, 20, 7), (3, 16, 9, 32)]:
+    rows_8_byte_aligned = (2, 6, 19, 7) if dtype == torch.float32 else (2, 4, 19, 11)  # W*C = 42 or 44
+    for shape in [(2, 8, 37, 40), (1, 24, 20, 7), (3, 16, 9, 32), rows_8_byte_aligned]:
         for k, stride, dilation in entries:
             for padding, with_bias in [(0, False), (1, True), (k * dilation, True)]:
                 if shape[2] + 2 * padding < dilation * (k - 1) + 1:

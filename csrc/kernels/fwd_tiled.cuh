@@ -33,7 +33,6 @@ struct Geometry {
   int out_unit_cols;      // out rows have unit column stride (stores then go as wide as each
                           // row's alignment allows)
   int row_alignment;      // RowAlignment of the staged rows' reads, from the column padding
-  int copy_bytes;         // cp.async width: 16, or 8 where x's rows are only 8-byte aligned
   int64_t tiles;          // planes * strips * segments
 };
 
@@ -194,7 +193,10 @@ CUTE_DEVICE void store_lane_outputs(OutPlane& out_plane, int row, int col, int o
   }
 }
 
-template <class Cfg>
+// kCopyBytes: the cp.async width, 16, or 8 where x's rows are only 8-byte aligned (a padded width:
+// the input gradient reads grad_out rows of W + 2P elements). A template parameter rather than a
+// run-time choice so that the 16-byte kernels keep their registers.
+template <class Cfg, int kCopyBytes>
 __global__ void __launch_bounds__(Cfg::kThreads)
     fwd_tiled_kernel(FwdParams const p, Geometry const g) {
   using namespace cute;
@@ -241,16 +243,14 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   Tensor ring = make_tensor(make_smem_ptr(reinterpret_cast<T*>(smem_bytes)),
                             make_layout(make_shape(ring_rows, pitch), make_stride(pitch, Int<1>{})));
 
-  // Input rows are staged with 16-byte cp.async, or with 8-byte ones where the rows are only 8-byte
-  // aligned (a padded width: the input gradient reads grad_out rows of W + 2P elements).
-  int const copy_elems = g.copy_bytes / int(sizeof(T));
-  auto with_copy_atom = [&](auto&& body) {
-    if (g.copy_bytes == 16) {
-      body(Copy_Atom<SM80_CP_ASYNC_CACHEGLOBAL_ZFILL<uint128_t>, T>{}, Int<kVec>{});
-    } else {
-      body(Copy_Atom<SM80_CP_ASYNC_CACHEALWAYS_ZFILL<uint64_t>, T>{}, Int<kVec / 2>{});
-    }
-  };
+  static_assert(kCopyBytes == 16 || kCopyBytes == 8, "cp.async copies 16 or 8 bytes here");
+  constexpr int kCopyElems = kCopyBytes / int(sizeof(T));
+  using CopyAtom = std::conditional_t<kCopyBytes == 16, Copy_Atom<SM80_CP_ASYNC_CACHEGLOBAL_ZFILL<uint128_t>, T>,
+                                      Copy_Atom<SM80_CP_ASYNC_CACHEALWAYS_ZFILL<uint64_t>, T>>;
+  auto const tiled_copy =
+      make_tiled_copy(CopyAtom{}, Layout<Shape<Int<kWarps>, Int<kLanes>>, Stride<Int<kLanes>, _1>>{},
+                      Layout<Shape<_1, Int<kCopyElems>>>{});
+  auto const thr_copy = tiled_copy.get_thread_slice(threadIdx.x);
 
   int const warp = threadIdx.x / kLanes;
   int const lane = threadIdx.x % kLanes;
@@ -290,7 +290,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
     int const last_stage = (rows_needed - 1) / stage_rows;
     int const out_col0 = g.col_origin + strip * kTileW;
     int const in_col_first = out_col0 * S - col_padding;
-    int const in_col0 = floor_div(in_col_first, copy_elems) * copy_elems;  // cp.async alignment
+    int const in_col0 = floor_div(in_col_first, kCopyElems) * kCopyElems;  // cp.async alignment
     int const shift = in_col_first - in_col0;                             // the same for every strip
 
     auto load_stage = [&](int stage) {
@@ -309,23 +309,15 @@ __global__ void __launch_bounds__(Cfg::kThreads)
         return row < rows_needed && image_row >= 0 && image_row < H && image_col >= 0 && image_col < in_cols;
       };
       Tensor coords = make_identity_tensor(make_shape(stage_rows, span));
-      with_copy_atom([&](auto atom, auto atom_elems) {
-        using Atom = decltype(atom);
-        constexpr int kAtomElems = decltype(atom_elems)::value;
-        auto const tiled_copy =
-            make_tiled_copy(Atom{}, Layout<Shape<Int<kWarps>, Int<kLanes>>, Stride<Int<kLanes>, _1>>{},
-                            Layout<Shape<_1, Int<kAtomElems>>>{});
-        auto const thr_copy = tiled_copy.get_thread_slice(threadIdx.x);
-        copy_if(tiled_copy, lazy::transform(thr_copy.partition_S(coords), in_image),
-                thr_copy.partition_S(g_stage), thr_copy.partition_D(s_stage));
-        if (shift != 0) {  // a misaligned start reaches one copy past the span
-          for (int r = threadIdx.x; r < int(stage_rows); r += Cfg::kThreads) {
-            Tensor g_pad = make_tensor(g_stage.data() + (int64_t(r) * x_row_stride + span), Layout<Int<kAtomElems>>{});
-            Tensor s_pad = make_tensor(s_stage.data() + (r * pitch + span), Layout<Int<kAtomElems>>{});
-            copy(Atom{}.with(in_image(make_coord(r, int(span)))), g_pad, s_pad);
-          }
+      copy_if(tiled_copy, lazy::transform(thr_copy.partition_S(coords), in_image),
+              thr_copy.partition_S(g_stage), thr_copy.partition_D(s_stage));
+      if (shift != 0) {  // a misaligned start reaches one copy past the span
+        for (int r = threadIdx.x; r < int(stage_rows); r += Cfg::kThreads) {
+          Tensor g_pad = make_tensor(g_stage.data() + (int64_t(r) * x_row_stride + span), Layout<Int<kCopyElems>>{});
+          Tensor s_pad = make_tensor(s_stage.data() + (r * pitch + span), Layout<Int<kCopyElems>>{});
+          copy(CopyAtom{}.with(in_image(make_coord(r, int(span)))), g_pad, s_pad);
         }
-      });
+      }
     };
 
     // Weights and bias of each of this lane's kVec output columns: one channel for the whole tile,
@@ -572,7 +564,12 @@ LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream) {
   DeviceLimits const& limits = device_limits(p.device);
   if (smem_bytes > limits.smem_per_block_optin) return LaunchStatus::kUnsupported;
 
-  auto* kernel = &tiled::fwd_tiled_kernel<Cfg>;
+  auto* kernel = &tiled::fwd_tiled_kernel<Cfg, 16>;
+  if constexpr (Cfg::Plane::kStatic) {
+    if (copy_bytes != 16) return LaunchStatus::kUnsupported;  // its planes are whole 16-byte rows
+  } else if (copy_bytes == 8) {
+    kernel = &tiled::fwd_tiled_kernel<Cfg, 8>;
+  }
   if (smem_bytes > 48 * 1024) {
     cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem_bytes));
   }
@@ -591,7 +588,6 @@ LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream) {
   g.ring_stages = int(ring_stages);
   g.out_unit_cols = kCL || p.out_stride_w == 1;
   // Every strip's staged rows start the same number of elements past a copy-width boundary.
-  g.copy_bytes = copy_bytes;
   int64_t const copy_elems = copy_bytes / int64_t(sizeof(T));
   int64_t const first_in_col = strips.origin * p.stride - col_padding;
   int64_t const shift = (first_in_col % copy_elems + copy_elems) % copy_elems;
