@@ -517,7 +517,7 @@ inline TilingPolicy const& tiling_policy() {
       int const value = text ? std::atoi(text) : 0;
       return value > 0 ? value : fallback;
     };
-    return TilingPolicy{read("CUTE_DWCONV_TILE_WAVES", 32), read("CUTE_DWCONV_MIN_SEGMENT_STEPS", 2),
+    return TilingPolicy{read("CUTE_DWCONV_TILE_WAVES", 64), read("CUTE_DWCONV_MIN_SEGMENT_STEPS", 2),
                         read("CUTE_DWCONV_MIN_SEGMENT_HALOS", 1), read("CUTE_DWCONV_STRIP_ORIGIN", 1)};
   }();
   return policy;
@@ -593,8 +593,8 @@ LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream) {
   int64_t const shift = (first_in_col % copy_elems + copy_elems) % copy_elems;
   g.row_alignment = int(tiled::row_alignment(int(shift * int64_t(sizeof(T)))));
   // Split the rows into segments until there are enough tiles for many waves, so that the blocks
-  // still running when the grid drains hold a small share of the run (32 waves measured best on
-  // the H100; see profiling/NOTES.md).
+  // still running when the grid drains hold a small share of the run (64 waves measured best on
+  // the H100, which gives most large problems tiles of the minimum two steps; profiling/NOTES.md).
   int const steps_total = int((p.Ho + Cfg::kOutRowsPerStep - 1) / Cfg::kOutRowsPerStep);
   int64_t const columns = planes * g.strips;
   tiled::TilingPolicy const& policy = tiled::tiling_policy();
