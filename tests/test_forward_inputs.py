@@ -197,3 +197,30 @@ def test_more_than_2_31_elements():
         torch.ops.cute_dwconv._dwconv_kx1_path_out(x, weight, bias, 1, 1, 1, path, out)
         assert not torch.isnan(out).any()
         assert_matches(out[:, 1:], expected_last, torch.float16)
+
+
+@pytest.mark.slow
+def test_more_than_2_31_tiles():
+    """Over 2^31 planes of one 8-byte-aligned row, each one tile: the tiled kernels index tiles as
+    32-bit ints, so they decline the call and the direct path computes it."""
+    channels = 32769
+    shape = (65536, channels, 1, 4)  # 2^31 + 2^16 planes
+    out_shape = cute_dwconv.output_shape(shape, 3, 1, 1, 1)
+    needed = 2 * (torch.Size(shape).numel() + torch.Size(out_shape).numel())
+    if torch.cuda.get_device_properties(0).total_memory < needed + (4 << 30):
+        pytest.skip(f"needs {needed / 2**30:.0f} GiB of GPU memory")
+    x = torch.randn(shape, dtype=torch.float16, device="cuda")
+    weight = torch.randn((channels, 1, 3, 1), dtype=torch.float16, device="cuda")
+    bias = torch.randn((channels,), dtype=torch.float16, device="cuda")
+    out = poisoned(out_shape, torch.float16, "cuda")
+    # The same rows in fewer planes are the table's to take: what it declines below is the count.
+    torch.ops.cute_dwconv._dwconv_kx1_path_out(x[:2], weight, bias, 1, 1, 1, "table", out[:2])
+    assert_matches(out[:2], reference(x[:2], weight, bias, 1, 1, 1), torch.float16)
+    out[:2] = float("nan")
+    with pytest.raises(RuntimeError, match="cannot take this call"):
+        torch.ops.cute_dwconv._dwconv_kx1_path_out(x, weight, bias, 1, 1, 1, "table", out)
+    torch.ops.cute_dwconv._dwconv_kx1_path_out(x, weight, bias, 1, 1, 1, "auto", out)
+    for part in out.split(4096):  # a whole-tensor isnan would need 13 GB more
+        assert not torch.isnan(part).any(), "output has NaN: an element was left unwritten"
+    for images in (slice(0, 2), slice(-2, None)):
+        assert_matches(out[images], reference(x[images], weight, bias, 1, 1, 1), torch.float16)
