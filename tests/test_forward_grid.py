@@ -4,7 +4,11 @@ dilation and bias, into poisoned outputs."""
 from __future__ import annotations
 
 import itertools
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -171,3 +175,43 @@ def test_rows_only_8_byte_aligned(path, dtype):
                 assert_matches(out, reference(x, weight, bias, stride, padding, 1), dtype)
             except AssertionError as error:
                 raise AssertionError(f"K={k} stride={stride} padding={padding} sliced={sliced}: {error}") from None
+
+
+_LONG_TILES_CHECK = """
+import torch
+from conftest import assert_matches, forward_table, random_problem, reference, run_path
+
+table = forward_table()
+checked = 0
+for dtype in (torch.float32, torch.float16, torch.bfloat16):
+    strip = 16 // dtype.itemsize * 32  # output columns per strip
+    cases = [  # shape, K, stride, padding, dilation
+        ((1, 2, 300, strip), 3, 1, 1, 1),   # one strip; the column past it read from the ring
+        ((1, 2, 300, 128), 21, 1, 10, 1),   # bias-only columns beside the strip (float32)
+        ((1, 2, 300, 256), 3, 2, 1, 1),
+        ((1, 2, 300, 512), 7, 1, 6, 2),
+    ]
+    if dtype == torch.float32:  # 8-byte rows; the columns past the strip read from global memory
+        cases.append(((1, 2, 300, 130), 3, 1, 0, 1))
+    for path in ("table", "general"):
+        for shape, k, stride, padding, dilation in cases:
+            if path == "table" and (k, stride, dilation) not in table:
+                continue
+            x, weight, bias = random_problem(shape, k, dtype, "cuda", True)
+            out = run_path(path, x, weight, bias, stride, padding, dilation)
+            assert_matches(out, reference(x, weight, bias, stride, padding, dilation), dtype)
+            checked += 1
+print("checked", checked)
+"""
+
+
+def test_tiles_long_enough_to_wrap_the_ring():
+    """Tiles of ten steps, forced through the tiling knobs (read once per process, hence a fresh
+    one): each step's window and the columns outside the strip then wrap around the ring."""
+    tests = str(Path(__file__).resolve().parent)
+    env = dict(os.environ, CUTE_DWCONV_TILE_WAVES="1", CUTE_DWCONV_MIN_SEGMENT_STEPS="8",
+               PYTHONPATH=os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-c", _LONG_TILES_CHECK], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "checked" in done.stdout and int(done.stdout.split()[-1]) >= 20, done.stdout

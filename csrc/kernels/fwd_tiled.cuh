@@ -171,13 +171,13 @@ CUTE_DEVICE void gather_lane_inputs(T const* row, int lane, int shift, Stride st
 
 // Writes one lane's kVec outputs of one row with the widest stores the row's alignment allows: a
 // padded width (Wo = 130, say) leaves every other row 8-byte aligned, and 8-byte pairs cost far
-// less than element-wise stores, which split each warp's write into four strided ones.
-template <class T, int kVec, class OutPlane>
-CUTE_DEVICE void store_lane_outputs(OutPlane& out_plane, int row, int col, int out_width,
-                                    bool unit_cols, float const (&acc)[kVec]) {
-  T* const dst = &out_plane(row, col);
+// less than element-wise stores, which split each warp's write into four strided ones. `dst` is
+// the lane's first column; whole_vector: its kVec columns are all in the row and adjacent.
+template <class T, int kVec>
+CUTE_DEVICE void store_lane_outputs(T* dst, int64_t col_stride, bool whole_vector, int cols_left,
+                                    float const (&acc)[kVec]) {
   uintptr_t const address = reinterpret_cast<uintptr_t>(dst);
-  if (unit_cols && col + kVec <= out_width && address % 4 == 0) {
+  if (whole_vector && address % 4 == 0) {
     alignas(16) T packed[kVec];
     CUTE_UNROLL
     for (int e = 0; e < kVec; ++e) packed[e] = static_cast<T>(acc[e]);
@@ -197,7 +197,7 @@ CUTE_DEVICE void store_lane_outputs(OutPlane& out_plane, int row, int col, int o
   } else {
     CUTE_UNROLL
     for (int e = 0; e < kVec; ++e) {
-      if (col + e < out_width) out_plane(row, col + e) = static_cast<T>(acc[e]);
+      if (e < cols_left) dst[e * col_stride] = static_cast<T>(acc[e]);
     }
   }
 }
@@ -260,6 +260,8 @@ __global__ void __launch_bounds__(Cfg::kThreads)
       make_tiled_copy(CopyAtom{}, Layout<Shape<Int<kWarps>, Int<kLanes>>, Stride<Int<kLanes>, _1>>{},
                       Layout<Shape<_1, Int<kCopyElems>>>{});
   auto const thr_copy = tiled_copy.get_thread_slice(threadIdx.x);
+  // Where this thread's copies sit in a stage (row, column): the same for every stage and tile.
+  Tensor const copy_coords = thr_copy.partition_S(make_identity_tensor(make_shape(stage_rows, span)));
 
   int const warp = threadIdx.x / kLanes;
   int const lane = threadIdx.x % kLanes;
@@ -302,6 +304,13 @@ __global__ void __launch_bounds__(Cfg::kThreads)
     int const in_col0 = floor_div(in_col_first, kCopyElems) * kCopyElems;  // cp.async alignment
     int const shift = in_col_first - in_col0;                             // the same for every strip
 
+    // Window rows that are image rows and that the segment needs: the others are zero-filled (the
+    // padding) or not wanted. One unsigned compare per copy tests a row, one per column block.
+    int const rows_lo = max(0, -in_row0);
+    int const rows_count = max(0, min(rows_needed, int(H) - in_row0) - rows_lo);
+    auto row_ok = [&](int row) { return unsigned(row - rows_lo) < unsigned(rows_count); };
+    auto col_ok = [&](int col) { return unsigned(in_col0 + col) < unsigned(int(in_cols)); };
+
     auto load_stage = [&](int stage) {
       int const first = stage * stage_rows;
       int const slot = stage % ring_stages;
@@ -309,22 +318,21 @@ __global__ void __launch_bounds__(Cfg::kThreads)
                                    make_layout(make_shape(stage_rows, span), make_stride(x_row_stride, Int<1>{})));
       Tensor s_stage = make_tensor(ring.data() + slot * stage_rows * pitch,
                                    make_layout(make_shape(stage_rows, span), make_stride(pitch, Int<1>{})));
-      // Rows and columns outside the image are zero-filled: that is the padding. Rows past what
-      // the segment needs are zero-filled too rather than fetched.
-      auto in_image = [&](auto coord) {
-        int const row = first + int(get<0>(coord));
-        int const image_row = in_row0 + row;
-        int const image_col = in_col0 + int(get<1>(coord));
-        return row < rows_needed && image_row >= 0 && image_row < H && image_col >= 0 && image_col < in_cols;
-      };
-      Tensor coords = make_identity_tensor(make_shape(stage_rows, span));
-      copy_if(tiled_copy, lazy::transform(thr_copy.partition_S(coords), in_image),
-              thr_copy.partition_S(g_stage), thr_copy.partition_D(s_stage));
+      Tensor src = thr_copy.partition_S(g_stage);  // (copy, rows, column blocks)
+      Tensor dst = thr_copy.partition_D(s_stage);
+      CUTE_UNROLL
+      for (int m = 0; m < size<1>(src); ++m) {
+        bool const in_row = row_ok(first + int(get<0>(copy_coords(0, m, 0))));
+        CUTE_UNROLL
+        for (int n = 0; n < size<2>(src); ++n) {
+          copy(CopyAtom{}.with(in_row && col_ok(int(get<1>(copy_coords(0, m, n))))), src(_, m, n), dst(_, m, n));
+        }
+      }
       if (shift != 0) {  // a misaligned start reaches one copy past the span
         for (int r = threadIdx.x; r < int(stage_rows); r += Cfg::kThreads) {
           Tensor g_pad = make_tensor(g_stage.data() + (int64_t(r) * x_row_stride + span), Layout<Int<kCopyElems>>{});
           Tensor s_pad = make_tensor(s_stage.data() + (r * pitch + span), Layout<Int<kCopyElems>>{});
-          copy(CopyAtom{}.with(in_image(make_coord(r, int(span)))), g_pad, s_pad);
+          copy(CopyAtom{}.with(row_ok(first + r) && col_ok(int(span))), g_pad, s_pad);
         }
       }
     };
@@ -346,6 +354,10 @@ __global__ void __launch_bounds__(Cfg::kThreads)
       }
       bias_value[e] = bias ? static_cast<float>(bias[channel * p.bias_stride]) : 0.0f;
     }
+
+    int const lane_col = out_col0 + lane * kVec;
+    int const lane_cols_left = int(out_cols) - lane_col;
+    bool const whole_vector = g.out_unit_cols != 0 && lane_cols_left >= kVec;
 
     auto compute_step = [&](int step, auto alignment) {
       constexpr RowAlignment kAlignment = decltype(alignment)::value;
@@ -391,13 +403,73 @@ __global__ void __launch_bounds__(Cfg::kThreads)
           }
         }
       }
+      // One pointer walked down the rows: a 64-bit multiply per row cost more than the store.
       int const out_row0 = out_row_begin + step * kOutRowsPerStep + warp * kRows;
+      T* row_out = &out_plane(out_row0, lane_col);
       CUTE_UNROLL
       for (int r = 0; r < kRows; ++r) {
         if (out_row0 + r < out_row_end) {
-          store_lane_outputs<T, kVec>(out_plane, out_row0 + r, out_col0 + lane * kVec, int(out_cols),
-                                      g.out_unit_cols != 0, acc[r]);
+          store_lane_outputs<T, kVec>(row_out, int64_t(out_col_stride), whole_vector, lane_cols_left, acc[r]);
         }
+        row_out += out_row_stride;
+      }
+    };
+
+    // The few columns outside the strips (bias-only padding columns, or a short remainder past the
+    // last whole strip) are summed by the first and last strip's blocks, a step's rows at a time,
+    // instead of by one more strip of blocks that would stage kTileW columns for them. Their inputs
+    // mostly sit in the ring already (the vector staged past a misaligned span); the others come
+    // from global memory, where the strip has just brought them into L2. Summed from global memory
+    // after the steps, they left a round trip at the end of every tile (c64: 4% slower).
+    int const staged_cols = int(span) + (shift != 0 ? kCopyElems : 0);
+    auto sum_outside_strips = [&](int step) {
+      if constexpr (!kCL) {
+        int const row_begin = out_row_begin + step * kOutRowsPerStep;
+        int const rows = min(kOutRowsPerStep, out_row_end - row_begin);
+        int const slot_row0 = (step % ring_stages) * stage_rows;  // the step's first window row
+        auto sum_run = [&](int col_begin, cutlass::FastDivmod const& col_count) {
+          int const count = rows * col_count.divisor;
+          for (int i = threadIdx.x; i < count; i += Cfg::kThreads) {
+            int r, col_in_run;
+            col_count(r, col_in_run, i);
+            int const col = col_begin + col_in_run;
+            int const in_col = col * S - col_padding;
+            int const ring_col = in_col - in_col0;
+            float acc = bias_value[0];
+            if (unsigned(in_col) < unsigned(int(in_cols))) {
+              auto tap_weight = [&](int k) {
+                if constexpr (kTaps) {
+                  return w_fixed[0][k];
+                } else {
+                  return static_cast<float>(weight[c * p.w_stride_c + k * p.w_stride_k]);
+                }
+              };
+              if (unsigned(ring_col) < unsigned(staged_cols)) {
+                // Rows outside the image are staged as zeros, as they are for the strip.
+                CUTE_UNROLL
+                for (int k = 0; k < K; ++k) {
+                  int ring_row = slot_row0 + r * S + k * D;
+                  if (ring_row >= ring_rows) ring_row -= ring_rows;
+                  acc = fmaf(tap_weight(k), static_cast<float>(ring(ring_row, ring_col)), acc);
+                }
+              } else {
+                T const* const x_col = &x_plane(0, in_col);
+                int const in_row0_of_row = (row_begin + r) * S - P;
+                CUTE_UNROLL
+                for (int k = 0; k < K; ++k) {
+                  int const in_row = in_row0_of_row + k * D;
+                  if (unsigned(in_row) < unsigned(int(H))) {
+                    acc = fmaf(tap_weight(k), static_cast<float>(x_col[int64_t(in_row) * x_row_stride]), acc);
+                  }
+                }
+              }
+            }
+            out_plane(row_begin + r, col) = static_cast<T>(acc);
+          }
+        };
+        if (strip == 0 && g.col_origin > 0) sum_run(0, g.head_cols);
+        int const past_strips = g.col_origin + g.strips * kTileW;
+        if (strip == g.strips - 1 && past_strips < int(out_cols)) sum_run(past_strips, g.tail_cols);
       }
     };
 
@@ -428,40 +500,10 @@ __global__ void __launch_bounds__(Cfg::kThreads)
       } else {  // element-wise reads handle any shift
         compute_step(step, std::integral_constant<RowAlignment, RowAlignment::kWords16>{});
       }
+      sum_outside_strips(step);
       __syncthreads();
     }
 
-    // The few columns outside the strips (bias-only padding columns, or a short remainder past the
-    // last whole strip): summed straight from global memory, where the strip has just brought the
-    // rows into L2, instead of by one more strip of blocks that would stage kTileW columns for them.
-    // (Doing this before the steps, while the first stages are in flight, or from the ring during
-    // the steps where the staged rows hold the inputs, measured no different.)
-    if constexpr (!kCL) {
-      auto sum_from_global = [&](int col_begin, cutlass::FastDivmod const& col_count) {
-        int const count = (out_row_end - out_row_begin) * col_count.divisor;
-        for (int i = threadIdx.x; i < count; i += Cfg::kThreads) {
-          int r, col_in_run;
-          col_count(r, col_in_run, i);
-          int const row = out_row_begin + r;
-          int const col = col_begin + col_in_run;
-          int const in_col = col * S - col_padding;
-          float acc = bias_value[0];
-          if (in_col >= 0 && in_col < in_cols) {
-            for (int k = 0; k < K; ++k) {
-              int const in_row = row * S - P + k * D;
-              if (in_row >= 0 && in_row < H) {
-                float const w = static_cast<float>(weight[c * p.w_stride_c + k * p.w_stride_k]);
-                acc = fmaf(w, static_cast<float>(x_plane(in_row, in_col)), acc);
-              }
-            }
-          }
-          out_plane(row, col) = static_cast<T>(acc);
-        }
-      };
-      if (strip == 0 && g.col_origin > 0) sum_from_global(0, g.head_cols);
-      int const past_strips = g.col_origin + g.strips * kTileW;
-      if (strip == g.strips - 1 && past_strips < int(out_cols)) sum_from_global(past_strips, g.tail_cols);
-    }
   }
 }
 
@@ -472,10 +514,11 @@ struct StripPlan {
   int64_t strips;
 };
 
-// Strips start at column 0, and a remainder past the last whole strip is summed from global memory
-// by that strip's blocks rather than given a strip of its own (which costs as much as a full one)
-// while it is a few loads per row: one dependent load chain per element, after the blocks' own
-// steps. Measured: 2 columns x 3 taps (K=3, padding 1) gain 7%; 12 x 13 and 20 x 21 lose 14%, 2x.
+// Strips start at column 0, and a remainder past the last whole strip is summed apart by that
+// strip's blocks (see sum_outside_strips) rather than given a strip of its own (which costs as much
+// as a full one) while it is a few loads per row. Measured when those sums were a dependent load
+// chain per element after the steps: 2 columns x 3 taps (K=3, padding 1) gained 7%; 12 x 13 and
+// 20 x 21 lost 14% and 2x.
 //
 // Column padding puts bias-only columns at both ends of a row (they read no input). Starting the
 // strips at the first column that does read the image takes them out of the strips, which can save
