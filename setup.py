@@ -1,12 +1,17 @@
 """Builds cute_dwconv._C, the CUDA extension behind torch.ops.cute_dwconv.
 
 Environment:
-  TORCH_CUDA_ARCH_LIST  architectures to build (default: the visible GPUs, else "8.6;9.0")
+  TORCH_CUDA_ARCH_LIST  architectures to build (default: the visible GPUs, else "8.6;9.0+PTX":
+                        machine code for sm_86 and sm_90, and compute_90 PTX that newer GPUs
+                        compile when they load the library)
   CUTLASS_PATH          a CUTLASS checkout or its include/ folder (default: third_party/cutlass,
                         then the nvidia-cutlass pip package)
   MAX_JOBS              parallel compile jobs (default: by cores and memory)
   NVCC_THREADS          nvcc --threads (default: 2)
   CUDA_HOME             the CUDA toolkit (default: /usr/local/cuda when nvcc lives there)
+  CC, CXX, LDSHARED     the host compiler and linker; where Python's build configuration links
+                        libstdc++ statically, the build switches to /usr/bin/gcc and /usr/bin/g++
+                        (see build_config.py)
 """
 
 import glob
@@ -17,6 +22,18 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))  # setuptools.build_meta does not put the project on sys.path
+
+import build_config  # noqa: E402
+
+# Before anything builds: an extension linked with its own static copy of libstdc++ cannot pass
+# exceptions and C++ objects to and from libtorch safely.
+try:
+    _note = build_config.apply_compiler_guard()
+except build_config.CompilerConfigError as error:
+    sys.exit(str(error))
+if _note:
+    print(_note, file=sys.stderr)
 
 # torch looks for CUDA through `which nvcc`, which misleads it when nvcc is a wrapper script
 # outside the toolkit; the toolkit's usual home is the better guess.
@@ -62,7 +79,8 @@ def default_arch_list() -> None:
         return
     if torch.cuda.is_available():
         return  # torch builds for the visible GPUs
-    os.environ["TORCH_CUDA_ARCH_LIST"] = "8.6;9.0"
+    # Machine code for sm_86 and sm_90, plus PTX for the newest so later GPUs still run it.
+    os.environ["TORCH_CUDA_ARCH_LIST"] = "8.6;9.0+PTX"
 
 
 def default_max_jobs() -> None:

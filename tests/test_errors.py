@@ -79,8 +79,11 @@ def test_python_entry_value_errors(name, value, message):
 
 def test_python_entry_type_errors():
     x, w, b = _problem()
-    with pytest.raises(ValueError, match="x must be a torch.Tensor"):
-        cute_dwconv.dwconv_kx1(x.numpy(), w)
+    # A nested list holds x's values but is no tensor; the error names what was passed.
+    with pytest.raises(ValueError, match="x must be a torch.Tensor, got list"):
+        cute_dwconv.dwconv_kx1(x.tolist(), w)
+    with pytest.raises(ValueError, match="weight must be a torch.Tensor, got list"):
+        cute_dwconv.dwconv_kx1(x, w.tolist())
     with pytest.raises(ValueError, match="bias must be a torch.Tensor or None"):
         cute_dwconv.dwconv_kx1(x, w, [1.0, 2.0, 3.0])
 
