@@ -7,33 +7,36 @@
 
 namespace cute_dwconv {
 
-// grad_input (N, C, H, W) from grad_out (N, C, Ho, Wo) and weight (C, 1, K, 1); K, stride,
-// padding and dilation are the forward call's.
+// grad_input (N, C, H, W) from grad_out (N, C, Ho, Wo) and the weight; the kernel, strides, padding
+// (above and left) and dilation are the forward call's.
 struct BwdInputParams {
   ElementType dtype;
+  TapAxis axis;
 
   const void* grad_out;
   void* grad_input;
-  const void* weight;  // element (c, k) at c * w_stride_c + k * w_stride_k
+  const void* weight;  // tap (c, k) at c * w_stride_c + k * w_stride_k
 
   int64_t N, C, H, W, Ho, Wo;
   int64_t g_stride_n, g_stride_c, g_stride_h, g_stride_w;
   int64_t gi_stride_n, gi_stride_c, gi_stride_h, gi_stride_w;
   int64_t w_stride_c, w_stride_k;
 
-  int64_t kernel_size, stride, padding, dilation;
+  int64_t kernel_size, stride_h, stride_w, padding_h, padding_w, dilation;
   int device;
 };
 
-// grad_weight (C, 1, K, 1) and grad_bias (C,) from x (N, C, H, W) and grad_out (N, C, Ho, Wo):
-//   grad_weight[c, k] = sum over n, ho, wo of grad_out[n, c, ho, wo] * x[n, c, ho*s - p + k*d, wo*s - p]
+// grad_weight and grad_bias (C,) from x (N, C, H, W) and grad_out (N, C, Ho, Wo). With taps down the
+// height (the other axis likewise):
+//   grad_weight[c, k] = sum over n, ho, wo of grad_out[n, c, ho, wo] * x[n, c, ho*sh - ph + k*d, wo*sw - pw]
 //   grad_bias[c]      = sum over n, ho, wo of grad_out[n, c, ho, wo]
 struct BwdWeightParams {
   ElementType dtype;
+  TapAxis axis;
 
   const void* x;
   const void* grad_out;
-  void* grad_weight;  // (C, K): element (c, k) at c * gw_stride_c + k * gw_stride_k
+  void* grad_weight;  // tap (c, k) at c * gw_stride_c + k * gw_stride_k
   void* grad_bias;    // (C,)
   void* workspace;    // per-tile partial sums; BwdWeightPlan::workspace_bytes of them
 
@@ -43,7 +46,7 @@ struct BwdWeightParams {
   int64_t gw_stride_c, gw_stride_k;
   int64_t gb_stride;
 
-  int64_t kernel_size, stride, padding, dilation;
+  int64_t kernel_size, stride_h, stride_w, padding_h, padding_w, dilation;
   int device;
 };
 

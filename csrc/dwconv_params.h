@@ -1,5 +1,5 @@
-// Plain description of one (K, 1) depthwise convolution call. It crosses from the torch glue into
-// the kernel translation units, which therefore never include a torch header.
+// Plain description of one depthwise strip convolution call: a (K, 1) or (1, K) kernel. It crosses
+// from the torch glue into the kernel translation units, which therefore never include a torch header.
 #pragma once
 
 #include <cstdint>
@@ -8,14 +8,19 @@ namespace cute_dwconv {
 
 enum class ElementType : int { kFloat32, kFloat16, kBFloat16, kFloat64 };
 
+// The axis the taps run along: down the height for a (K, 1) kernel ("vertical"), along the width
+// for a (1, K) kernel ("horizontal"). A (1, 1) kernel is taken as vertical.
+enum class TapAxis : int { kHeight, kWidth };
+
 struct FwdParams {
   ElementType dtype;
+  TapAxis axis;
 
   // x is (N, C, H, W); out is (N, C, Ho, Wo). Strides are in elements and may be anything a
-  // strided view can have: the tiled path checks what it needs, the direct path takes any.
+  // strided view can have: the tiled paths check what they need, the direct path takes any.
   const void* x;
   void* out;
-  const void* weight;  // (C, 1, K, 1): element (c, k) at c * w_stride_c + k * w_stride_k
+  const void* weight;  // (C, 1, K, 1) or (C, 1, 1, K): tap (c, k) at c * w_stride_c + k * w_stride_k
   const void* bias;    // (C,) or nullptr
 
   int64_t N, C, H, W, Ho, Wo;
@@ -25,12 +30,12 @@ struct FwdParams {
   int64_t bias_stride;
 
   int64_t kernel_size;  // K
-  int64_t stride;       // same along height and width
-  int64_t padding;      // rows of padding above and below
-  int64_t padding_w;    // columns of padding left and right: nn.Conv2d's padding again, except in
-                        // the input gradient, which runs this convolution with other paddings
-                        // (either may then be negative: the window starts inside the input)
-  int64_t dilation;     // height only matters: the kernel is one column wide
+  int64_t stride_h, stride_w;
+  // Rows of padding above the image and columns left of it. What lies below and to the right
+  // follows from Ho and Wo, so asymmetric ("same") padding needs nothing more. Either may be
+  // negative in the input gradient, whose window starts inside grad_out.
+  int64_t padding_h, padding_w;
+  int64_t dilation;     // along the tap axis; the other axis has one tap
 
   int device;           // CUDA device ordinal, for its properties
 };

@@ -1,18 +1,19 @@
-// Helpers shared by the forward and backward torch glue.
+// Argument checks and parsing shared by the forward and backward torch glue.
 #pragma once
 
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <utility>
 
 #include "dwconv_params.h"
 
 namespace cute_dwconv {
 
-// PyTorch's output size: floor((in + 2p - d(k-1) - 1) / s) + 1, or <= 0 when the kernel's reach
-// exceeds the padded input.
+// PyTorch's output size: floor((in + padding - d(k-1) - 1) / s) + 1 with `padding` the total of
+// both sides, or <= 0 when the kernel's reach exceeds the padded input.
 inline int64_t output_extent(int64_t in, int64_t padding, int64_t taps, int64_t stride, int64_t dilation) {
-  int64_t const numerator = in + 2 * padding - dilation * (taps - 1) - 1;
+  int64_t const numerator = in + padding - dilation * (taps - 1) - 1;
   return numerator < 0 ? 0 : numerator / stride + 1;
 }
 
@@ -36,18 +37,81 @@ inline void check_input_shape(at::Tensor const& x) {
               "cute_dwconv: x must have C, H and W of at least 1 (only N may be 0), got shape ", x.sizes());
 }
 
-// weight is (C, 1, K, 1) with K >= 1; `channels_of` names the tensor whose channels C counts.
-inline void check_weight_shape(at::Tensor const& weight, int64_t C, char const* channels_of) {
-  TORCH_CHECK(weight.dim() == 4 && weight.size(0) == C && weight.size(1) == 1 && weight.size(2) >= 1 &&
-                  weight.size(3) == 1,
-              "cute_dwconv: weight must have shape (C, 1, K, 1) with C = ", C, " (", channels_of,
-              "'s channels) and K >= 1, got ", weight.sizes());
+// nn.Conv2d's per-axis arguments, resolved: strides and dilations per axis, padding per side.
+struct StripArgs {
+  int64_t stride_h, stride_w;
+  int64_t pad_top, pad_bottom, pad_left, pad_right;
+  int64_t dilation_h, dilation_w;
+};
+
+// stride and dilation: one value for both axes or (h, w); padding: one value, (h, w) for both sides
+// of each axis, or (top, bottom, left, right).
+inline StripArgs strip_args(at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
+  TORCH_CHECK(stride.size() == 1 || stride.size() == 2, "cute_dwconv: stride must be an int or a pair of ints, got ",
+              stride);
+  TORCH_CHECK(dilation.size() == 1 || dilation.size() == 2,
+              "cute_dwconv: dilation must be an int or a pair of ints, got ", dilation);
+  TORCH_CHECK(padding.size() == 1 || padding.size() == 2 || padding.size() == 4,
+              "cute_dwconv: padding must be an int, a pair of ints (height, width) or four ints "
+              "(top, bottom, left, right), got ", padding);
+  StripArgs a{};
+  a.stride_h = stride[0];
+  a.stride_w = stride.back();
+  a.dilation_h = dilation[0];
+  a.dilation_w = dilation.back();
+  if (padding.size() == 4) {
+    a.pad_top = padding[0]; a.pad_bottom = padding[1]; a.pad_left = padding[2]; a.pad_right = padding[3];
+  } else {
+    a.pad_top = a.pad_bottom = padding[0];
+    a.pad_left = a.pad_right = padding.back();
+  }
+  TORCH_CHECK(a.stride_h >= 1 && a.stride_w >= 1, "cute_dwconv: stride must be >= 1, got ", stride);
+  TORCH_CHECK(a.dilation_h >= 1 && a.dilation_w >= 1, "cute_dwconv: dilation must be >= 1, got ", dilation);
+  TORCH_CHECK(a.pad_top >= 0 && a.pad_bottom >= 0 && a.pad_left >= 0 && a.pad_right >= 0,
+              "cute_dwconv: padding must be >= 0, got ", padding);
+  return a;
 }
 
-inline void check_conv_args(int64_t stride, int64_t padding, int64_t dilation) {
+// dwconv_kx1's int arguments, applied to both axes as nn.Conv2d applies an int.
+inline StripArgs symmetric_args(int64_t stride, int64_t padding, int64_t dilation) {
   TORCH_CHECK(stride >= 1, "cute_dwconv: stride must be >= 1, got ", stride);
   TORCH_CHECK(dilation >= 1, "cute_dwconv: dilation must be >= 1, got ", dilation);
   TORCH_CHECK(padding >= 0, "cute_dwconv: padding must be >= 0, got ", padding);
+  return {stride, stride, padding, padding, padding, padding, dilation, dilation};
+}
+
+// The (K, 1) or (1, K) kernel a weight describes.
+struct StripKernel {
+  TapAxis axis;
+  int64_t taps;     // K
+  int64_t kh, kw;   // the kernel's extent along each axis
+  int64_t dilation; // along the tap axis
+};
+
+// weight is (C, 1, K, 1), or with allow_horizontal also (C, 1, 1, K); `channels_of` names the tensor
+// whose channels C counts.
+inline StripKernel strip_kernel(at::Tensor const& weight, int64_t C, char const* channels_of, StripArgs const& args,
+                                bool allow_horizontal = true) {
+  bool const four_d = weight.dim() == 4 && weight.size(0) == C && weight.size(1) == 1;
+  bool const vertical = four_d && weight.size(2) >= 1 && weight.size(3) == 1;
+  bool const horizontal = allow_horizontal && four_d && weight.size(2) == 1 && weight.size(3) > 1;
+  TORCH_CHECK(vertical || horizontal, "cute_dwconv: weight must have shape ",
+              allow_horizontal ? "(C, 1, K, 1) or (C, 1, 1, K)" : "(C, 1, K, 1)", " with C = ", C, " (",
+              channels_of, "'s channels) and K >= 1, got ", weight.sizes());
+  if (vertical) return {TapAxis::kHeight, weight.size(2), weight.size(2), 1, args.dilation_h};
+  return {TapAxis::kWidth, weight.size(3), 1, weight.size(3), args.dilation_w};
+}
+
+// (Ho, Wo) for an input of height H and width W; raises, naming the axis, when either is <= 0.
+inline std::pair<int64_t, int64_t> output_size(int64_t H, int64_t W, StripKernel const& k, StripArgs const& a) {
+  int64_t const pad_h = a.pad_top + a.pad_bottom, pad_w = a.pad_left + a.pad_right;
+  int64_t const Ho = output_extent(H, pad_h, k.kh, a.stride_h, a.dilation_h);
+  int64_t const Wo = output_extent(W, pad_w, k.kw, a.stride_w, a.dilation_w);
+  TORCH_CHECK(Ho > 0, "cute_dwconv: output height would be ", Ho, ": the kernel reaches dilation*(kh-1)+1 = ",
+              a.dilation_h * (k.kh - 1) + 1, " rows but the padded input has H + padding = ", H + pad_h);
+  TORCH_CHECK(Wo > 0, "cute_dwconv: output width would be ", Wo, ": the kernel reaches dilation*(kw-1)+1 = ",
+              a.dilation_w * (k.kw - 1) + 1, " columns but the padded input has W + padding = ", W + pad_w);
+  return {Ho, Wo};
 }
 
 // `ref` (named `ref_name`) sets the dtype and device for every further tensor of the call. Dtypes
@@ -60,6 +124,10 @@ inline void check_same_dtype(at::Tensor const& t, char const* name, at::Tensor c
 inline void check_same_device(at::Tensor const& t, char const* name, at::Tensor const& ref, char const* ref_name) {
   TORCH_CHECK(t.device() == ref.device(), "cute_dwconv: ", name, " must be on ", ref_name, "'s device ",
               ref.device(), ", got ", t.device());
+}
+
+inline void check_cuda(at::Tensor const& t, char const* name) {
+  TORCH_CHECK(t.is_cuda(), "cute_dwconv: ", name, " must be a CUDA tensor, got a tensor on ", t.device());
 }
 
 }  // namespace cute_dwconv

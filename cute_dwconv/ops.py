@@ -1,39 +1,126 @@
-"""Python entries for torch.ops.cute_dwconv and the operators' fake (shape-only) implementations."""
+"""Python entries for torch.ops.cute_dwconv, with F.conv2d's argument forms resolved here."""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence, Union
 
 import torch
-from torch._prims_common import suggest_memory_format
 
 _ops = torch.ops.cute_dwconv
 
+IntOrPair = Union[int, Sequence[int]]
+Padding = Union[int, Sequence[int], str]
+
 
 def _out_extent(size: int, padding: int, taps: int, stride: int, dilation: int) -> int:
-    return (size + 2 * padding - dilation * (taps - 1) - 1) // stride + 1
+    return (size + padding - dilation * (taps - 1) - 1) // stride + 1
 
 
 def output_shape(x_shape, kernel_size: int, stride: int = 1, padding: int = 0, dilation: int = 1):
     """(N, C, Ho, Wo) that nn.Conv2d with a (kernel_size, 1) kernel gives for an input of x_shape."""
     n, c, h, w = x_shape
-    return (n, c, _out_extent(h, padding, kernel_size, stride, dilation), _out_extent(w, padding, 1, stride, 1))
+    return (n, c, _out_extent(h, 2 * padding, kernel_size, stride, dilation), _out_extent(w, 2 * padding, 1, stride, 1))
+
+
+def strip_output_shape(x_shape, kernel_hw, stride, padding, dilation):
+    """(N, C, Ho, Wo) for resolved arguments: kernel (kh, kw), stride and dilation (h, w), padding
+    (h, w) or (top, bottom, left, right)."""
+    n, c, h, w = x_shape
+    top, bottom, left, right = (padding[0], padding[0], padding[1], padding[1]) if len(padding) == 2 else padding
+    return (n, c, _out_extent(h, top + bottom, kernel_hw[0], stride[0], dilation[0]),
+            _out_extent(w, left + right, kernel_hw[1], stride[1], dilation[1]))
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not _is_int(value):
         raise ValueError(f"cute_dwconv: {name} must be an int, got {type(value).__name__} {value!r}")
     if value < minimum:
         raise ValueError(f"cute_dwconv: {name} must be >= {minimum}, got {value}")
     return value
 
 
-def _check_call(x, weight, bias, stride, padding, dilation) -> None:
+def _pair(name: str, value, minimum: int) -> list:
+    """An int, or a sequence of one or two ints, as F.conv2d takes it, as [h, w]."""
+    if _is_int(value):
+        pair = [value, value]
+    elif isinstance(value, (tuple, list)) and len(value) in (1, 2) and all(_is_int(v) for v in value):
+        pair = [value[0], value[-1]]
+    else:
+        raise ValueError(f"cute_dwconv: {name} must be an int or a pair of ints, got {value!r}")
+    if min(pair) < minimum:
+        raise ValueError(f"cute_dwconv: {name} must be >= {minimum}, got {value!r}")
+    return pair
+
+
+def _padding(padding, kernel_hw, stride, dilation) -> list:
+    """[h, w], or [top, bottom, left, right] where "same" needs an extra row or column: F.conv2d
+    puts it below and to the right."""
+    if not isinstance(padding, str):
+        return _pair("padding", padding, 0)
+    if padding == "valid":
+        return [0, 0]
+    if padding != "same":
+        raise ValueError(f"cute_dwconv: padding must be an int, a pair of ints, 'same' or 'valid', got {padding!r}")
+    if stride != [1, 1]:
+        raise ValueError("cute_dwconv: padding='same' is not supported for strided convolutions")
+    totals = [d * (k - 1) for k, d in zip(kernel_hw, dilation)]
+    return [totals[0] // 2, totals[0] - totals[0] // 2, totals[1] // 2, totals[1] - totals[1] // 2]
+
+
+def _check_tensors(x, weight, bias) -> None:
     for name, value in (("x", x), ("weight", weight)):
         if not isinstance(value, torch.Tensor):
             raise ValueError(f"cute_dwconv: {name} must be a torch.Tensor, got {type(value).__name__}")
     if bias is not None and not isinstance(bias, torch.Tensor):
         raise ValueError(f"cute_dwconv: bias must be a torch.Tensor or None, got {type(bias).__name__}")
+
+
+def resolve_strip_args(weight: torch.Tensor, stride: IntOrPair, padding: Padding, dilation: IntOrPair):
+    """(stride, padding, dilation) as torch.ops.cute_dwconv.strip_conv2d takes them."""
+    stride = _pair("stride", stride, 1)
+    dilation = _pair("dilation", dilation, 1)
+    kernel_hw = tuple(weight.shape[2:]) if weight.dim() == 4 else (1, 1)
+    return stride, _padding(padding, kernel_hw, stride, dilation), dilation
+
+
+def strip_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor] = None,
+    stride: IntOrPair = 1,
+    padding: Padding = 0,
+    dilation: IntOrPair = 1,
+) -> torch.Tensor:
+    """``F.conv2d(x, weight, bias, stride, padding, dilation, groups=C)`` for x of shape (N, C, H, W)
+    and a depthwise strip weight of shape (C, 1, K, 1) or (C, 1, 1, K). stride and dilation take an
+    int or an (h, w) pair; padding also "same" and "valid"."""
+    _check_tensors(x, weight, bias)
+    return _ops.strip_conv2d(x, weight, bias, *resolve_strip_args(weight, stride, padding, dilation))
+
+
+def strip_conv2d_out(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor],
+    stride: IntOrPair,
+    padding: Padding,
+    dilation: IntOrPair,
+    out: torch.Tensor,
+) -> torch.Tensor:
+    """strip_conv2d written into ``out`` (any strides, the exact output shape); returns ``out``.
+    Like PyTorch's out= functions, it does not support autograd."""
+    _check_tensors(x, weight, bias)
+    if not isinstance(out, torch.Tensor):
+        raise ValueError(f"cute_dwconv: out must be a torch.Tensor, got {type(out).__name__}")
+    _ops.strip_conv2d_out(x, weight, bias, *resolve_strip_args(weight, stride, padding, dilation), out)
+    return out
+
+
+def _check_int_args(stride, padding, dilation) -> None:
     _check_int("stride", stride, 1)
     _check_int("padding", padding, 0)
     _check_int("dilation", dilation, 1)
@@ -48,8 +135,10 @@ def dwconv_kx1(
     dilation: int = 1,
 ) -> torch.Tensor:
     """Depthwise convolution with a (K, 1) kernel: ``F.conv2d(x, weight, bias, stride, padding,
-    dilation, groups=C)`` for x of shape (N, C, H, W) and weight of shape (C, 1, K, 1)."""
-    _check_call(x, weight, bias, stride, padding, dilation)
+    dilation, groups=C)`` for x of shape (N, C, H, W) and weight of shape (C, 1, K, 1), with one int
+    each for stride, padding and dilation (strip_conv2d takes per-axis arguments)."""
+    _check_tensors(x, weight, bias)
+    _check_int_args(stride, padding, dilation)
     return _ops.dwconv_kx1(x, weight, bias, stride, padding, dilation)
 
 
@@ -63,83 +152,9 @@ def dwconv_kx1_out(
     out: torch.Tensor,
 ) -> torch.Tensor:
     """dwconv_kx1 written into ``out`` (any strides, the exact output shape); returns ``out``."""
-    _check_call(x, weight, bias, stride, padding, dilation)
+    _check_tensors(x, weight, bias)
+    _check_int_args(stride, padding, dilation)
     if not isinstance(out, torch.Tensor):
         raise ValueError(f"cute_dwconv: out must be a torch.Tensor, got {type(out).__name__}")
     _ops.dwconv_kx1_out(x, weight, bias, stride, padding, dilation, out)
     return out
-
-
-def _fake_forward(x, weight, bias, stride, padding, dilation):
-    torch._check(x.dim() == 4, lambda: f"cute_dwconv: x must be 4-D (N, C, H, W), got shape {tuple(x.shape)}")
-    torch._check(
-        weight.dim() == 4 and weight.shape[0] == x.shape[1] and weight.shape[1] == 1 and weight.shape[3] == 1,
-        lambda: f"cute_dwconv: weight must have shape (C, 1, K, 1), got {tuple(weight.shape)}",
-    )
-    torch._check(stride >= 1 and dilation >= 1 and padding >= 0, lambda: "cute_dwconv: bad stride/padding/dilation")
-    shape = output_shape(x.shape, weight.shape[2], stride, padding, dilation)
-    torch._check(shape[2] > 0 and shape[3] > 0, lambda: f"cute_dwconv: output size {shape} is not positive")
-    return x.new_empty(shape).to(memory_format=suggest_memory_format(x))
-
-
-@torch.library.register_fake("cute_dwconv::dwconv_kx1")
-def _(x, weight, bias, stride, padding, dilation):
-    return _fake_forward(x, weight, bias, stride, padding, dilation)
-
-
-@torch.library.register_fake("cute_dwconv::dwconv_kx1_out")
-def _(x, weight, bias, stride, padding, dilation, out):
-    return None
-
-
-@torch.library.register_fake("cute_dwconv::_dwconv_kx1_path_out")
-def _(x, weight, bias, stride, padding, dilation, path, out):
-    return None
-
-
-def _fake_grad_input(grad_out, weight, height, width, stride, padding, dilation):
-    torch._check(grad_out.dim() == 4, lambda: f"cute_dwconv: grad_out must be 4-D, got shape {tuple(grad_out.shape)}")
-    n, c = grad_out.shape[0], grad_out.shape[1]
-    return grad_out.new_empty((n, c, height, width)).to(memory_format=suggest_memory_format(grad_out))
-
-
-@torch.library.register_fake("cute_dwconv::dwconv_kx1_grad_input")
-def _(grad_out, weight, height, width, stride, padding, dilation):
-    return _fake_grad_input(grad_out, weight, height, width, stride, padding, dilation)
-
-
-@torch.library.register_fake("cute_dwconv::_dwconv_kx1_grad_input_path")
-def _(grad_out, weight, height, width, stride, padding, dilation, path):
-    return _fake_grad_input(grad_out, weight, height, width, stride, padding, dilation)
-
-
-@torch.library.register_fake("cute_dwconv::dwconv_kx1_grad_weight")
-def _(grad_out, x, kernel_size, stride, padding, dilation):
-    torch._check(x.dim() == 4, lambda: f"cute_dwconv: x must be 4-D, got shape {tuple(x.shape)}")
-    c = x.shape[1]
-    return x.new_empty((c, 1, kernel_size, 1)), x.new_empty((c,))
-
-
-def _setup_context(ctx, inputs, output):
-    x, weight, bias, stride, padding, dilation = inputs
-    ctx.save_for_backward(x, weight)
-    ctx.conv_args = (stride, padding, dilation)
-    ctx.has_bias = bias is not None
-
-
-def _backward(ctx, grad_out):
-    x, weight = ctx.saved_tensors
-    stride, padding, dilation = ctx.conv_args
-    wants_x, wants_weight, wants_bias = ctx.needs_input_grad[:3]
-    wants_bias = wants_bias and ctx.has_bias
-    grad_x = grad_weight = grad_bias = None
-    if wants_x:
-        grad_x = _ops.dwconv_kx1_grad_input(grad_out, weight, x.shape[2], x.shape[3], stride, padding, dilation)
-    if wants_weight or wants_bias:
-        both = _ops.dwconv_kx1_grad_weight(grad_out, x, weight.shape[2], stride, padding, dilation)
-        grad_weight = both[0] if wants_weight else None
-        grad_bias = both[1] if wants_bias else None
-    return grad_x, grad_weight, grad_bias, None, None, None
-
-
-torch.library.register_autograd("cute_dwconv::dwconv_kx1", _backward, setup_context=_setup_context)

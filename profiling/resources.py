@@ -1,5 +1,6 @@
-"""ptxas resource report of the float32 tiled kernels for sm_86 and sm_90, with the blocks per SM
-that registers and shared memory allow (threads per block and ring size as the launcher sets them).
+"""ptxas resource report of the float32 tiled kernels ((K, 1) and (1, K)) for sm_86 and sm_90, with
+the blocks per SM that registers and shared memory allow (threads per block and ring size as the
+launchers set them; the launchers compute the same from the device's limits, see device_limits.cu).
 
     python profiling/resources.py    # needs nvcc; headers from CUTLASS_PATH or the nvidia-cutlass wheel
 """
@@ -28,6 +29,22 @@ def ring_bytes(k, stride, dilation, channels_last, vec=4, elem=4):
     return stages * rows * (32 * vec * stride + vec) * elem
 
 
+def horizontal_ring_bytes(k, stride, dilation, copy_bytes, vec=4, elem=4):
+    copy = copy_bytes // elem
+    reach = (k - 1) * dilation + 1
+    span = (32 * vec - 1) * stride + reach
+    chunks = -(-(copy - 1 + span + 1) // copy)
+    pitch = -(-(chunks * copy) // vec) * vec
+    return 3 * 8 * pitch * elem
+
+
+def blocks_per_sm(arch, regs, ring):
+    regs_sm, smem_sm, threads_sm, blocks_max = SM[arch]
+    warp_regs = -(-regs * 32 // 256) * 256
+    return min(regs_sm // (warp_regs * THREADS // 32), smem_sm // (ring + RESERVED_SMEM_PER_BLOCK),
+               threads_sm // THREADS, blocks_max)
+
+
 def main() -> int:
     include = os.environ.get("CUTLASS_PATH")
     include = str(Path(include) / "include") if include else None
@@ -36,34 +53,39 @@ def main() -> int:
 
         include = str(Path(cutlass_library.__file__).parent / "source" / "include")
 
-    print("| arch | K | stride | dilation | layout | cp.async (B) | registers | spills (B) | ring (KB) | blocks/SM "
-          "| warps/SM |")
-    print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
-    for arch, (regs_sm, smem_sm, threads_sm, blocks_max) in SM.items():
-        cmd = ["nvcc", "-std=c++20", "-O3", "--expt-relaxed-constexpr", f"-I{ROOT / 'csrc'}",
-               f"-I{include}", f"-gencode=arch=compute_{arch[3:]},code={arch}", "-Xptxas", "-v",
-               "-c", str(ROOT / "csrc/instantiations/fwd_tiled_f32.cu"), "-o", "/dev/null"]
-        log = subprocess.run(cmd, capture_output=True, text=True, check=True).stderr
-        entries = re.findall(r"Compiling entry function '(\S+)'.*?(\d+) bytes spill stores.*?Used (\d+) registers",
-                             log, re.S)
+    print("| arch | kernel, layout | K | stride | dilation | cp.async (B) | registers | spills (B) | ring (KB) "
+          "| blocks/SM | warps/SM |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("(run-time taps: the ring of K=3, stride 1, dilation 1)")
+    for arch in SM:
         rows = []
-        for name, spills, regs in entries:
-            m = re.search(r"FwdTiledConfigIfLi(\d+)ELi(\d+)ELi(\d+)ENS_10PlaneShapeILi(\d+)ELi\d+ELi\d+EEELb(\d)E+Li(\d+)E",
-                          name)
-            if not m:
-                continue
-            k, s, d, plane, cl, copy_bytes = map(int, m.groups())
-            regs = int(regs)
-            if k == 0:
-                k_label, ring = "run-time", ring_bytes(3, 1, 1, False)
-            else:
-                k_label, ring = str(k), ring_bytes(k, s, d, cl)
-            blocks = min(regs_sm // (regs * THREADS), smem_sm // (ring + RESERVED_SMEM_PER_BLOCK),
-                         threads_sm // THREADS, blocks_max)
-            layout = "NHWC" if cl else ("NCHW 512x512 fixed" if plane else "NCHW")
-            rows.append((k if k else 99, s, d, cl, plane, -copy_bytes,
-                         f"| {arch} | {k_label} | {s or 'run-time'} | {d or 'run-time'} | {layout} | {copy_bytes} | {regs} | "
-                         f"{spills} | {ring / 1024:.1f} | {blocks} | {blocks * THREADS // 32} |"))
+        for unit in ("fwd_tiled_f32.cu", "fwd_horizontal_f32.cu"):
+            cmd = ["nvcc", "-std=c++20", "-O3", "--expt-relaxed-constexpr", f"-I{ROOT / 'csrc'}",
+                   f"-I{include}", f"-gencode=arch=compute_{arch[3:]},code={arch}", "-Xptxas", "-v",
+                   "-c", str(ROOT / "csrc/instantiations" / unit), "-o", "/dev/null"]
+            log = subprocess.run(cmd, capture_output=True, text=True, check=True).stderr
+            entries = re.findall(r"Compiling entry function '(\S+)'.*?(\d+) bytes spill stores.*?Used (\d+) registers",
+                                 log, re.S)
+            for name, spills, regs in entries:
+                regs = int(regs)
+                vertical = re.search(
+                    r"FwdTiledConfigIfLi(\d+)ELi(\d+)ELi(\d+)ENS_10PlaneShapeILi(\d+)ELi\d+ELi\d+EEELb(\d)E+Li(\d+)E", name)
+                horizontal = re.search(r"HorizontalConfigIfLi(\d+)ELi(\d+)ELi(\d+)EEELi(\d+)E", name)
+                if vertical:
+                    k, s, d, plane, cl, copy_bytes = map(int, vertical.groups())
+                    ring = ring_bytes(k or 3, s or 1, d or 1, cl)
+                    layout = "(K, 1) NHWC" if cl else ("(K, 1) 512x512 fixed" if plane else "(K, 1) NCHW")
+                elif horizontal:
+                    k, s, d, copy_bytes = map(int, horizontal.groups())
+                    plane, cl = 0, 2
+                    ring = horizontal_ring_bytes(k or 3, s or 1, d or 1, copy_bytes)
+                    layout = "(1, K) NCHW"
+                else:
+                    continue
+                blocks = blocks_per_sm(arch, regs, ring)
+                rows.append((cl, k if k else 99, s, d, plane, -copy_bytes,
+                             f"| {arch} | {layout} | {k or 'run-time'} | {s or 'run-time'} | {d or 'run-time'} | "
+                             f"{copy_bytes} | {regs} | {spills} | {ring / 1024:.1f} | {blocks} | {blocks * THREADS // 32} |"))
         for row in sorted(rows):
             print(row[-1])
     return 0

@@ -54,6 +54,49 @@ def check_backward(label, shape, k, dtype, stride, padding, dilation, input_path
     return ok
 
 
+def strip_problem(shape, kh, kw, dtype, with_bias):
+    x = torch.randn(shape).to(dtype).to("cuda")
+    w = torch.randn(shape[1], 1, kh, kw).to(dtype).to("cuda")
+    b = torch.randn(shape[1]).to(dtype).to("cuda") if with_bias else None
+    return x, w, b
+
+
+def check_strip(label, path, x, w, b, stride, padding, dilation) -> bool:
+    """strip_conv2d (either tap axis, per-axis arguments) through one path, into a poisoned output."""
+    shape = torch.nn.functional.conv2d(x.double(), w.double(), None, stride, padding, dilation, x.shape[1]).shape
+    out = torch.full(shape, float("nan"), dtype=x.dtype, device="cuda")
+    torch.ops.cute_dwconv._strip_conv2d_path_out(x, w, b, list(stride), list(padding), list(dilation), path, out)
+    torch.cuda.synchronize()
+    expected = torch.nn.functional.conv2d(x.double(), w.double(), None if b is None else b.double(), stride, padding,
+                                          dilation, x.shape[1])
+    ok = not torch.isnan(out).any() and torch.allclose(out.double(), expected, **TOLERANCES[x.dtype])
+    if not ok:
+        print(f"MISMATCH {label} path={path} dtype={x.dtype} weight={tuple(w.shape)} stride={stride} "
+              f"padding={padding} dilation={dilation}")
+    return ok
+
+
+def check_strip_backward(label, x, w, stride, padding, dilation, input_path="auto") -> bool:
+    ops = torch.ops.cute_dwconv
+    args = (list(stride), list(padding), list(dilation))
+    xd, wd = x.double().requires_grad_(), w.double().requires_grad_()
+    bd = torch.zeros(x.shape[1], dtype=torch.float64, device="cuda", requires_grad=True)
+    reference_out = torch.nn.functional.conv2d(xd, wd, bd, stride, padding, dilation, x.shape[1])
+    grad_out = torch.randn(reference_out.shape).to(x.dtype).to("cuda")
+    reference_out.backward(grad_out.double())
+    grad_x = ops._strip_conv2d_grad_input_path(grad_out, w, x.shape[2], x.shape[3], *args, input_path)
+    grad_w, grad_b = ops.strip_conv2d_grad_weight(grad_out, x, list(w.shape[2:]), *args)
+    torch.cuda.synchronize()
+    tol = TOLERANCES[x.dtype]
+    reduction = dict(rtol=tol["rtol"], atol=tol["atol"] * grad_out[:, 0].numel() ** 0.5)
+    ok = (torch.allclose(grad_x.double(), xd.grad, **tol) and torch.allclose(grad_w.double(), wd.grad, **reduction)
+          and torch.allclose(grad_b.double(), bd.grad, **reduction))
+    if not ok:
+        print(f"MISMATCH strip backward {label} dtype={x.dtype} weight={tuple(w.shape)} stride={stride} "
+              f"padding={padding} dilation={dilation}")
+    return ok
+
+
 def main() -> int:
     torch.manual_seed(0)
     ok = True
@@ -96,6 +139,34 @@ def main() -> int:
                 shape = (2, 3, 30 + k * dilation, width)
                 ok &= check_backward("auto", shape, k, dtype, stride, padding, dilation)
         ok &= check_backward("strided", (2, 3, 27, 40), 3, dtype, 1, 1, 1, input_path="strided")
+    # (1, K) kernels: every table entry with an aligned and misaligned column padding and a partial
+    # strip, 8-byte rows, the general path, per-axis arguments; channels_last rows on the vertical
+    # tiles; then their gradients (flipped forward, gathering kernel, weight gradient).
+    for k, stride, dilation in sorted(forward_table()):
+        for dtype in TILED_DTYPES:
+            for padding in ((0, 0), (1, 3), (2, k // 2 * dilation)):
+                x, w, b = strip_problem((1, 2, 9, 200), 1, k, dtype, padding[1] == 3)
+                ok &= check_strip(f"horizontal table K={k}", "table", x, w, b, (2, stride), padding, (1, dilation))
+    for dtype in TILED_DTYPES:
+        width = 130 if dtype == torch.float32 else 132
+        x, w, b = strip_problem((1, 2, 11, width), 1, 5, dtype, True)
+        ok &= check_strip("horizontal 8-byte rows", "table", x, w, b, (1, 1), (0, 2), (1, 1))
+        for k, stride, padding, dilation in [(4, 1, 2, 1), (6, 3, 5, 2), (13, 1, 6, 1)]:
+            x, w, b = strip_problem((2, 3, 7, 72), 1, k, dtype, True)
+            ok &= check_strip("horizontal general", "general", x, w, b, (1, stride), (1, padding), (1, dilation))
+            ok &= check_strip("horizontal direct", "direct", x, w, b, (2, stride), (0, padding), (1, dilation))
+        x, w, b = strip_problem((2, 64, 9, 12), 1, 7, dtype, True)
+        channels_last = x.contiguous(memory_format=torch.channels_last)
+        ok &= check_strip("horizontal channels_last", "auto", channels_last, w, b, (1, 1), (0, 3), (1, 1))
+    x, w, b = strip_problem((2, 3, 40, 36), 7, 1, torch.float32, True)
+    ok &= check_strip("vertical per-axis", "auto", x, w, b, (2, 1), (3, 0), (1, 1))
+    for dtype in FLOAT_DTYPES:
+        for kh, kw, stride, padding, dilation in [(1, 7, (1, 1), (0, 3), (1, 1)), (1, 11, (1, 1), (1, 4), (1, 2)),
+                                                  (1, 5, (2, 2), (1, 2), (1, 1)), (7, 1, (1, 1), (3, 0), (1, 1))]:
+            x, w, _ = strip_problem((2, 3, 13, 72), kh, kw, dtype, False)
+            ok &= check_strip_backward("auto", x, w, stride, padding, dilation)
+        x, w, _ = strip_problem((2, 3, 13, 40), 1, 5, dtype, False)
+        ok &= check_strip_backward("strided", x, w, (1, 1), (0, 2), (1, 1), input_path="strided")
     print("all sanitizer calls matched the reference" if ok else "some calls MISMATCHED")
     return 0 if ok else 1
 

@@ -31,6 +31,17 @@ def _valid(k, stride, padding, dilation, h=GRID_SHAPE[2]):
     return h + 2 * padding - dilation * (k - 1) - 1 >= 0
 
 
+def general_ring_bytes(k, stride, dilation, dtype):
+    """The general (K, 1) kernel's shared-memory ring (FwdTiledConfig<T, 0, 0, 0>): steps of four
+    output rows, a 32-lane strip of 16-byte vectors, one stage computing, the halo's, two ahead."""
+    element = torch.empty((), dtype=dtype).element_size()
+    vec = 16 // element
+    stage_rows = 4 * stride
+    halo = max(0, (k - 1) * dilation + 1 - stride)
+    stages = 1 + -(-halo // stage_rows) + 2
+    return stages * stage_rows * (32 * vec * stride + vec) * element
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("path", PATHS)
 def test_argument_grid(path, dtype):
@@ -60,9 +71,12 @@ def test_argument_grid(path, dtype):
                                  f"seed={seed}: {error}") from None
         ran += 1
     assert ran > 0
-    # The general tiled kernel may only refuse rings that outgrow shared memory: long reach and stride.
+    # The general tiled kernel may only refuse rings that outgrow the shared memory a block may have
+    # on this device (or under CUTE_DWCONV_DEVICE_LIMITS, the emulated one's).
+    smem_per_block = torch.ops.cute_dwconv._planning_limits(torch.cuda.current_device())[1]
     for k, stride, padding, dilation, _ in refused:
-        assert stride >= 3 and (k - 1) * dilation >= 30, f"general path refused {(k, stride, padding, dilation)}"
+        ring = general_ring_bytes(k, stride, dilation, dtype)
+        assert ring > smem_per_block, f"general path refused {(k, stride, padding, dilation)}: ring {ring} B"
 
 
 @pytest.mark.parametrize("path", ["auto", "direct"])

@@ -47,7 +47,7 @@ def test_fake_shape_matches_conv2d(shape, k, stride, padding, dilation):
     except RuntimeError:  # some PyTorch versions' meta kernels raise, others return a 0-size output
         valid = False
     if not valid:
-        with pytest.raises(RuntimeError, match="output size"):
+        with pytest.raises(RuntimeError, match="output (height|width) would be"):
             torch.ops.cute_dwconv.dwconv_kx1(x, weight, None, stride, padding, dilation)
         return
     got = torch.ops.cute_dwconv.dwconv_kx1(x, weight, None, stride, padding, dilation)

@@ -127,8 +127,8 @@ def test_compiled_backward_has_no_graph_break():
 
 
 def test_opcheck_remaining_operators():
-    """The forced-path forward and the dispatch-table listings: with the tests above, every
-    operator in the library has been through opcheck."""
+    """The forced-path forward and the dispatch-table listings: with the tests above and those of
+    test_strip_conv2d.py, every operator in the library has been through opcheck."""
     x = torch.randn(2, 4, 21, 16, device="cuda")
     weight = torch.randn(4, 1, 3, 1, device="cuda")
     bias = torch.randn(4, device="cuda")
@@ -137,9 +137,13 @@ def test_opcheck_remaining_operators():
         torch.library.opcheck(ops._dwconv_kx1_path_out.default, (x, weight, bias, 1, 1, 1, path, out))
     torch.library.opcheck(ops._forward_table.default, ())
     torch.library.opcheck(ops._forward_channels_last_table.default, ())
+    torch.library.opcheck(ops._planning_limits.default, (0,))
     defined = {schema.name.split("::")[1] for schema in torch._C._jit_get_all_schemas()
                if schema.name.startswith("cute_dwconv::")}
+    # The strip_conv2d family goes through opcheck in test_strip_conv2d.py.
     checked = {"dwconv_kx1", "dwconv_kx1_out", "_dwconv_kx1_path_out", "_forward_table",
                "_forward_channels_last_table", "dwconv_kx1_grad_input", "_dwconv_kx1_grad_input_path",
-               "dwconv_kx1_grad_weight"}
+               "dwconv_kx1_grad_weight", "strip_conv2d", "strip_conv2d_out", "_strip_conv2d_path_out",
+               "strip_conv2d_grad_input", "_strip_conv2d_grad_input_path", "strip_conv2d_grad_weight",
+               "_planning_limits"}
     assert defined == checked, defined ^ checked

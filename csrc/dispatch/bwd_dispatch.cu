@@ -16,13 +16,15 @@ constexpr int kVecOf = 16 / int(sizeof(T));
 
 bool aligned16(void const* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
 
-// The forward call whose output is grad_input: grad_out convolved with the taps in reverse order.
-// Output row hi sums grad_out rows hi + p - k*d, i.e. window rows starting (K-1)*d - p above it
-// with flipped tap j = K-1-k; output column wi is grad_out column wi + p.
+// The forward call whose output is grad_input (stride 1 along both axes): grad_out convolved with
+// the taps in reverse order. Along the tap axis, input index i sums grad_out indices i + p - k*d,
+// i.e. a window starting (K-1)*d - p before it with flipped tap j = K-1-k; along the other axis,
+// input index i is grad_out index i + p (a window starting p in: negative padding).
 template <class T>
 FwdParams flipped_forward(BwdInputParams const& b) {
   FwdParams f{};
   f.dtype = b.dtype;
+  f.axis = b.axis;
   f.x = b.grad_out;
   f.out = b.grad_input;
   f.weight = static_cast<T const*>(b.weight) + (b.kernel_size - 1) * b.w_stride_k;
@@ -37,9 +39,12 @@ FwdParams flipped_forward(BwdInputParams const& b) {
   f.w_stride_k = -b.w_stride_k;
   f.bias_stride = 0;
   f.kernel_size = b.kernel_size;
-  f.stride = 1;
-  f.padding = (b.kernel_size - 1) * b.dilation - b.padding;
-  f.padding_w = -b.padding;
+  f.stride_h = 1;
+  f.stride_w = 1;
+  int64_t const reach_before = (b.kernel_size - 1) * b.dilation;
+  bool const along_width = b.axis == TapAxis::kWidth;
+  f.padding_h = along_width ? -b.padding_h : reach_before - b.padding_h;
+  f.padding_w = along_width ? reach_before - b.padding_w : -b.padding_w;
   f.dilation = b.dilation;
   f.device = b.device;
   return f;
@@ -47,8 +52,8 @@ FwdParams flipped_forward(BwdInputParams const& b) {
 
 template <class T>
 FwdStatus backward_input(BwdInputParams const& p, BwdInputPath path, cudaStream_t stream) {
-  if (path == BwdInputPath::kAuto && p.stride == 1) {
-    return dwconv_kx1_forward(flipped_forward<T>(p), FwdPath::kAuto, stream);
+  if (path == BwdInputPath::kAuto && p.stride_h == 1 && p.stride_w == 1) {
+    return strip_forward(flipped_forward<T>(p), FwdPath::kAuto, stream);
   }
   launch_bwd_input_strided<T>(p, stream);
   return FwdStatus::kLaunched;
@@ -63,12 +68,14 @@ int weight_grad_vector_width(BwdWeightParams const& p) {
   return ok ? kVec : 1;
 }
 
-// The input runs under those are 16-byte aligned too when the stride is 1 and the padding keeps
-// whole vectors (then a run lies wholly inside the image or wholly in the padding).
+// The input runs under those are 16-byte aligned too for (K, 1) taps when the column stride is 1
+// and the column padding keeps whole vectors (then a run lies wholly inside the image or wholly in
+// the padding).
 template <class T>
 bool weight_grad_x_vectorized(BwdWeightParams const& p) {
   constexpr int kVec = kVecOf<T>;
-  return weight_grad_vector_width<T>(p) == kVec && p.stride == 1 && p.padding % kVec == 0 && p.x_stride_w == 1 &&
+  return weight_grad_vector_width<T>(p) == kVec && p.axis == TapAxis::kHeight && p.stride_w == 1 &&
+         p.padding_w % kVec == 0 && p.x_stride_w == 1 &&
          p.W % kVec == 0 && p.x_stride_h % kVec == 0 && p.x_stride_c % kVec == 0 && p.x_stride_n % kVec == 0 &&
          aligned16(p.x);
 }
@@ -100,7 +107,7 @@ void backward_weight(BwdWeightParams const& p, BwdWeightPlan const& plan, cudaSt
 
 }  // namespace
 
-FwdStatus dwconv_kx1_backward_input(BwdInputParams const& p, BwdInputPath path, cudaStream_t stream) {
+FwdStatus strip_backward_input(BwdInputParams const& p, BwdInputPath path, cudaStream_t stream) {
   switch (p.dtype) {
     case ElementType::kFloat32:  return backward_input<float>(p, path, stream);
     case ElementType::kFloat16:  return backward_input<cutlass::half_t>(p, path, stream);
@@ -110,7 +117,7 @@ FwdStatus dwconv_kx1_backward_input(BwdInputParams const& p, BwdInputPath path, 
   return FwdStatus::kPathUnavailable;
 }
 
-BwdWeightPlan dwconv_kx1_backward_weight_plan(BwdWeightParams const& p) {
+BwdWeightPlan strip_backward_weight_plan(BwdWeightParams const& p) {
   switch (p.dtype) {
     case ElementType::kFloat32:  return backward_weight_plan<float>(p);
     case ElementType::kFloat16:  return backward_weight_plan<cutlass::half_t>(p);
@@ -120,7 +127,7 @@ BwdWeightPlan dwconv_kx1_backward_weight_plan(BwdWeightParams const& p) {
   return {};
 }
 
-void dwconv_kx1_backward_weight(BwdWeightParams const& p, BwdWeightPlan const& plan, cudaStream_t stream) {
+void strip_backward_weight(BwdWeightParams const& p, BwdWeightPlan const& plan, cudaStream_t stream) {
   switch (p.dtype) {
     case ElementType::kFloat32:  backward_weight<float>(p, plan, stream); break;
     case ElementType::kFloat16:  backward_weight<cutlass::half_t>(p, plan, stream); break;

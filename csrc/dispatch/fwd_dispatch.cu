@@ -1,4 +1,4 @@
-// The one place where run-time arguments become template instantiations.
+// The one place where run-time arguments become forward template instantiations.
 #include "dispatch/fwd_dispatch.h"
 
 #include <type_traits>
@@ -13,21 +13,22 @@ namespace {
 bool matches_fixed_shape(FwdParams const& p) {
   using Plane = FixedShapeConfig::Plane;
   int64_t const ho = Plane::kH + 2 * Plane::kPadding - FixedShapeConfig::kDilation * (FixedShapeConfig::kK - 1);
-  bool const shape = p.dtype == ElementType::kFloat32 && p.H == Plane::kH && p.W == Plane::kW &&
-                     p.padding == Plane::kPadding && p.padding_w == Plane::kPadding && p.kernel_size == FixedShapeConfig::kK &&
-                     p.stride == FixedShapeConfig::kStride && p.dilation == FixedShapeConfig::kDilation;
+  bool const shape = p.dtype == ElementType::kFloat32 && p.axis == TapAxis::kHeight && p.H == Plane::kH &&
+                     p.W == Plane::kW && p.padding_h == Plane::kPadding && p.padding_w == Plane::kPadding &&
+                     p.kernel_size == FixedShapeConfig::kK && p.stride_h == FixedShapeConfig::kStride &&
+                     p.stride_w == FixedShapeConfig::kStride && p.dilation == FixedShapeConfig::kDilation;
   bool const x_contiguous = p.x_stride_w == 1 && p.x_stride_h == p.W && p.x_stride_c == p.H * p.W &&
                             p.x_stride_n == p.C * p.H * p.W;
-  bool const out_contiguous = p.Ho == ho && p.out_stride_w == 1 && p.out_stride_h == p.Wo &&
+  bool const out_contiguous = p.Ho == ho && p.Wo == Plane::kW && p.out_stride_w == 1 && p.out_stride_h == p.Wo &&
                               p.out_stride_c == p.Ho * p.Wo && p.out_stride_n == p.C * p.Ho * p.Wo;
   return shape && x_contiguous && out_contiguous;
 }
 
 template <class T>
-LaunchStatus launch_table_entry(FwdParams const& p, cudaStream_t stream) {
-#define CUTE_DWCONV_TRY_ENTRY(K_, S_, D_)                                   \
-  if (p.kernel_size == K_ && p.stride == S_ && p.dilation == D_) {          \
-    return launch_fwd_tiled<FwdTiledConfig<T, K_, S_, D_>>(p, stream);      \
+LaunchStatus launch_vertical_entry(FwdParams const& p, cudaStream_t stream) {
+#define CUTE_DWCONV_TRY_ENTRY(K_, S_, D_)                                                       \
+  if (p.kernel_size == K_ && p.stride_h == S_ && p.stride_w == S_ && p.dilation == D_) {        \
+    return launch_fwd_tiled<FwdTiledConfig<T, K_, S_, D_>>(p, stream);                          \
   }
   CUTE_DWCONV_FWD_TILED_TABLE(CUTE_DWCONV_TRY_ENTRY)
 #undef CUTE_DWCONV_TRY_ENTRY
@@ -36,13 +37,105 @@ LaunchStatus launch_table_entry(FwdParams const& p, cudaStream_t stream) {
 
 template <class T>
 LaunchStatus launch_channels_last_entry(FwdParams const& p, cudaStream_t stream) {
-#define CUTE_DWCONV_TRY_ENTRY(K_, D_)                                        \
-  if (p.kernel_size == K_ && p.stride == 1 && p.dilation == D_) {            \
-    return launch_fwd_tiled<ChannelsLastConfig<T, K_, D_>>(p, stream);       \
+#define CUTE_DWCONV_TRY_ENTRY(K_, D_)                                                     \
+  if (p.kernel_size == K_ && p.stride_h == 1 && p.stride_w == 1 && p.dilation == D_) {   \
+    return launch_fwd_tiled<ChannelsLastConfig<T, K_, D_>>(p, stream);                     \
   }
   CUTE_DWCONV_FWD_CHANNELS_LAST_TABLE(CUTE_DWCONV_TRY_ENTRY)
 #undef CUTE_DWCONV_TRY_ENTRY
   return LaunchStatus::kUnsupported;
+}
+
+template <class T>
+LaunchStatus launch_horizontal_entry(FwdParams const& p, cudaStream_t stream) {
+#define CUTE_DWCONV_TRY_ENTRY(K_, S_, D_)                                        \
+  if (p.kernel_size == K_ && p.stride_w == S_ && p.dilation == D_) {             \
+    return launch_fwd_horizontal<HorizontalTableConfig<T, K_, S_, D_>>(p, stream); \
+  }
+  CUTE_DWCONV_FWD_TILED_TABLE(CUTE_DWCONV_TRY_ENTRY)
+#undef CUTE_DWCONV_TRY_ENTRY
+  return LaunchStatus::kUnsupported;
+}
+
+// A (1, K) convolution of a channels_last tensor is, image row by image row, a (K, 1) convolution
+// of channels_last data: each row (n, h) holds W positions of C interleaved channels, and the taps
+// step C elements along it. So it runs on the vertical channels_last tiles, with the rows of all
+// images as planes of W "rows" of C channels. That needs the output rows to be the input rows
+// (stride 1, no row padding) and evenly spaced rows across images. Narrow channel counts leave
+// most of a strip's lanes idle and stage too little per step: those take the direct path.
+bool as_channels_last_vertical(FwdParams const& p, FwdParams& rows) {
+  auto channels_last_rows = [&](int64_t sn, int64_t sc, int64_t sh, int64_t sw, int64_t h) {
+    return sc == 1 && sw == p.C && sn == h * sh;
+  };
+  int64_t const element_bytes = p.dtype == ElementType::kFloat32 ? 4 : 2;
+  bool const fits = p.axis == TapAxis::kWidth && p.stride_h == 1 && p.stride_w == 1 && p.padding_h == 0 &&
+                    p.Ho == p.H && p.C * element_bytes >= 128 &&
+                    channels_last_rows(p.x_stride_n, p.x_stride_c, p.x_stride_h, p.x_stride_w, p.H) &&
+                    channels_last_rows(p.out_stride_n, p.out_stride_c, p.out_stride_h, p.out_stride_w, p.Ho);
+  if (!fits) return false;
+  rows = p;
+  rows.axis = TapAxis::kHeight;
+  rows.N = p.N * p.H;
+  rows.H = p.W;
+  rows.W = 1;
+  rows.Ho = p.Wo;
+  rows.Wo = 1;
+  rows.x_stride_n = p.x_stride_h;
+  rows.x_stride_h = p.x_stride_w;
+  rows.out_stride_n = p.out_stride_h;
+  rows.out_stride_h = p.out_stride_w;
+  rows.padding_h = p.padding_w;
+  rows.padding_w = 0;
+  return true;
+}
+
+template <class T>
+LaunchStatus launch_vertical(FwdParams const& p, FwdPath path, cudaStream_t stream) {
+  switch (path) {
+    case FwdPath::kFixedShape:
+      if constexpr (std::is_same_v<T, float>) {
+        if (matches_fixed_shape(p)) return launch_fwd_tiled<FixedShapeConfig>(p, stream);
+      }
+      return LaunchStatus::kUnsupported;
+    case FwdPath::kTable:
+      // Each launcher refuses a layout it cannot stage, so at most one of these launches.
+      if (launch_vertical_entry<T>(p, stream) == LaunchStatus::kLaunched) return LaunchStatus::kLaunched;
+      return launch_channels_last_entry<T>(p, stream);
+    case FwdPath::kGeneral:
+      return launch_fwd_tiled<GeneralTiledConfig<T>>(p, stream);
+    case FwdPath::kDirect:
+      return launch_fwd_direct<T>(p, stream);
+    case FwdPath::kAuto:
+      break;
+  }
+  for (FwdPath candidate : {FwdPath::kFixedShape, FwdPath::kTable, FwdPath::kGeneral}) {
+    if (launch_vertical<T>(p, candidate, stream) == LaunchStatus::kLaunched) return LaunchStatus::kLaunched;
+  }
+  return launch_fwd_direct<T>(p, stream);
+}
+
+template <class T>
+LaunchStatus launch_horizontal(FwdParams const& p, FwdPath path, cudaStream_t stream) {
+  switch (path) {
+    case FwdPath::kFixedShape:
+      return LaunchStatus::kUnsupported;
+    case FwdPath::kTable: {
+      if (launch_horizontal_entry<T>(p, stream) == LaunchStatus::kLaunched) return LaunchStatus::kLaunched;
+      FwdParams rows;
+      return as_channels_last_vertical(p, rows) ? launch_channels_last_entry<T>(rows, stream)
+                                                : LaunchStatus::kUnsupported;
+    }
+    case FwdPath::kGeneral:
+      return launch_fwd_horizontal<HorizontalGeneralConfig<T>>(p, stream);
+    case FwdPath::kDirect:
+      return launch_fwd_direct<T>(p, stream);
+    case FwdPath::kAuto:
+      break;
+  }
+  for (FwdPath candidate : {FwdPath::kTable, FwdPath::kGeneral}) {
+    if (launch_horizontal<T>(p, candidate, stream) == LaunchStatus::kLaunched) return LaunchStatus::kLaunched;
+  }
+  return launch_fwd_direct<T>(p, stream);
 }
 
 template <class T>
@@ -52,33 +145,13 @@ LaunchStatus launch_path(FwdParams const& p, FwdPath path, cudaStream_t stream) 
     return path == FwdPath::kAuto || path == FwdPath::kDirect ? launch_fwd_direct<T>(p, stream)
                                                               : LaunchStatus::kUnsupported;
   } else {
-    switch (path) {
-      case FwdPath::kFixedShape:
-        if constexpr (std::is_same_v<T, float>) {
-          if (matches_fixed_shape(p)) return launch_fwd_tiled<FixedShapeConfig>(p, stream);
-        }
-        return LaunchStatus::kUnsupported;
-      case FwdPath::kTable:
-        // Each launcher refuses a layout it cannot stage, so at most one of these launches.
-        if (launch_table_entry<T>(p, stream) == LaunchStatus::kLaunched) return LaunchStatus::kLaunched;
-        return launch_channels_last_entry<T>(p, stream);
-      case FwdPath::kGeneral:
-        return launch_fwd_tiled<GeneralTiledConfig<T>>(p, stream);
-      case FwdPath::kDirect:
-        return launch_fwd_direct<T>(p, stream);
-      case FwdPath::kAuto:
-        break;
-    }
-    for (FwdPath candidate : {FwdPath::kFixedShape, FwdPath::kTable, FwdPath::kGeneral}) {
-      if (launch_path<T>(p, candidate, stream) == LaunchStatus::kLaunched) return LaunchStatus::kLaunched;
-    }
-    return launch_fwd_direct<T>(p, stream);
+    return p.axis == TapAxis::kWidth ? launch_horizontal<T>(p, path, stream) : launch_vertical<T>(p, path, stream);
   }
 }
 
 }  // namespace
 
-FwdStatus dwconv_kx1_forward(FwdParams const& p, FwdPath path, cudaStream_t stream) {
+FwdStatus strip_forward(FwdParams const& p, FwdPath path, cudaStream_t stream) {
   LaunchStatus status = LaunchStatus::kUnsupported;
   switch (p.dtype) {
     case ElementType::kFloat32:  status = launch_path<float>(p, path, stream); break;

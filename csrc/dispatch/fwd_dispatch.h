@@ -16,15 +16,15 @@ enum class FwdPath { kAuto, kFixedShape, kTable, kGeneral, kDirect };
 
 enum class FwdStatus { kLaunched, kPathUnavailable };
 
-// Launches the forward kernel on `stream`. kPathUnavailable: a forced path cannot take the call
-// (nothing was launched). Launch errors are left for cudaGetLastError.
-FwdStatus dwconv_kx1_forward(FwdParams const& p, FwdPath path, cudaStream_t stream);
+// Launches the forward kernel on `stream`, for either tap axis. kPathUnavailable: a forced path
+// cannot take the call (nothing was launched). Launch errors are left for cudaGetLastError.
+FwdStatus strip_forward(FwdParams const& p, FwdPath path, cudaStream_t stream);
 
 struct FwdTableEntry {
   int64_t kernel_size, stride, dilation;
 };
 
-// The (K, stride, dilation) entries that have their own compiled tiled kernels.
+// The (K, stride, dilation) entries that have their own compiled tiled kernels (both tap axes).
 std::vector<FwdTableEntry> fwd_table_entries();
 
 // The (K, stride, dilation) entries with channels_last (NHWC) tiled kernels.

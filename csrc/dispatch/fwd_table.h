@@ -1,7 +1,9 @@
-// The dispatch table: every (K, stride, dilation) that gets its own compiled tiled kernel, for
-// each of float32, float16 and bfloat16. The instantiation files and the dispatcher both expand
-// this one list, so adding an entry here is the whole change. Calls outside it take the general
-// tiled instantiation (run-time taps) or, where that cannot stage the input, the direct kernel.
+// The dispatch table: every (K, stride, dilation) that gets its own compiled tiled kernels, for
+// each of float32, float16 and bfloat16 and for both tap axes: (K, 1) kernels (vertical, the stride
+// the same along both axes) and (1, K) kernels (horizontal, the stride along the width; the row
+// stride is read from the call). The instantiation files and the dispatcher both expand this one
+// list, so adding an entry here is the whole change. Calls outside it take the general tiled
+// instantiations (run-time taps) or, where those cannot stage the input, the direct kernel.
 #pragma once
 
 #include "kernels/tile_config.h"
@@ -23,6 +25,12 @@ using ChannelsLastConfig = FwdTiledConfig<T, kK, 1, kDilation, DynamicPlane, tru
 
 template <class T>
 using GeneralTiledConfig = FwdTiledConfig<T, 0, 0, 0>;
+
+template <class T, int kK, int kStride, int kDilation>
+using HorizontalTableConfig = HorizontalConfig<T, kK, kStride, kDilation>;
+
+template <class T>
+using HorizontalGeneralConfig = HorizontalConfig<T, 0, 0, 0>;
 
 // The fixed-shape entry: the headline problem (K=3, stride 1, padding 0, dilation 1 on 512x512
 // float32 planes) with every extent and stride known at compile time.

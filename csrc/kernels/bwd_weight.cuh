@@ -3,8 +3,8 @@
 //   1. one block per (channel, n, row segment) tile sums its tile into a workspace slot per tap;
 //   2. one warp per (channel, tap) sums those slots in a fixed order and writes the gradient.
 // The reduction reads grad_out once and the input once from DRAM: a block walks its segment row
-// by row, so the K input rows under a grad_out row were fetched a row or two earlier and are
-// still in L1.
+// by row, so the K input rows (or K shifted runs of one row) under a grad_out row were fetched a
+// row or two earlier and are still in L1.
 #pragma once
 
 #include <cstdint>
@@ -51,9 +51,12 @@ CUTE_DEVICE void load_run(T const* ptr, int64_t step, bool const (&valid)[kVec],
 // kThreads runs at a time, tracking its (row, run) without dividing. kTaps taps are summed per
 // walk; longer kernels walk the tile again for each further group of kTaps.
 //
-// kVecX: the input runs under the grad_out runs are 16-byte loads too (stride 1, padding a whole
-// number of vectors), and each lies wholly inside the image or wholly in the padding.
-template <class T, int kVec, int kTaps, bool kVecX>
+// kAlongWidth: (1, K) taps, which move along the input row under each grad_out run. kVecX, with
+// (K, 1) taps: the input runs under the grad_out runs are 16-byte loads too (column stride 1, column
+// padding a whole number of vectors), and each lies wholly inside the image or wholly in the
+// padding; with (1, K) taps: column stride and dilation 1, so one window of kVec + kTaps - 1 input
+// elements, loaded once, serves every tap of the walk (instead of kVec loads per tap).
+template <class T, int kVec, int kTaps, bool kVecX, bool kAlongWidth>
 __global__ void __launch_bounds__(kThreads)
     bwd_weight_partial_kernel(BwdWeightParams const p, BwdWeightPlan const plan) {
   using namespace cute;
@@ -111,39 +114,80 @@ __global__ void __launch_bounds__(kThreads)
           for (int e = 0; e < kVec; ++e) acc[kTaps] += g[e];
         }
 
-        // The input columns under this run, and whether each lies inside the image.
-        int64_t const wi0 = wo0 * p.stride - p.padding;
-        bool in_image[kVec];
-        bool any_in_image = false;
-        CUTE_UNROLL
-        for (int e = 0; e < kVec; ++e) {
-          int64_t const wi = kVecX ? wi0 : wi0 + e * p.stride;
-          in_image[e] = col_ok[e] && wi >= 0 && wi < p.W;
-          any_in_image |= in_image[e];
-        }
-        int64_t const hi0 = ho * p.stride - p.padding + tap0 * p.dilation;
-        if (any_in_image) {
-          // Tap t reads row hi0 + t*d; a 16-byte run starts at its column, element-wise runs at column 0.
-          T const* const window = x_origin + (hi0 * p.x_stride_h + (kVecX ? wi0 : 0));
-          bool const rows_inside = hi0 >= 0 && hi0 + (taps - 1) * p.dilation < p.H;
-          CUTE_UNROLL
-          for (int t = 0; t < kTaps; ++t) {
-            int64_t const hi = hi0 + t * p.dilation;
-            if (t < taps && (rows_inside || (hi >= 0 && hi < p.H))) {
-              T const* const row = window + t * tap_step;
-              Acc xv[kVec];
-              if constexpr (kVecX) {
-                load_run<T, kVec, true>(row, 1, in_image, xv);
-              } else {
+        if constexpr (kAlongWidth) {
+          // One input row under the run; tap t moves its columns t*d along it.
+          int64_t const hi = ho * p.stride_h - p.padding_h;
+          if (hi >= 0 && hi < p.H && kVecX) {
+            T const* const row = x_origin + hi * p.x_stride_h;
+            int64_t const wi0 = wo0 - p.padding_w + tap0;
+            constexpr int kWindow = kVec + kTaps - 1;
+            Acc window[kWindow];
+            CUTE_UNROLL
+            for (int j = 0; j < kWindow; ++j) {
+              int64_t const wi = wi0 + j;
+              window[j] = j < kVec + taps - 1 && wi >= 0 && wi < p.W ? static_cast<Acc>(row[wi * p.x_stride_w]) : Acc(0);
+            }
+            CUTE_UNROLL
+            for (int t = 0; t < kTaps; ++t) {
+              if (t < taps) {
+                Acc dot = Acc(0);
+                CUTE_UNROLL
+                for (int e = 0; e < kVec; ++e) dot = fma(g[e], window[e + t], dot);
+                acc[t] += dot;
+              }
+            }
+          } else if (hi >= 0 && hi < p.H) {
+            T const* const row = x_origin + hi * p.x_stride_h;
+            int64_t const wi0 = wo0 * p.stride_w - p.padding_w + tap0 * p.dilation;
+            CUTE_UNROLL
+            for (int t = 0; t < kTaps; ++t) {
+              if (t < taps) {
+                Acc dot = Acc(0);
                 CUTE_UNROLL
                 for (int e = 0; e < kVec; ++e) {
-                  xv[e] = in_image[e] ? static_cast<Acc>(row[(wi0 + e * p.stride) * p.x_stride_w]) : Acc(0);
+                  int64_t const wi = wi0 + e * p.stride_w + t * p.dilation;
+                  Acc const xv = col_ok[e] && wi >= 0 && wi < p.W ? static_cast<Acc>(row[wi * p.x_stride_w]) : Acc(0);
+                  dot = fma(g[e], xv, dot);
                 }
+                acc[t] += dot;
               }
-              Acc dot = Acc(0);
-              CUTE_UNROLL
-              for (int e = 0; e < kVec; ++e) dot = fma(g[e], xv[e], dot);
-              acc[t] += dot;
+            }
+          }
+        } else {
+          // The input columns under this run, and whether each lies inside the image.
+          int64_t const wi0 = wo0 * p.stride_w - p.padding_w;
+          bool in_image[kVec];
+          bool any_in_image = false;
+          CUTE_UNROLL
+          for (int e = 0; e < kVec; ++e) {
+            int64_t const wi = kVecX ? wi0 : wi0 + e * p.stride_w;
+            in_image[e] = col_ok[e] && wi >= 0 && wi < p.W;
+            any_in_image |= in_image[e];
+          }
+          int64_t const hi0 = ho * p.stride_h - p.padding_h + tap0 * p.dilation;
+          if (any_in_image) {
+            // Tap t reads row hi0 + t*d; a 16-byte run starts at its column, element-wise runs at column 0.
+            T const* const window = x_origin + (hi0 * p.x_stride_h + (kVecX ? wi0 : 0));
+            bool const rows_inside = hi0 >= 0 && hi0 + (taps - 1) * p.dilation < p.H;
+            CUTE_UNROLL
+            for (int t = 0; t < kTaps; ++t) {
+              int64_t const hi = hi0 + t * p.dilation;
+              if (t < taps && (rows_inside || (hi >= 0 && hi < p.H))) {
+                T const* const row = window + t * tap_step;
+                Acc xv[kVec];
+                if constexpr (kVecX) {
+                  load_run<T, kVec, true>(row, 1, in_image, xv);
+                } else {
+                  CUTE_UNROLL
+                  for (int e = 0; e < kVec; ++e) {
+                    xv[e] = in_image[e] ? static_cast<Acc>(row[(wi0 + e * p.stride_w) * p.x_stride_w]) : Acc(0);
+                  }
+                }
+                Acc dot = Acc(0);
+                CUTE_UNROLL
+                for (int e = 0; e < kVec; ++e) dot = fma(g[e], xv[e], dot);
+                acc[t] += dot;
+              }
             }
           }
         }
@@ -213,7 +257,8 @@ BwdWeightPlan plan_bwd_weight(BwdWeightParams const& p, int vec) {
   using namespace bwd_weight;
   int64_t const runs_per_row = (p.Wo + vec - 1) / vec;
   int64_t const planes = p.N * p.C;
-  int64_t const resident_blocks = int64_t(device_limits(p.device).multiprocessors) * (2048 / kThreads);
+  DeviceLimits const& limits = device_limits(p.device);
+  int64_t const resident_blocks = int64_t(limits.multiprocessors) * (limits.threads_per_sm / kThreads);
   int64_t const wanted_tiles = kWavesOfTiles * resident_blocks;
   int64_t const min_rows = (int64_t(kMinItemsPerThread) * kThreads + runs_per_row - 1) / runs_per_row;
   int64_t segments = planes > 0 ? (wanted_tiles + planes - 1) / planes : 1;
@@ -234,14 +279,14 @@ void launch_bwd_weight(BwdWeightParams const& p, BwdWeightPlan const& plan, bool
   int64_t const tiles = p.N * p.C * plan.segments;
   if (tiles > 0) {
     unsigned const grid = unsigned(tiles < 0x7fffffff ? tiles : 0x7fffffff);
-    if constexpr (kVec > 1) {
-      if (x_vectorized) {
-        bwd_weight_partial_kernel<T, kVec, kTaps, true><<<grid, kThreads, 0, stream>>>(p, plan);
-      } else {
-        bwd_weight_partial_kernel<T, kVec, kTaps, false><<<grid, kThreads, 0, stream>>>(p, plan);
-      }
+    if (p.axis == TapAxis::kWidth && p.stride_w == 1 && p.dilation == 1) {
+      bwd_weight_partial_kernel<T, kVec, kTaps, true, true><<<grid, kThreads, 0, stream>>>(p, plan);
+    } else if (p.axis == TapAxis::kWidth) {
+      bwd_weight_partial_kernel<T, kVec, kTaps, false, true><<<grid, kThreads, 0, stream>>>(p, plan);
+    } else if (kVec > 1 && x_vectorized) {
+      bwd_weight_partial_kernel<T, kVec, kTaps, (kVec > 1), false><<<grid, kThreads, 0, stream>>>(p, plan);
     } else {
-      bwd_weight_partial_kernel<T, kVec, kTaps, false><<<grid, kThreads, 0, stream>>>(p, plan);
+      bwd_weight_partial_kernel<T, kVec, kTaps, false, false><<<grid, kThreads, 0, stream>>>(p, plan);
     }
   }
   int64_t const warps = p.C * (p.kernel_size + 1);

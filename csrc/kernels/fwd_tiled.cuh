@@ -1,5 +1,5 @@
-// Tiled forward kernel: each block walks a strip of output columns down a segment of output rows
-// of one (n, c) plane, or with channels_last of one image. Input rows stream through a shared-memory
+// Vertical tiled forward kernel, for (K, 1) kernels: each block walks a strip of output columns down
+// a segment of output rows of one (n, c) plane, or with channels_last of one image. Input rows stream through a shared-memory
 // ring with SM80 cp.async (zero-fill predication supplies the padding); each thread keeps a few
 // output rows of one 16-byte column vector in registers and stores them as wide as the row allows.
 #pragma once
@@ -8,15 +8,17 @@
 #include <cstdlib>
 #include <type_traits>
 
-#include <cute/tensor.hpp>  // first: the atom headers below rely on what it declares
-#include <cute/atom/copy_atom.hpp>
-#include <cute/atom/copy_traits_sm80.hpp>
+#include <cute/tensor.hpp>
 #include <cutlass/fast_math.h>
 
 #include "device_limits.h"
 #include "dwconv_params.h"
+#include "kernels/compile_time.h"
 #include "kernels/launch.h"
+#include "kernels/staging/lane_io.cuh"
+#include "kernels/staging/row_ring.cuh"
 #include "kernels/tile_config.h"
+#include "plan/tiling.h"
 
 namespace cute_dwconv {
 namespace tiled {
@@ -45,16 +47,6 @@ struct Geometry {
   cutlass::FastDivmod tail_cols;       // columns past the last strip (>= 1)
 };
 
-// A compile-time constant where the configuration fixes the value, the call's value otherwise.
-template <bool kFixed, int kValue, class Dynamic>
-CUTE_HOST_DEVICE constexpr auto fixed_or(Dynamic dynamic_value) {
-  if constexpr (kFixed) {
-    return cute::Int<kValue>{};
-  } else {
-    return dynamic_value;
-  }
-}
-
 // The NCHW value, or with channels_last the value over a row of interleaved channels.
 template <bool kChannelsLast, class Nchw>
 CUTE_HOST_DEVICE constexpr auto channels_last_or(Nchw nchw, int64_t nhwc) {
@@ -65,142 +57,11 @@ CUTE_HOST_DEVICE constexpr auto channels_last_or(Nchw nchw, int64_t nhwc) {
   }
 }
 
-CUTE_HOST_DEVICE constexpr int floor_div(int a, int b) {
-  return a >= 0 ? a / b : -((-a + b - 1) / b);
-}
-
 CUTE_HOST_DEVICE constexpr int out_extent(int in, int padding, int taps, int stride, int dilation) {
   return (in + 2 * padding - dilation * (taps - 1) - 1) / stride + 1;
 }
 
-template <class T>
-CUTE_DEVICE float element_from_words(uint32_t const* words, int index) {
-  if constexpr (sizeof(T) == 4) {
-    return __uint_as_float(words[index]);
-  } else {
-    static_assert(sizeof(T) == 2, "16- or 32-bit elements only");
-    uint32_t const word = words[index / 2];
-    uint16_t const bits = static_cast<uint16_t>(index % 2 ? word >> 16 : word & 0xffffu);
-    return static_cast<float>(T::bitcast(bits));
-  }
-}
-
-// Reads kN consecutive 32-bit words of shared memory with the widest loads their start allows.
-// kAlign is the start's alignment in words, the same for every lane and row of a launch: 4 (16
-// bytes), 2 (8 bytes) or 1 (4 bytes: one word first brings it to 8). Two 8-byte loads cost the
-// shared-memory pipe what one 16-byte load does, and no realigning selects follow.
-template <int kAlign, int kN>
-CUTE_DEVICE void load_words(uint32_t const* src, uint32_t (&words)[kN]) {
-  constexpr int kHead = kAlign == 1 ? 1 : 0;
-  if constexpr (kHead == 1) words[0] = src[0];
-  constexpr int kQuads = kAlign == 4 ? (kN - kHead) / 4 : 0;
-  CUTE_UNROLL
-  for (int q = 0; q < kQuads; ++q) {
-    uint4 const v = reinterpret_cast<uint4 const*>(src)[q];
-    words[4 * q + 0] = v.x;
-    words[4 * q + 1] = v.y;
-    words[4 * q + 2] = v.z;
-    words[4 * q + 3] = v.w;
-  }
-  constexpr int kPairs0 = kHead + 4 * kQuads;
-  constexpr int kPairs = (kN - kPairs0) / 2;
-  CUTE_UNROLL
-  for (int i = 0; i < kPairs; ++i) {
-    uint2 const v = *reinterpret_cast<uint2 const*>(src + kPairs0 + 2 * i);
-    words[kPairs0 + 2 * i + 0] = v.x;
-    words[kPairs0 + 2 * i + 1] = v.y;
-  }
-  if constexpr (kPairs0 + 2 * kPairs < kN) words[kN - 1] = src[kN - 1];
-}
-
-// How a launch's staged rows sit against the lanes' reads: the column padding puts a lane's first
-// input element `shift` elements past a 16-byte boundary, the same for every lane, row and strip.
-enum class RowAlignment : int {
-  kWords16,  // whole words, 16-byte aligned (no shift)
-  kWords8,   // whole words, 8-byte aligned
-  kWords4,   // whole words, 4-byte aligned
-  kHalfWord, // 16-bit elements at an odd offset: realigned by byte permutes
-};
-
-inline RowAlignment row_alignment(int shift_bytes) {
-  if (shift_bytes % 4 != 0) return RowAlignment::kHalfWord;
-  if (shift_bytes % 16 == 0) return RowAlignment::kWords16;
-  return shift_bytes % 8 == 0 ? RowAlignment::kWords8 : RowAlignment::kWords4;
-}
-
-// The kVec input values under one lane's kVec output columns: columns shift + (lane*kVec + e)*S of
-// a staged row, e < kVec. With a fixed stride the lane reads the S*16 bytes under its outputs with
-// aligned loads (see load_words), so shared memory is read without bank conflicts whatever the
-// padding; a run-time stride reads element-wise.
-template <class T, int kVec, RowAlignment kAlignment, class Stride>
-CUTE_DEVICE void gather_lane_inputs(T const* row, int lane, int shift, Stride stride,
-                                    float (&values)[kVec]) {
-  if constexpr (cute::is_static<Stride>::value) {
-    constexpr int kS = Stride::value;
-    constexpr int kWordsPerVec = 4;
-    constexpr int kWords = kS * kWordsPerVec;
-    int const byte_shift = shift * int(sizeof(T));
-    uint32_t const* const lane_words =
-        reinterpret_cast<uint32_t const*>(row) + lane * kWords + byte_shift / 4;
-    if constexpr (kAlignment != RowAlignment::kHalfWord) {
-      constexpr int kAlign = kAlignment == RowAlignment::kWords16 ? 4 : kAlignment == RowAlignment::kWords8 ? 2 : 1;
-      uint32_t words[kWords];
-      load_words<kAlign>(lane_words, words);
-      CUTE_UNROLL
-      for (int e = 0; e < kVec; ++e) values[e] = element_from_words<T>(words, e * kS);
-    } else {
-      static_assert(sizeof(T) == 2, "only 16-bit elements sit at half-word offsets");
-      // One word more than the lane's, read word by word (the start may have any word alignment;
-      // this case is rare enough not to earn its own variants), then shifted by half a word.
-      uint32_t words[kWords + 1];
-      CUTE_UNROLL
-      for (int m = 0; m < kWords + 1; ++m) words[m] = lane_words[m];
-      uint32_t aligned[kWords];
-      CUTE_UNROLL
-      for (int m = 0; m < kWords; ++m) aligned[m] = __byte_perm(words[m], words[m + 1], 0x5432u);
-      CUTE_UNROLL
-      for (int e = 0; e < kVec; ++e) values[e] = element_from_words<T>(aligned, e * kS);
-    }
-  } else {
-    CUTE_UNROLL
-    for (int e = 0; e < kVec; ++e) {
-      values[e] = static_cast<float>(row[shift + (lane * kVec + e) * stride]);
-    }
-  }
-}
-
-// Writes one lane's kVec outputs of one row with the widest stores the row's alignment allows: a
-// padded width (Wo = 130, say) leaves every other row 8-byte aligned, and 8-byte pairs cost far
-// less than element-wise stores, which split each warp's write into four strided ones. `dst` is
-// the lane's first column; whole_vector: its kVec columns are all in the row and adjacent.
-template <class T, int kVec>
-CUTE_DEVICE void store_lane_outputs(T* dst, int64_t col_stride, bool whole_vector, int cols_left,
-                                    float const (&acc)[kVec]) {
-  uintptr_t const address = reinterpret_cast<uintptr_t>(dst);
-  if (whole_vector && address % 4 == 0) {
-    alignas(16) T packed[kVec];
-    CUTE_UNROLL
-    for (int e = 0; e < kVec; ++e) packed[e] = static_cast<T>(acc[e]);
-    uint4 const v = *reinterpret_cast<uint4 const*>(packed);
-    if (address % 16 == 0) {
-      *reinterpret_cast<uint4*>(dst) = v;
-    } else if (address % 8 == 0) {
-      reinterpret_cast<uint2*>(dst)[0] = make_uint2(v.x, v.y);
-      reinterpret_cast<uint2*>(dst)[1] = make_uint2(v.z, v.w);
-    } else {
-      uint32_t* const words = reinterpret_cast<uint32_t*>(dst);
-      words[0] = v.x;
-      words[1] = v.y;
-      words[2] = v.z;
-      words[3] = v.w;
-    }
-  } else {
-    CUTE_UNROLL
-    for (int e = 0; e < kVec; ++e) {
-      if (e < cols_left) dst[e * col_stride] = static_cast<T>(acc[e]);
-    }
-  }
-}
+using staging::RowAlignment;
 
 // kCopyBytes: the cp.async width, 16, or 8 where x's rows are only 8-byte aligned (a padded width:
 // the input gradient reads grad_out rows of W + 2P elements). A template parameter rather than a
@@ -222,9 +83,11 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   constexpr bool kCL = Cfg::kChannelsLast;
 
   auto const K = fixed_or<kTaps, Cfg::kK>(int(p.kernel_size));
-  auto const S = fixed_or<kTaps, Cfg::kStride>(int(p.stride));
+  // S steps rows, Sw columns: the table's entries are for equal strides; the general one takes any.
+  auto const S = fixed_or<kTaps, Cfg::kStride>(int(p.stride_h));
+  auto const Sw = fixed_or<kTaps, Cfg::kStride>(int(p.stride_w));
   auto const D = fixed_or<kTaps, Cfg::kDilation>(int(p.dilation));
-  auto const P = fixed_or<kPlane, Plane::kPadding>(int(p.padding));
+  auto const P = fixed_or<kPlane, Plane::kPadding>(int(p.padding_h));
   auto const H = fixed_or<kPlane, Plane::kH>(int(p.H));
   auto const W = fixed_or<kPlane, Plane::kW>(int(p.W));
   constexpr int kHo = kPlane ? out_extent(Plane::kH, Plane::kPadding, Cfg::kK, Cfg::kStride, Cfg::kDilation) : 0;
@@ -245,7 +108,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   auto const ring_stages = fixed_or<kTaps, Cfg::kRingStages>(g.ring_stages);
   auto const halo_stages = fixed_or<kTaps, Cfg::kHaloStages>(g.halo_stages);
   auto const ring_rows = ring_stages * stage_rows;
-  auto const span = Int<kTileW>{} * S;    // input columns under a strip's outputs...
+  auto const span = Int<kTileW>{} * Sw;   // input columns under a strip's outputs...
   auto const pitch = span + Int<kVec>{};  // ...plus one vector for a misaligned start
 
   extern __shared__ __align__(128) unsigned char smem_bytes[];
@@ -254,8 +117,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
 
   static_assert(kCopyBytes == 16 || kCopyBytes == 8, "cp.async copies 16 or 8 bytes here");
   constexpr int kCopyElems = kCopyBytes / int(sizeof(T));
-  using CopyAtom = std::conditional_t<kCopyBytes == 16, Copy_Atom<SM80_CP_ASYNC_CACHEGLOBAL_ZFILL<uint128_t>, T>,
-                                      Copy_Atom<SM80_CP_ASYNC_CACHEALWAYS_ZFILL<uint64_t>, T>>;
+  using CopyAtom = staging::StageCopyAtom<T, kCopyBytes>;
   auto const tiled_copy =
       make_tiled_copy(CopyAtom{}, Layout<Shape<Int<kWarps>, Int<kLanes>>, Stride<Int<kLanes>, _1>>{},
                       Layout<Shape<_1, Int<kCopyElems>>>{});
@@ -300,7 +162,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
     int const rows_needed = (out_row_end - out_row_begin - 1) * S + (K - 1) * D + 1;
     int const last_stage = (rows_needed - 1) / stage_rows;
     int const out_col0 = g.col_origin + strip * kTileW;
-    int const in_col_first = out_col0 * S - col_padding;
+    int const in_col_first = out_col0 * Sw - col_padding;
     int const in_col0 = floor_div(in_col_first, kCopyElems) * kCopyElems;  // cp.async alignment
     int const shift = in_col_first - in_col0;                             // the same for every strip
 
@@ -365,7 +227,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
       auto row_values = [&](int window_row, float (&values)[kVec]) {
         int ring_row = window0 + window_row;
         if (ring_row >= ring_rows) ring_row -= ring_rows;
-        gather_lane_inputs<T, kVec, kAlignment>(&ring(ring_row, 0), lane, shift, S, values);
+        staging::gather_lane_inputs<T, kVec, kAlignment>(&ring(ring_row, 0), lane, shift, Sw, values);
       };
       float acc[kRows][kVec];
       CUTE_UNROLL
@@ -409,7 +271,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
       CUTE_UNROLL
       for (int r = 0; r < kRows; ++r) {
         if (out_row0 + r < out_row_end) {
-          store_lane_outputs<T, kVec>(row_out, int64_t(out_col_stride), whole_vector, lane_cols_left, acc[r]);
+          staging::store_lane_outputs<T, kVec>(row_out, int64_t(out_col_stride), whole_vector, lane_cols_left, acc[r]);
         }
         row_out += out_row_stride;
       }
@@ -433,7 +295,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
             int r, col_in_run;
             col_count(r, col_in_run, i);
             int const col = col_begin + col_in_run;
-            int const in_col = col * S - col_padding;
+            int const in_col = col * Sw - col_padding;
             int const ring_col = in_col - in_col0;
             float acc = bias_value[0];
             if (unsigned(in_col) < unsigned(int(in_cols))) {
@@ -478,25 +340,15 @@ __global__ void __launch_bounds__(Cfg::kThreads)
     // group per stage (empty past the last) keeps cp_async_wait's count fixed.
     for (int s = 0; s < halo_stages + Cfg::kStagesAhead; ++s) {
       if (s <= last_stage) load_stage(s);
-      cp_async_fence();
+      staging::commit_stage();
     }
     for (int step = 0; step < steps; ++step) {
       int const ahead = step + halo_stages + Cfg::kStagesAhead;
       if (ahead <= last_stage) load_stage(ahead);  // into the slot step-1 has finished with
-      cp_async_fence();
-      cp_async_wait<Cfg::kStagesAhead>();
-      __syncthreads();
-      if constexpr (is_static<std::remove_cv_t<decltype(S)>>::value) {
-        auto with = [&](auto alignment) { compute_step(step, alignment); };
-        using A = RowAlignment;
-        switch (RowAlignment(g.row_alignment)) {
-          case A::kWords16: with(std::integral_constant<A, A::kWords16>{}); break;
-          case A::kWords8: with(std::integral_constant<A, A::kWords8>{}); break;
-          case A::kWords4: with(std::integral_constant<A, A::kWords4>{}); break;
-          default:
-            if constexpr (sizeof(T) == 2) with(std::integral_constant<A, A::kHalfWord>{});
-            break;
-        }
+      staging::commit_stage();
+      staging::wait_stage<Cfg::kStagesAhead>();
+      if constexpr (is_static<std::remove_cv_t<decltype(Sw)>>::value) {
+        staging::with_row_alignment<T>(g.row_alignment, [&](auto alignment) { compute_step(step, alignment); });
       } else {  // element-wise reads handle any shift
         compute_step(step, std::integral_constant<RowAlignment, RowAlignment::kWords16>{});
       }
@@ -553,29 +405,6 @@ inline StripPlan plan_strips(int64_t out_cols, int64_t in_cols, int64_t col_padd
   return from_first_real.strips * store_cost < from_zero.strips * 4 ? from_first_real : from_zero;
 }
 
-// How finely rows are split into tiles, and where strips start. Read once; CUTE_DWCONV_TILE_WAVES,
-// CUTE_DWCONV_MIN_SEGMENT_STEPS, CUTE_DWCONV_MIN_SEGMENT_HALOS and CUTE_DWCONV_STRIP_ORIGIN override
-// the defaults for tuning runs (profiling/NOTES.md has the sweeps).
-struct TilingPolicy {
-  int waves;              // aim for this many waves of resident blocks
-  int min_segment_steps;  // but keep at least this many pipeline steps per tile
-  int min_segment_halos;  // and at least this many halos of rows (each segment re-reads one)
-  int strip_origin;       // 1: strips may start at the first column that reads the image; 2: at 0
-};
-
-inline TilingPolicy const& tiling_policy() {
-  static TilingPolicy const policy = [] {
-    auto read = [](char const* name, int fallback) {
-      char const* text = std::getenv(name);
-      int const value = text ? std::atoi(text) : 0;
-      return value > 0 ? value : fallback;
-    };
-    return TilingPolicy{read("CUTE_DWCONV_TILE_WAVES", 64), read("CUTE_DWCONV_MIN_SEGMENT_STEPS", 2),
-                        read("CUTE_DWCONV_MIN_SEGMENT_HALOS", 1), read("CUTE_DWCONV_STRIP_ORIGIN", 1)};
-  }();
-  return policy;
-}
-
 }  // namespace tiled
 
 template <class Cfg>
@@ -590,7 +419,7 @@ LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream) {
   int64_t const out_cols = kCL ? p.Wo * p.C : p.Wo;
   int64_t const planes = kCL ? p.N : p.N * p.C;
   bool const layout_ok = kCL ? p.x_stride_c == 1 && p.x_stride_w == p.C && p.out_stride_c == 1 &&
-                                   p.out_stride_w == p.C && p.stride == 1
+                                   p.out_stride_w == p.C && p.stride_h == 1 && p.stride_w == 1
                              : p.x_stride_w == 1;
   // 16-byte copies need 16-byte aligned rows; 8-byte copies take rows that are only 8-byte aligned.
   auto rows_aligned_to = [&](int64_t elements, uintptr_t bytes) {
@@ -601,18 +430,18 @@ LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream) {
   bool const aligned_rows = copy_bytes != 0;
   int64_t const reach = (p.kernel_size - 1) * p.dilation + 1;
   auto magnitude = [](int64_t v) { return v < 0 ? -v : v; };
-  bool const small_coords = p.H < kCoordLimit && in_cols < kCoordLimit && magnitude(p.padding) < kCoordLimit &&
+  bool const small_coords = p.H < kCoordLimit && in_cols < kCoordLimit && magnitude(p.padding_h) < kCoordLimit &&
                             magnitude(p.padding_w) * (kCL ? p.C : 1) < kCoordLimit &&
-                            reach < kCoordLimit && (p.Ho + Cfg::kOutRowsPerStep) * p.stride < kCoordLimit &&
-                            (out_cols + Cfg::kTileW) * p.stride < kCoordLimit;
+                            reach < kCoordLimit && (p.Ho + Cfg::kOutRowsPerStep) * p.stride_h < kCoordLimit &&
+                            (out_cols + Cfg::kTileW) * p.stride_w < kCoordLimit;
   if (!aligned_rows || !small_coords) return LaunchStatus::kUnsupported;
 
-  int const stride = int(p.stride);
+  int const stride = int(p.stride_h);
   int const stage_rows = Cfg::kOutRowsPerStep * stride;
   int64_t const halo_rows = reach - stride > 0 ? reach - stride : 0;
   int64_t const halo_stages = (halo_rows + stage_rows - 1) / stage_rows;
   int64_t const ring_stages = 1 + halo_stages + Cfg::kStagesAhead;
-  int64_t const pitch = int64_t(Cfg::kTileW) * stride + kVec;
+  int64_t const pitch = int64_t(Cfg::kTileW) * p.stride_w + kVec;
   int64_t const smem_bytes = ring_stages * stage_rows * pitch * int64_t(sizeof(T));
   DeviceLimits const& limits = device_limits(p.device);
   if (smem_bytes > limits.smem_per_block_optin) return LaunchStatus::kUnsupported;
@@ -626,15 +455,15 @@ LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream) {
   if (smem_bytes > 48 * 1024) {
     cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem_bytes));
   }
-  int blocks_per_sm = 1;
-  cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks_per_sm, kernel, Cfg::kThreads, int(smem_bytes));
-  if (blocks_per_sm < 1) blocks_per_sm = 1;
+  cudaFuncAttributes attributes{};
+  cudaFuncGetAttributes(&attributes, kernel);
+  int const blocks_per_sm = blocks_per_multiprocessor(limits, Cfg::kThreads, attributes.numRegs, int(smem_bytes));
 
   tiled::Geometry g{};
   int64_t const col_padding = kCL ? p.padding_w * p.C : p.padding_w;
-  tiled::StripPlan const strips = tiled::plan_strips(out_cols, in_cols, col_padding, p.stride, reach,
+  tiled::StripPlan const strips = tiled::plan_strips(out_cols, in_cols, col_padding, p.stride_w, reach,
                                                      Cfg::kTileW, int(sizeof(T)), !kCL,
-                                                     tiled::tiling_policy().strip_origin == 1);
+                                                     plan::tiling_policy().strip_origin == 1);
   g.strips = int(strips.strips);
   g.col_origin = int(strips.origin);
   g.halo_stages = int(halo_stages);
@@ -642,26 +471,27 @@ LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream) {
   g.out_unit_cols = kCL || p.out_stride_w == 1;
   // Every strip's staged rows start the same number of elements past a copy-width boundary.
   int64_t const copy_elems = copy_bytes / int64_t(sizeof(T));
-  int64_t const first_in_col = strips.origin * p.stride - col_padding;
+  int64_t const first_in_col = strips.origin * p.stride_w - col_padding;
   int64_t const shift = (first_in_col % copy_elems + copy_elems) % copy_elems;
-  g.row_alignment = int(tiled::row_alignment(int(shift * int64_t(sizeof(T)))));
-  // Split the rows into segments until there are enough tiles for many waves, so that the blocks
-  // still running when the grid drains hold a small share of the run (64 waves measured best on
-  // the H100, which gives most large problems tiles of the minimum two steps; profiling/NOTES.md).
+  g.row_alignment = int(staging::row_alignment(int(shift * int64_t(sizeof(T)))));
   int const steps_total = int((p.Ho + Cfg::kOutRowsPerStep - 1) / Cfg::kOutRowsPerStep);
   int64_t const columns = planes * g.strips;
-  tiled::TilingPolicy const& policy = tiled::tiling_policy();
-  int64_t const wanted_tiles = int64_t(policy.waves) * blocks_per_sm * limits.multiprocessors;
-  int64_t segments = (wanted_tiles + columns - 1) / columns;
   // A segment re-reads the halo rows of the one above it (mostly from L2: its neighbour runs at the
   // same time). One halo long is enough: more, shorter tiles beat fewer re-reads on long kernels
   // (K=21 on 128-row planes: 0.087 ms with four halos, 0.064 with one; the others unchanged).
+  plan::TilingPolicy const& policy = plan::tiling_policy();
   int64_t const halo_steps = (policy.min_segment_halos * halo_rows + stage_rows - 1) / stage_rows;
-  int64_t const min_steps = halo_steps > policy.min_segment_steps ? halo_steps : policy.min_segment_steps;
-  int64_t const max_segments = steps_total >= 2 * min_steps ? steps_total / min_steps : 1;
-  segments = segments < 1 ? 1 : (segments > max_segments ? max_segments : segments);
-  g.steps_per_segment = int((steps_total + segments - 1) / segments);
-  g.segments = (steps_total + g.steps_per_segment - 1) / g.steps_per_segment;
+  int64_t min_steps = halo_steps > policy.min_segment_steps ? halo_steps : policy.min_segment_steps;
+  // Strided steps stage few output rows, and a halo of half a stage or more is re-read by every
+  // segment: both want segments twice as long (H200, NOTES variant 46: stride 2 77% -> 82% of the
+  // floor, K=7 d=2 86% -> 90%; the stride-1 short-halo cases keep two steps, which they need).
+  if (stride > 1 || 2 * halo_rows >= stage_rows) {
+    min_steps = min_steps > 2 * policy.min_segment_steps ? min_steps : 2 * policy.min_segment_steps;
+  }
+  plan::RowSegments const split =
+      plan::split_rows(steps_total, columns, int64_t(blocks_per_sm) * limits.multiprocessors, min_steps);
+  g.steps_per_segment = split.steps_per_segment;
+  g.segments = split.segments;
   g.tiles = columns * g.segments;
   // Tile, plane and column indices are divided as 32-bit ints. Only a tensor of over 2^31 tiny
   // planes could exceed that; the direct path takes it.

@@ -19,7 +19,12 @@ enum class LaunchStatus {
 template <class Cfg>
 LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream);
 
-// Direct path: any strides, any alignment, any K, stride, padding and dilation.
+// Horizontal tiled path, for (1, K) kernels: cp.async stages each output row's input row. Needs x
+// with unit column stride and 8-byte aligned rows.
+template <class Cfg>
+LaunchStatus launch_fwd_horizontal(FwdParams const& p, cudaStream_t stream);
+
+// Direct path: either tap axis, any strides, any alignment, any K, stride, padding and dilation.
 template <class T>
 LaunchStatus launch_fwd_direct(FwdParams const& p, cudaStream_t stream);
 

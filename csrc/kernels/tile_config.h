@@ -67,3 +67,49 @@ struct FwdTiledConfig {
 };
 
 }  // namespace cute_dwconv
+
+namespace cute_dwconv {
+
+// Compile-time configuration of the horizontal (1, K) tiled kernel: taps along the width. K, the
+// column stride and the dilation are fixed in the dispatch table's entries; 0 (all three) means
+// the general instantiation that reads them from the call. The row stride is always read from the
+// call: it only chooses which rows are staged.
+//
+// A block's step is kStepRows output rows of one strip of kTileW output columns; each lane of a
+// warp owns kVec adjacent columns of kRowsPerThread rows and slides its window of input columns,
+// read once from the staged row into registers, across them.
+template <class T, int kK_, int kStride_, int kDilation_>
+struct HorizontalConfig {
+  static_assert((kK_ > 0) == (kStride_ > 0) && (kK_ > 0) == (kDilation_ > 0),
+                "K, stride and dilation are either all fixed or all taken from the call");
+  using Element = T;
+  static constexpr int kK = kK_;
+  static constexpr int kStride = kStride_;
+  static constexpr int kDilation = kDilation_;
+  static constexpr bool kStaticTaps = kK_ > 0;
+
+  static constexpr int kVec = 16 / int(sizeof(T));
+  static constexpr int kLanes = 32;
+  static constexpr int kWarps = 4;
+  static constexpr int kThreads = kLanes * kWarps;
+  static constexpr int kTileW = kLanes * kVec;
+  static constexpr int kRowsPerThread = 2;
+  static constexpr int kStepRows = kWarps * kRowsPerThread;
+  // No halo rows: a step's own stage, plus the stages in flight.
+  static constexpr int kStagesAhead = 2;
+  static constexpr int kRingStages = 1 + kStagesAhead;
+
+  // Input columns one lane's window covers, and a strip's.
+  static constexpr int kReach = kStaticTaps ? (kK_ - 1) * kDilation_ + 1 : 0;
+  static constexpr int kWindow = kStaticTaps ? (kVec - 1) * kStride_ + kReach : 0;
+  static constexpr int kSpan = kStaticTaps ? (kTileW - 1) * kStride_ + kReach : 0;
+
+  // Chunks of a staged row for copies of kCopyElems elements: the span, shifted by up to a chunk
+  // less one element for a misaligned start, plus the element past the window that 16-bit word
+  // reads can touch. Rows are whole 16-byte vectors apart in shared memory, so every lane's window
+  // starts at the same alignment.
+  static constexpr int chunks(int copy_elems) { return (copy_elems - 1 + kSpan + 1 + copy_elems - 1) / copy_elems; }
+  static constexpr int pitch(int copy_elems) { return ceil_div_constexpr(chunks(copy_elems) * copy_elems, kVec) * kVec; }
+};
+
+}  // namespace cute_dwconv

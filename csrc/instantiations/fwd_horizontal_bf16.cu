@@ -1,0 +1,3 @@
+// Horizontal (1, K) tiled forward kernels for bfloat16.
+#define CUTE_DWCONV_ELEMENT cutlass::bfloat16_t
+#include "instantiations/fwd_horizontal_instances.inc"

@@ -1,0 +1,21 @@
+// Small helpers for values a configuration may fix at compile time.
+#pragma once
+
+#include <cute/config.hpp>
+#include <cute/numeric/integral_constant.hpp>
+
+namespace cute_dwconv {
+
+// A compile-time constant where the configuration fixes the value, the call's value otherwise.
+template <bool kFixed, int kValue, class Dynamic>
+CUTE_HOST_DEVICE constexpr auto fixed_or(Dynamic dynamic_value) {
+  if constexpr (kFixed) {
+    return cute::Int<kValue>{};
+  } else {
+    return dynamic_value;
+  }
+}
+
+CUTE_HOST_DEVICE constexpr int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+}  // namespace cute_dwconv

@@ -1,0 +1,237 @@
+// Horizontal tiled forward kernel, for (1, K) kernels: taps along the width, the contiguous axis.
+// Each block walks a strip of output columns down a segment of output rows of one (n, c) plane.
+// The input row under each output row (with the halo the padding and dilation add at both ends)
+// streams through the shared-memory ring; each lane reads the window under its kVec output
+// columns once into registers and slides the taps across it.
+#pragma once
+
+#include <cstdint>
+
+#include <cute/tensor.hpp>
+#include <cutlass/fast_math.h>
+
+#include "device_limits.h"
+#include "dwconv_params.h"
+#include "kernels/compile_time.h"
+#include "kernels/launch.h"
+#include "kernels/staging/lane_io.cuh"
+#include "kernels/staging/row_ring.cuh"
+#include "kernels/tile_config.h"
+#include "plan/tiling.h"
+
+namespace cute_dwconv {
+namespace horizontal {
+
+// Host-planned split of the output into block tiles; see launch_fwd_horizontal.
+struct Geometry {
+  int strips;             // strips of kTileW output columns per row
+  int steps_per_segment;  // pipeline steps (kStepRows output rows each) per segment
+  int chunks;             // copy chunks per staged row
+  int pitch;              // elements per staged row in shared memory
+  int reach;              // input columns one output column's taps span: (K-1)*dilation + 1
+  int out_unit_cols;      // out rows have unit column stride
+  int row_alignment;      // RowAlignment of every lane's window start
+  int64_t tiles;          // planes * strips * segments, below 2^31
+  cutlass::FastDivmod tiles_in_plane;  // tile -> (plane, strip * segments + segment)
+  cutlass::FastDivmod segment_count;   // -> (strip, segment)
+  cutlass::FastDivmod channel_count;   // plane -> (n, c)
+};
+
+template <class Cfg, int kCopyBytes>
+__global__ void __launch_bounds__(Cfg::kThreads)
+    fwd_horizontal_kernel(FwdParams const p, Geometry const g) {
+  using namespace cute;
+  using T = typename Cfg::Element;
+  constexpr int kVec = Cfg::kVec;
+  constexpr int kLanes = Cfg::kLanes;
+  constexpr int kRows = Cfg::kRowsPerThread;
+  constexpr int kStepRows = Cfg::kStepRows;
+  constexpr int kTileW = Cfg::kTileW;
+  constexpr bool kTaps = Cfg::kStaticTaps;
+  constexpr int kCopyElems = kCopyBytes / int(sizeof(T));
+  using Atom = staging::StageCopyAtom<T, kCopyBytes>;
+
+  auto const K = fixed_or<kTaps, Cfg::kK>(int(p.kernel_size));
+  auto const Sw = fixed_or<kTaps, Cfg::kStride>(int(p.stride_w));
+  auto const D = fixed_or<kTaps, Cfg::kDilation>(int(p.dilation));
+  auto const chunks = fixed_or<kTaps, Cfg::chunks(kCopyElems)>(g.chunks);
+  auto const pitch = fixed_or<kTaps, Cfg::pitch(kCopyElems)>(g.pitch);
+  int const Sh = int(p.stride_h);
+  int const H = int(p.H), W = int(p.W), Ho = int(p.Ho), Wo = int(p.Wo);
+
+  extern __shared__ __align__(128) unsigned char smem_bytes[];
+  T* const ring = reinterpret_cast<T*>(smem_bytes);
+
+  int const warp = threadIdx.x / kLanes;
+  int const lane = threadIdx.x % kLanes;
+  T const* const x = static_cast<T const*>(p.x);
+  T* const out = static_cast<T*>(p.out);
+  T const* const weight = static_cast<T const*>(p.weight);
+  T const* const bias = static_cast<T const*>(p.bias);
+
+  for (int64_t tile = blockIdx.x; tile < g.tiles; tile += gridDim.x) {
+    int plane, in_plane, strip, segment, n, c;
+    g.tiles_in_plane(plane, in_plane, int(tile));
+    g.segment_count(strip, segment, in_plane);
+    g.channel_count(n, c, plane);
+    T const* const x_plane = x + (int64_t(n) * p.x_stride_n + int64_t(c) * p.x_stride_c);
+    Tensor out_plane = make_tensor(make_gmem_ptr(out + (int64_t(n) * p.out_stride_n + int64_t(c) * p.out_stride_c)),
+                                   make_layout(make_shape(Ho, Wo), make_stride(p.out_stride_h, p.out_stride_w)));
+
+    int const out_row_begin = segment * g.steps_per_segment * kStepRows;
+    int const out_row_end = min(Ho, out_row_begin + g.steps_per_segment * kStepRows);
+    int const steps = (out_row_end - out_row_begin + kStepRows - 1) / kStepRows;
+    int const out_col0 = strip * kTileW;
+    int const in_col_first = out_col0 * Sw - int(p.padding_w);
+    int const in_col0 = floor_div(in_col_first, kCopyElems) * kCopyElems;  // cp.async alignment
+    int const shift = in_col_first - in_col0;                             // the same for every strip
+    // Lanes with columns in this strip, and the chunks their windows (and the element past them
+    // that 16-bit reads touch) reach: the rest of the row is neither copied nor read.
+    int const strip_cols = min(kTileW, Wo - out_col0);
+    int const lanes_used = (strip_cols + kVec - 1) / kVec;
+    int const wanted_chunks =
+        min(int(chunks), (shift + (lanes_used * kVec - 1) * Sw + g.reach + 1 + kCopyElems - 1) / kCopyElems);
+
+    // Stage s holds the input rows under output rows out_row_begin + s*kStepRows + [0, kStepRows):
+    // kStepRows rows Sh input rows apart, zero-filled above and below the image and past its ends.
+    auto load_stage = [&](int stage) {
+      int const first_out_row = out_row_begin + stage * kStepRows;
+      int const first_in_row = first_out_row * Sh - int(p.padding_h);
+      Tensor src = make_tensor(make_gmem_ptr(x_plane + (int64_t(first_in_row) * p.x_stride_h + in_col0)),
+                               make_layout(make_shape(Int<kCopyElems>{}, Int<kStepRows>{}, chunks),
+                                           make_stride(_1{}, int64_t(Sh) * p.x_stride_h, Int<kCopyElems>{})));
+      Tensor dst = make_tensor(make_smem_ptr(ring + (stage % Cfg::kRingStages) * kStepRows * pitch),
+                               make_layout(make_shape(Int<kCopyElems>{}, Int<kStepRows>{}, chunks),
+                                           make_stride(_1{}, pitch, Int<kCopyElems>{})));
+      staging::copy_row_chunks<Atom, Cfg::kThreads, kStepRows>(
+          src, dst, chunks,
+          [&](int row, int chunk) { return chunk < wanted_chunks && first_out_row + row < out_row_end; },
+          [&](int row, int chunk) {
+            return unsigned(first_in_row + row * Sh) < unsigned(H) &&
+                   unsigned(in_col0 + chunk * kCopyElems) < unsigned(W);
+          });
+    };
+
+    constexpr int kTapRegs = kTaps ? Cfg::kK : 1;
+    float w_fixed[kTapRegs];
+    if constexpr (kTaps) {
+      CUTE_UNROLL
+      for (int k = 0; k < Cfg::kK; ++k) w_fixed[k] = static_cast<float>(weight[c * p.w_stride_c + k * p.w_stride_k]);
+    }
+    float const bias_value = bias ? static_cast<float>(bias[c * p.bias_stride]) : 0.0f;
+    int const lane_col = out_col0 + lane * kVec;
+    int const lane_cols_left = Wo - lane_col;
+    bool const whole_vector = g.out_unit_cols != 0 && lane_cols_left >= kVec;
+
+    auto compute_step = [&](int step, auto alignment) {
+      int const slot_row0 = (step % Cfg::kRingStages) * kStepRows + warp * kRows;
+      int const out_row0 = out_row_begin + step * kStepRows + warp * kRows;
+      CUTE_UNROLL
+      for (int r = 0; r < kRows; ++r) {
+        if (out_row0 + r >= out_row_end) break;
+        T const* const window = ring + (slot_row0 + r) * pitch + shift + lane * kVec * Sw;
+        float acc[kVec];
+        CUTE_UNROLL
+        for (int e = 0; e < kVec; ++e) acc[e] = bias_value;
+        if constexpr (kTaps) {
+          float values[Cfg::kWindow];
+          staging::load_elements<T, Cfg::kWindow, decltype(alignment)::value>(window, values);
+          CUTE_UNROLL
+          for (int k = 0; k < Cfg::kK; ++k) {
+            CUTE_UNROLL
+            for (int e = 0; e < kVec; ++e) acc[e] = fmaf(w_fixed[k], values[e * Cfg::kStride + k * Cfg::kDilation], acc[e]);
+          }
+        } else {
+          for (int k = 0; k < K; ++k) {
+            float const w = static_cast<float>(weight[c * p.w_stride_c + k * p.w_stride_k]);
+            CUTE_UNROLL
+            for (int e = 0; e < kVec; ++e) acc[e] = fmaf(w, static_cast<float>(window[e * Sw + k * D]), acc[e]);
+          }
+        }
+        staging::store_lane_outputs<T, kVec>(&out_plane(out_row0 + r, lane_col), p.out_stride_w, whole_vector,
+                                             lane_cols_left, acc);
+      }
+    };
+
+    for (int s = 0; s < Cfg::kStagesAhead; ++s) {
+      if (s < steps) load_stage(s);
+      staging::commit_stage();
+    }
+    for (int step = 0; step < steps; ++step) {
+      int const ahead = step + Cfg::kStagesAhead;
+      if (ahead < steps) load_stage(ahead);  // into the slot step-1 has finished with
+      staging::commit_stage();
+      staging::wait_stage<Cfg::kStagesAhead>();
+      if (lane * kVec < strip_cols) {
+        if constexpr (kTaps) {
+          staging::with_row_alignment<T>(g.row_alignment, [&](auto alignment) { compute_step(step, alignment); });
+        } else {  // element-wise reads take any alignment
+          compute_step(step, std::integral_constant<staging::RowAlignment, staging::RowAlignment::kWords16>{});
+        }
+      }
+      __syncthreads();
+    }
+  }
+}
+
+}  // namespace horizontal
+
+template <class Cfg>
+LaunchStatus launch_fwd_horizontal(FwdParams const& p, cudaStream_t stream) {
+  using T = typename Cfg::Element;
+  constexpr int64_t kCoordLimit = int64_t(1) << 30;  // row and column arithmetic stays in int
+  if (p.axis != TapAxis::kWidth || p.x_stride_w != 1) return LaunchStatus::kUnsupported;
+  int const copy_bytes = staging::stage_copy_bytes<T>(p.x, p.W, p.x_stride_h, p.x_stride_c, p.x_stride_n);
+  if (copy_bytes == 0) return LaunchStatus::kUnsupported;
+  auto magnitude = [](int64_t v) { return v < 0 ? -v : v; };
+  int64_t const reach = (p.kernel_size - 1) * p.dilation + 1;
+  bool const small_coords = p.H < kCoordLimit && p.W < kCoordLimit && magnitude(p.padding_h) < kCoordLimit &&
+                            magnitude(p.padding_w) < kCoordLimit && reach < kCoordLimit &&
+                            (p.Ho + Cfg::kStepRows) * p.stride_h < kCoordLimit &&
+                            (p.Wo + Cfg::kTileW) * p.stride_w + reach < kCoordLimit;
+  if (!small_coords) return LaunchStatus::kUnsupported;
+
+  int64_t const copy_elems = copy_bytes / int64_t(sizeof(T));
+  int64_t const span = (Cfg::kTileW - 1) * p.stride_w + reach;
+  int64_t const chunks = (copy_elems - 1 + span + 1 + copy_elems - 1) / copy_elems;
+  int64_t const pitch = (chunks * copy_elems + Cfg::kVec - 1) / Cfg::kVec * Cfg::kVec;
+  int64_t const smem_bytes = int64_t(Cfg::kRingStages) * Cfg::kStepRows * pitch * int64_t(sizeof(T));
+  DeviceLimits const& limits = device_limits(p.device);
+  if (smem_bytes > limits.smem_per_block_optin) return LaunchStatus::kUnsupported;
+
+  auto* kernel = copy_bytes == 16 ? &horizontal::fwd_horizontal_kernel<Cfg, 16> : &horizontal::fwd_horizontal_kernel<Cfg, 8>;
+  if (smem_bytes > 48 * 1024) {
+    cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem_bytes));
+  }
+  cudaFuncAttributes attributes{};
+  cudaFuncGetAttributes(&attributes, kernel);
+  int const blocks_per_sm = blocks_per_multiprocessor(limits, Cfg::kThreads, attributes.numRegs, int(smem_bytes));
+
+  horizontal::Geometry g{};
+  g.strips = int((p.Wo + Cfg::kTileW - 1) / Cfg::kTileW);
+  g.chunks = int(chunks);
+  g.pitch = int(pitch);
+  g.reach = int(reach);
+  g.out_unit_cols = p.out_stride_w == 1;
+  // Every strip's first input column sits the same number of elements past a copy boundary.
+  int64_t const shift = ((-p.padding_w) % copy_elems + copy_elems) % copy_elems;
+  g.row_alignment = int(staging::row_alignment(int(shift * int64_t(sizeof(T)))));
+  int64_t const planes = p.N * p.C;
+  int64_t const columns = planes * g.strips;
+  int64_t const steps_total = (p.Ho + Cfg::kStepRows - 1) / Cfg::kStepRows;
+  plan::RowSegments const split =
+      plan::split_rows(steps_total, columns, int64_t(blocks_per_sm) * limits.multiprocessors,
+                       plan::tiling_policy().min_segment_steps);
+  g.steps_per_segment = split.steps_per_segment;
+  g.tiles = columns * split.segments;
+  constexpr int64_t kIndexLimit = int64_t(1) << 31;  // tiles, planes and channels are divided as ints
+  if (g.tiles >= kIndexLimit) return LaunchStatus::kUnsupported;
+  g.tiles_in_plane = cutlass::FastDivmod(g.strips * split.segments);
+  g.segment_count = cutlass::FastDivmod(split.segments);
+  g.channel_count = cutlass::FastDivmod(int(p.C));
+
+  kernel<<<dim3(unsigned(g.tiles)), Cfg::kThreads, size_t(smem_bytes), stream>>>(p, g);
+  return LaunchStatus::kLaunched;
+}
+
+}  // namespace cute_dwconv

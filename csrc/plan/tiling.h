@@ -1,0 +1,55 @@
+// Host-side planning shared by the tiled kernels: how finely each plane's rows are split into
+// tiles. Read once; CUTE_DWCONV_TILE_WAVES, CUTE_DWCONV_MIN_SEGMENT_STEPS,
+// CUTE_DWCONV_MIN_SEGMENT_HALOS and CUTE_DWCONV_STRIP_ORIGIN override the defaults for tuning runs
+// (profiling/NOTES.md has the sweeps).
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+
+namespace cute_dwconv {
+namespace plan {
+
+struct TilingPolicy {
+  int waves;              // aim for this many waves of resident blocks
+  int min_segment_steps;  // but keep at least this many pipeline steps per tile
+  int min_segment_halos;  // and at least this many halos of rows (each segment re-reads one)
+  int strip_origin;       // 1: strips may start at the first column that reads the image; 2: at 0
+};
+
+inline TilingPolicy const& tiling_policy() {
+  static TilingPolicy const policy = [] {
+    auto read = [](char const* name, int fallback) {
+      char const* text = std::getenv(name);
+      int const value = text ? std::atoi(text) : 0;
+      return value > 0 ? value : fallback;
+    };
+    return TilingPolicy{read("CUTE_DWCONV_TILE_WAVES", 64), read("CUTE_DWCONV_MIN_SEGMENT_STEPS", 2),
+                        read("CUTE_DWCONV_MIN_SEGMENT_HALOS", 1), read("CUTE_DWCONV_STRIP_ORIGIN", 1)};
+  }();
+  return policy;
+}
+
+struct RowSegments {
+  int steps_per_segment;
+  int segments;
+};
+
+// Splits each column of tiles (a plane's strip: steps_total pipeline steps) into segments until
+// there are enough tiles for policy.waves waves of resident blocks, so that the blocks still running
+// when the grid drains hold a small share of the run (64 waves measured best on the H100, which
+// gives most large problems tiles of the minimum two steps; profiling/NOTES.md), keeping at least
+// min_steps steps per segment.
+inline RowSegments split_rows(int64_t steps_total, int64_t columns, int64_t resident_blocks, int64_t min_steps) {
+  int64_t const wanted_tiles = int64_t(tiling_policy().waves) * resident_blocks;
+  int64_t segments = (wanted_tiles + columns - 1) / columns;
+  int64_t const max_segments = steps_total >= 2 * min_steps ? steps_total / min_steps : 1;
+  segments = segments < 1 ? 1 : (segments > max_segments ? max_segments : segments);
+  RowSegments split{};
+  split.steps_per_segment = int((steps_total + segments - 1) / segments);
+  split.segments = int((steps_total + split.steps_per_segment - 1) / split.steps_per_segment);
+  return split;
+}
+
+}  // namespace plan
+}  // namespace cute_dwconv
