@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import cute_dwconv  # noqa: F401  (registers torch.ops.cute_dwconv)
 
@@ -81,3 +82,21 @@ def run_path_channels_last(path, x, weight, bias, stride, padding, dilation):
     out = poisoned(shape, x.dtype, x.device, torch.channels_last)
     return run_path(path, x.contiguous(memory_format=torch.channels_last), weight, bias, stride, padding, dilation,
                     out=out)
+
+
+class OpLog(TorchDispatchMode):
+    """Records every operator that reaches the dispatcher, as 'namespace::name'."""
+
+    def __init__(self):
+        super().__init__()
+        self.names = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.names.append(f"{func.namespace}::{func._opname}")
+        return func(*args, **(kwargs or {}))
+
+    def ours(self):
+        return [n for n in self.names if n.startswith("cute_dwconv::")]
+
+    def count(self, predicate):
+        return sum(1 for n in self.names if predicate(n))

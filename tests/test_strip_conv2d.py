@@ -13,10 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch._prims_common import suggest_memory_format
-from torch.utils._python_dispatch import TorchDispatchMode
 
 import cute_dwconv
-from conftest import TOLERANCES, poison_allocator, poisoned, requires_cuda
+from conftest import TOLERANCES, OpLog, poison_allocator, poisoned, requires_cuda
 
 pytestmark = [requires_cuda, pytest.mark.gpu]
 
@@ -222,21 +221,6 @@ def check_forward_backward(x, weight, bias, stride, padding, dilation, generator
     if bias is not None:
         assert grads[2].shape == bias.shape, context
         torch.testing.assert_close(grads[2].double(), ref_b, **tol, msg=lambda m: f"{context} grad_bias: {m}")
-
-
-class OpLog(TorchDispatchMode):
-    """Records every operator that reaches the dispatcher, as 'namespace::name'."""
-
-    def __init__(self):
-        super().__init__()
-        self.names = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.names.append(f"{func.namespace}::{func._opname}")
-        return func(*args, **(kwargs or {}))
-
-    def ours(self):
-        return [n for n in self.names if n.startswith("cute_dwconv::")]
 
 
 # ----------------------------------------------------------------------------------------------

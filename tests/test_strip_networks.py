@@ -12,27 +12,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
 
 import cute_dwconv
-from conftest import requires_cuda
+from conftest import OpLog, requires_cuda
 from strip_blocks import (InceptionNeXtMixer, SegNeXtAttention, StripNet, SubclassedConv2d, is_depthwise_strip,
                           strip_conv_names)
-
-
-class OpLog(TorchDispatchMode):
-    """Records every operator that reaches the dispatcher, as 'namespace::name'."""
-
-    def __init__(self):
-        super().__init__()
-        self.names = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.names.append(f"{func.namespace}::{func._opname}")
-        return func(*args, **(kwargs or {}))
-
-    def count(self, predicate):
-        return sum(1 for n in self.names if predicate(n))
 
 
 def ours(name):
