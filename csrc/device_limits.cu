@@ -5,28 +5,38 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
-#include <vector>
+#include <utility>
 
 namespace cute_dwconv {
 namespace {
-
-DeviceLimits read_device(int device) {
-  DeviceLimits limits{};
-  cudaDeviceGetAttribute(&limits.multiprocessors, cudaDevAttrMultiProcessorCount, device);
-  cudaDeviceGetAttribute(&limits.smem_per_block_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
-  cudaDeviceGetAttribute(&limits.smem_per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device);
-  cudaDeviceGetAttribute(&limits.smem_reserved_per_block, cudaDevAttrReservedSharedMemoryPerBlock, device);
-  cudaDeviceGetAttribute(&limits.threads_per_sm, cudaDevAttrMaxThreadsPerMultiProcessor, device);
-  cudaDeviceGetAttribute(&limits.blocks_per_sm, cudaDevAttrMaxBlocksPerMultiprocessor, device);
-  cudaDeviceGetAttribute(&limits.registers_per_sm, cudaDevAttrMaxRegistersPerMultiprocessor, device);
-  limits.emulated = false;
-  return limits;
-}
 
 // Compute capability 8.6 (GA102: RTX 3090 with 82 multiprocessors; the A10 has 72): 100 KB of
 // shared memory per multiprocessor (99 KB per block), 1536 threads, 16 blocks, 64K registers.
 DeviceLimits sm86_limits() {
   return DeviceLimits{82, 99 * 1024, 100 * 1024, 1024, 1536, 16, 65536, true};
+}
+
+// A query that fails (a device that vanished, say) leaves the limits of the sm_86 stand-in, which
+// every supported GPU meets, and no error behind for the next launch check to find.
+DeviceLimits read_device(int device) {
+  DeviceLimits limits{};
+  std::pair<int*, cudaDeviceAttr> const queries[] = {
+      {&limits.multiprocessors, cudaDevAttrMultiProcessorCount},
+      {&limits.smem_per_block_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin},
+      {&limits.smem_per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor},
+      {&limits.smem_reserved_per_block, cudaDevAttrReservedSharedMemoryPerBlock},
+      {&limits.threads_per_sm, cudaDevAttrMaxThreadsPerMultiProcessor},
+      {&limits.blocks_per_sm, cudaDevAttrMaxBlocksPerMultiprocessor},
+      {&limits.registers_per_sm, cudaDevAttrMaxRegistersPerMultiprocessor},
+  };
+  for (auto const& [value, attribute] : queries) {
+    if (cudaDeviceGetAttribute(value, attribute, device) != cudaSuccess) {
+      cudaGetLastError();
+      return sm86_limits();
+    }
+  }
+  limits.emulated = false;
+  return limits;
 }
 
 bool emulate_sm86() {
@@ -40,18 +50,16 @@ bool emulate_sm86() {
 }  // namespace
 
 DeviceLimits const& device_limits(int device) {
-  static std::mutex mutex;
-  static std::vector<DeviceLimits> cache;
-  static std::vector<bool> known;
-  std::lock_guard<std::mutex> lock(mutex);
-  if (device >= static_cast<int>(cache.size())) {
-    cache.resize(device + 1);
-    known.resize(device + 1, false);
+  // Read on every launch: after the first call per device, one atomic load and no lock.
+  constexpr int kDevices = 64;
+  static std::once_flag once[kDevices];
+  static DeviceLimits cache[kDevices];
+  if (device < 0 || device >= kDevices) {
+    thread_local DeviceLimits uncached;
+    uncached = emulate_sm86() ? sm86_limits() : read_device(device);
+    return uncached;
   }
-  if (!known[device]) {
-    cache[device] = emulate_sm86() ? sm86_limits() : read_device(device);
-    known[device] = true;
-  }
+  std::call_once(once[device], [device] { cache[device] = emulate_sm86() ? sm86_limits() : read_device(device); });
   return cache[device];
 }
 

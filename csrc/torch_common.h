@@ -2,6 +2,7 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <ATen/core/dispatch/Dispatcher.h>
 
 #include <cstdint>
 #include <utility>
@@ -9,6 +10,13 @@
 #include "dwconv_params.h"
 
 namespace cute_dwconv {
+
+// The typed handle of one of our operators, for kernels that call another dispatch key's kernel
+// (hold it in a function-local static: the lookup takes the dispatcher's lock).
+template <class Signature>
+c10::TypedOperatorHandle<Signature> operator_handle(char const* name) {
+  return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<Signature>();
+}
 
 // PyTorch's output size: floor((in + padding - d(k-1) - 1) / s) + 1 with `padding` the total of
 // both sides, or <= 0 when the kernel's reach exceeds the padded input.

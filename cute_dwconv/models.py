@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .ops import dwconv_kx1
+from .ops import _ops
 
 # Headline problem: the shape our users run.
 batch_size = 64
@@ -37,8 +37,10 @@ class ModelNew(Model):
     names (conv2d.weight, conv2d.bias), initialisation and random-number use identical."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Straight to the operator (its checks raise for bad input): the arguments are the int ones
+        # the constructor took, and the Python entry's own checks only add host time per call.
         conv = self.conv2d
-        return dwconv_kx1(x, conv.weight, conv.bias, conv.stride[0], conv.padding[0], conv.dilation[0])
+        return _ops.dwconv_kx1.default(x, conv.weight, conv.bias, conv.stride[0], conv.padding[0], conv.dilation[0])
 
 
 def get_inputs():

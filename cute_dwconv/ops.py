@@ -43,12 +43,12 @@ def _check_int(name: str, value, minimum: int) -> int:
     return value
 
 
-def _pair(name: str, value, minimum: int) -> list:
-    """An int, or a sequence of one or two ints, as F.conv2d takes it, as [h, w]."""
+def _pair(name: str, value, minimum: int) -> tuple:
+    """An int, or a sequence of one or two ints, as F.conv2d takes it, as (h, w)."""
     if _is_int(value):
-        pair = [value, value]
+        pair = (value, value)
     elif isinstance(value, (tuple, list)) and len(value) in (1, 2) and all(_is_int(v) for v in value):
-        pair = [value[0], value[-1]]
+        pair = (value[0], value[-1])
     else:
         raise ValueError(f"cute_dwconv: {name} must be an int or a pair of ints, got {value!r}")
     if min(pair) < minimum:
@@ -56,19 +56,19 @@ def _pair(name: str, value, minimum: int) -> list:
     return pair
 
 
-def _padding(padding, kernel_hw, stride, dilation) -> list:
-    """[h, w], or [top, bottom, left, right] where "same" needs an extra row or column: F.conv2d
+def _padding(padding, kernel_hw, stride, dilation) -> tuple:
+    """(h, w), or (top, bottom, left, right) where "same" needs an extra row or column: F.conv2d
     puts it below and to the right."""
     if not isinstance(padding, str):
         return _pair("padding", padding, 0)
     if padding == "valid":
-        return [0, 0]
+        return (0, 0)
     if padding != "same":
         raise ValueError(f"cute_dwconv: padding must be an int, a pair of ints, 'same' or 'valid', got {padding!r}")
-    if stride != [1, 1]:
+    if stride != (1, 1):
         raise ValueError("cute_dwconv: padding='same' is not supported for strided convolutions")
     totals = [d * (k - 1) for k, d in zip(kernel_hw, dilation)]
-    return [totals[0] // 2, totals[0] - totals[0] // 2, totals[1] // 2, totals[1] - totals[1] // 2]
+    return (totals[0] // 2, totals[0] - totals[0] // 2, totals[1] // 2, totals[1] - totals[1] // 2)
 
 
 def _check_tensors(x, weight, bias) -> None:
@@ -79,12 +79,18 @@ def _check_tensors(x, weight, bias) -> None:
         raise ValueError(f"cute_dwconv: bias must be a torch.Tensor or None, got {type(bias).__name__}")
 
 
-def resolve_strip_args(weight: torch.Tensor, stride: IntOrPair, padding: Padding, dilation: IntOrPair):
-    """(stride, padding, dilation) as torch.ops.cute_dwconv.strip_conv2d takes them."""
+def resolve_conv_args(kernel_hw, stride: IntOrPair, padding: Padding, dilation: IntOrPair) -> tuple:
+    """(stride, padding, dilation) as torch.ops.cute_dwconv.strip_conv2d takes them, for a kernel of
+    kernel_hw = (kh, kw) (it matters only to "same")."""
     stride = _pair("stride", stride, 1)
     dilation = _pair("dilation", dilation, 1)
-    kernel_hw = tuple(weight.shape[2:]) if weight.dim() == 4 else (1, 1)
     return stride, _padding(padding, kernel_hw, stride, dilation), dilation
+
+
+def resolve_strip_args(weight: torch.Tensor, stride: IntOrPair, padding: Padding, dilation: IntOrPair) -> tuple:
+    """(stride, padding, dilation) as torch.ops.cute_dwconv.strip_conv2d takes them."""
+    kernel_hw = tuple(weight.shape[2:]) if weight.dim() == 4 else (1, 1)
+    return resolve_conv_args(kernel_hw, stride, padding, dilation)
 
 
 def strip_conv2d(
@@ -99,7 +105,7 @@ def strip_conv2d(
     and a depthwise strip weight of shape (C, 1, K, 1) or (C, 1, 1, K). stride and dilation take an
     int or an (h, w) pair; padding also "same" and "valid"."""
     _check_tensors(x, weight, bias)
-    return _ops.strip_conv2d(x, weight, bias, *resolve_strip_args(weight, stride, padding, dilation))
+    return _ops.strip_conv2d.default(x, weight, bias, *resolve_strip_args(weight, stride, padding, dilation))
 
 
 def strip_conv2d_out(
@@ -116,7 +122,7 @@ def strip_conv2d_out(
     _check_tensors(x, weight, bias)
     if not isinstance(out, torch.Tensor):
         raise ValueError(f"cute_dwconv: out must be a torch.Tensor, got {type(out).__name__}")
-    _ops.strip_conv2d_out(x, weight, bias, *resolve_strip_args(weight, stride, padding, dilation), out)
+    _ops.strip_conv2d_out.default(x, weight, bias, *resolve_strip_args(weight, stride, padding, dilation), out)
     return out
 
 
@@ -139,7 +145,7 @@ def dwconv_kx1(
     each for stride, padding and dilation (strip_conv2d takes per-axis arguments)."""
     _check_tensors(x, weight, bias)
     _check_int_args(stride, padding, dilation)
-    return _ops.dwconv_kx1(x, weight, bias, stride, padding, dilation)
+    return _ops.dwconv_kx1.default(x, weight, bias, stride, padding, dilation)
 
 
 def dwconv_kx1_out(
@@ -156,5 +162,5 @@ def dwconv_kx1_out(
     _check_int_args(stride, padding, dilation)
     if not isinstance(out, torch.Tensor):
         raise ValueError(f"cute_dwconv: out must be a torch.Tensor, got {type(out).__name__}")
-    _ops.dwconv_kx1_out(x, weight, bias, stride, padding, dilation, out)
+    _ops.dwconv_kx1_out.default(x, weight, bias, stride, padding, dilation, out)
     return out

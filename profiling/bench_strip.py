@@ -39,6 +39,9 @@ class Case:
     padding: tuple
     dtype: str = "float32"
     bias: bool = True
+    # "nchw"; "channels_last"; or "channels_last_slice": channels [C, 2C) of an 8C-channel
+    # channels_last tensor, the view torch.split gives InceptionNeXt's band branches.
+    layout: str = "nchw"
 
 
 STRIP_SHAPE = (16, 64, 256, 256)
@@ -50,6 +53,11 @@ CASES = [
     Case("k21_h", STRIP_SHAPE, (1, 21), (0, 10)),
     Case("k21_v", STRIP_SHAPE, (21, 1), (10, 0)),
     Case("k21_h_bf16", STRIP_SHAPE, (1, 21), (0, 10), dtype="bfloat16"),
+    # InceptionNeXt-T's first stage: 12 of 96 channels, 56x56, under channels_last.
+    Case("inc_band_h_cl", (64, 12, 56, 56), (1, 11), (0, 5), layout="channels_last_slice"),
+    Case("inc_band_v_cl", (64, 12, 56, 56), (11, 1), (5, 0), layout="channels_last_slice"),
+    Case("inc_band_h_cl_bf16", (64, 12, 56, 56), (1, 11), (0, 5), dtype="bfloat16", layout="channels_last_slice"),
+    Case("inc_band_v_cl_bf16", (64, 12, 56, 56), (11, 1), (5, 0), dtype="bfloat16", layout="channels_last_slice"),
 ]
 
 
@@ -89,14 +97,20 @@ def run_case(case: Case, bandwidth: float, flusher: L2Flusher) -> dict:
     weight, bias = reference.weight, reference.bias
 
     def make_x():
-        return torch.rand(case.shape, device=device, dtype=dtype)
+        if case.layout == "nchw":
+            return torch.rand(case.shape, device=device, dtype=dtype)
+        n, c_, h, w = case.shape
+        wide = case.layout == "channels_last_slice"
+        full = torch.rand((n, 8 * c_ if wide else c_, h, w), device=device, dtype=dtype)
+        full = full.contiguous(memory_format=torch.channels_last)
+        return full[:, c_:2 * c_] if wide else full
 
     x = make_x()
     with torch.no_grad():
         expected_shape = reference(x).shape
     moved = conv_bytes(x, expected_shape, weight, bias)
     floor_ms = moved / bandwidth * 1e3
-    xs = inputs_to_rotate(make_x, x.numel() * x.element_size(), device)
+    xs = inputs_to_rotate(make_x, x.untyped_storage().nbytes(), device)
 
     impls = {
         "ours": lambda xi: cute_dwconv.strip_conv2d(xi, weight, bias, 1, case.padding, 1),
@@ -115,7 +129,7 @@ def run_case(case: Case, bandwidth: float, flusher: L2Flusher) -> dict:
         del expected
 
     # Forward + backward through autograd: the modules, x and both parameters requiring grad.
-    xg = x.clone().requires_grad_()
+    xg = make_x().requires_grad_()  # in the case's layout (a clone of a slice would be dense)
     grad_out = torch.randn(expected_shape, device=device, dtype=dtype)
     grads = {}
     for name, module in (("eager", reference), ("ours", ours)):
@@ -175,15 +189,15 @@ def markdown(results: list, bandwidth: float) -> str:
     lines = [
         f"copy bandwidth (read + write): {bandwidth / 1e9:.0f} GB/s",
         "",
-        "| case | kernel | dtype | MB moved | floor ms | ours ms | % of floor | eager ms | % of floor | speedup "
+        "| case | kernel | dtype | layout | MB moved | floor ms | ours ms | % of floor | eager ms | % of floor | speedup "
         "| ours fwd+bwd ms | eager fwd+bwd ms | fwd+bwd speedup | max rel. error |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         c, ms, floor = r["case"], r["ms"], r["floor_ms"]
         kernel = "x".join(str(k) for k in c["kernel"])
         lines.append(
-            f"| {c['name']} | {kernel} p{tuple(c['padding'])} | {c['dtype']} | {r['bytes'] / 1e6:.1f} | {floor:.3f} | "
+            f"| {c['name']} | {kernel} p{tuple(c['padding'])} | {c['dtype']} | {c['layout']} | {r['bytes'] / 1e6:.1f} | {floor:.3f} | "
             f"{ms['ours']:.3f} | {100 * floor / ms['ours']:.1f}% | {ms['eager']:.3f} | "
             f"{100 * floor / ms['eager']:.1f}% | {ms['eager'] / ms['ours']:.2f}x | {ms['ours fwd+bwd']:.3f} | "
             f"{ms['eager fwd+bwd']:.3f} | {ms['eager fwd+bwd'] / ms['ours fwd+bwd']:.2f}x | "

@@ -11,6 +11,7 @@
 #include <cutlass/fast_math.h>
 
 #include "device_limits.h"
+#include "kernels/kernel_attributes.h"
 #include "dwconv_params.h"
 #include "kernels/compile_time.h"
 #include "kernels/launch.h"
@@ -200,12 +201,13 @@ LaunchStatus launch_fwd_horizontal(FwdParams const& p, cudaStream_t stream) {
   if (smem_bytes > limits.smem_per_block_optin) return LaunchStatus::kUnsupported;
 
   auto* kernel = copy_bytes == 16 ? &horizontal::fwd_horizontal_kernel<Cfg, 16> : &horizontal::fwd_horizontal_kernel<Cfg, 8>;
-  if (smem_bytes > 48 * 1024) {
-    cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem_bytes));
-  }
-  cudaFuncAttributes attributes{};
-  cudaFuncGetAttributes(&attributes, kernel);
-  int const blocks_per_sm = blocks_per_multiprocessor(limits, Cfg::kThreads, attributes.numRegs, int(smem_bytes));
+  using Attributes16 = KernelAttributes<&horizontal::fwd_horizontal_kernel<Cfg, 16>>;
+  using Attributes8 = KernelAttributes<&horizontal::fwd_horizontal_kernel<Cfg, 8>>;
+  bool const ready = copy_bytes == 16 ? Attributes16::allow_shared_memory(p.device, int(smem_bytes))
+                                      : Attributes8::allow_shared_memory(p.device, int(smem_bytes));
+  int const registers = copy_bytes == 16 ? Attributes16::registers(p.device) : Attributes8::registers(p.device);
+  if (!ready || registers == 0) return LaunchStatus::kUnsupported;
+  int const blocks_per_sm = blocks_per_multiprocessor(limits, Cfg::kThreads, registers, int(smem_bytes));
 
   horizontal::Geometry g{};
   g.strips = int((p.Wo + Cfg::kTileW - 1) / Cfg::kTileW);

@@ -12,6 +12,7 @@
 #include <cutlass/fast_math.h>
 
 #include "device_limits.h"
+#include "kernels/kernel_attributes.h"
 #include "dwconv_params.h"
 #include "kernels/compile_time.h"
 #include "kernels/launch.h"
@@ -447,17 +448,23 @@ LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream) {
   if (smem_bytes > limits.smem_per_block_optin) return LaunchStatus::kUnsupported;
 
   auto* kernel = &tiled::fwd_tiled_kernel<Cfg, 16>;
+  int registers = 0;
+  bool ready = false;
   if constexpr (Cfg::Plane::kStatic) {
     if (copy_bytes != 16) return LaunchStatus::kUnsupported;  // its planes are whole 16-byte rows
-  } else if (copy_bytes == 8) {
+  }
+  if (copy_bytes == 16) {
+    using Attributes = KernelAttributes<&tiled::fwd_tiled_kernel<Cfg, 16>>;
+    ready = Attributes::allow_shared_memory(p.device, int(smem_bytes));
+    registers = Attributes::registers(p.device);
+  } else if constexpr (!Cfg::Plane::kStatic) {
+    using Attributes = KernelAttributes<&tiled::fwd_tiled_kernel<Cfg, 8>>;
     kernel = &tiled::fwd_tiled_kernel<Cfg, 8>;
+    ready = Attributes::allow_shared_memory(p.device, int(smem_bytes));
+    registers = Attributes::registers(p.device);
   }
-  if (smem_bytes > 48 * 1024) {
-    cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem_bytes));
-  }
-  cudaFuncAttributes attributes{};
-  cudaFuncGetAttributes(&attributes, kernel);
-  int const blocks_per_sm = blocks_per_multiprocessor(limits, Cfg::kThreads, attributes.numRegs, int(smem_bytes));
+  if (!ready || registers == 0) return LaunchStatus::kUnsupported;
+  int const blocks_per_sm = blocks_per_multiprocessor(limits, Cfg::kThreads, registers, int(smem_bytes));
 
   tiled::Geometry g{};
   int64_t const col_padding = kCL ? p.padding_w * p.C : p.padding_w;
