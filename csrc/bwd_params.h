@@ -16,6 +16,7 @@ struct BwdInputParams {
   const void* grad_out;
   void* grad_input;
   const void* weight;  // tap (c, k) at c * w_stride_c + k * w_stride_k
+  bool weight_float32;  // float32 beside 16-bit grad_out (as autocast leaves it); otherwise grad_out's dtype
 
   int64_t N, C, H, W, Ho, Wo;
   int64_t g_stride_n, g_stride_c, g_stride_h, g_stride_w;
@@ -38,6 +39,7 @@ struct BwdWeightParams {
   const void* grad_out;
   void* grad_weight;  // tap (c, k) at c * gw_stride_c + k * gw_stride_k
   void* grad_bias;    // (C,)
+  bool grads_float32;  // grad_weight and grad_bias are float32 beside 16-bit x; otherwise x's dtype
   void* workspace;    // per-tile partial sums; BwdWeightPlan::workspace_bytes of them
 
   int64_t N, C, H, W, Ho, Wo;

@@ -22,6 +22,8 @@ struct FwdParams {
   void* out;
   const void* weight;  // (C, 1, K, 1) or (C, 1, 1, K): tap (c, k) at c * w_stride_c + k * w_stride_k
   const void* bias;    // (C,) or nullptr
+  // Weight and bias are float32 beside 16-bit x (as autocast leaves them); otherwise x's dtype.
+  bool params_float32;
 
   int64_t N, C, H, W, Ho, Wo;
   int64_t x_stride_n, x_stride_c, x_stride_h, x_stride_w;

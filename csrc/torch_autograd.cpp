@@ -54,12 +54,15 @@ class ShortList {
   size_t size_ = 0;
 };
 
-// Edges to x, weight and bias (an empty one when there is no bias), in that order.
+// Edges to x, weight and bias (an empty one when there is no bias), in that order. float_params:
+// the forward read float32 parameters beside 16-bit x (_strip_conv2d_float_params), so the weight
+// gradient comes back float32 from the matching operators.
 class StripConv2dBackward final : public Node {
  public:
   StripConv2dBackward(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
-                      ShortList stride, ShortList padding, ShortList dilation)
-      : stride_(stride), padding_(padding), dilation_(dilation), height_(x.sym_size(2)), width_(x.sym_size(3)),
+                      ShortList stride, ShortList padding, ShortList dilation, bool float_params)
+      : float_params_(float_params),
+        stride_(stride), padding_(padding), dilation_(dilation), height_(x.sym_size(2)), width_(x.sym_size(3)),
         kernel_{weight.sym_size(2).guard_int(__FILE__, __LINE__), weight.sym_size(3).guard_int(__FILE__, __LINE__)} {
     set_next_edges(torch::autograd::collect_next_edges(x, weight, bias));
     // Each gradient reads one saved tensor: grad_input the weight, grad_weight (and grad_bias) x.
@@ -79,11 +82,17 @@ class StripConv2dBackward final : public Node {
     std::optional<at::AutoDispatchBelowADInplaceOrView> below_autograd;
     if (!at::GradMode::is_enabled()) below_autograd.emplace();
     if (want_x) {
-      static auto const op = operator_handle<StripGradInput>("cute_dwconv::strip_conv2d_grad_input");
+      static auto const same_dtype = operator_handle<StripGradInput>("cute_dwconv::strip_conv2d_grad_input");
+      static auto const float_weight =
+          operator_handle<StripGradInput>("cute_dwconv::_strip_conv2d_grad_input_float_params");
+      auto const& op = float_params_ ? float_weight : same_dtype;
       result[0] = op.call(grad_out, weight_.unpack(), height_, width_, stride_.ref(), padding_.ref(), dilation_.ref());
     }
     if (want_weight || want_bias) {
-      static auto const op = operator_handle<StripGradWeight>("cute_dwconv::strip_conv2d_grad_weight");
+      static auto const same_dtype = operator_handle<StripGradWeight>("cute_dwconv::strip_conv2d_grad_weight");
+      static auto const float_grads =
+          operator_handle<StripGradWeight>("cute_dwconv::_strip_conv2d_grad_weight_float_params");
+      auto const& op = float_params_ ? float_grads : same_dtype;
       auto both = op.call(grad_out, x_.unpack(), kernel_, stride_.ref(), padding_.ref(), dilation_.ref());
       if (want_weight) result[1] = std::move(std::get<0>(both));
       if (want_bias) result[2] = std::move(std::get<1>(both));
@@ -99,6 +108,7 @@ class StripConv2dBackward final : public Node {
   }
 
  private:
+  bool float_params_;
   SavedVariable x_, weight_;
   ShortList stride_, padding_, dilation_;
   c10::SymInt height_, width_;
@@ -110,7 +120,7 @@ class StripConv2dBackward final : public Node {
 // padding and dilation as ShortLists).
 template <class Call, class Arguments>
 at::Tensor forward_with_history(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
-                                Call const& call, Arguments const& arguments) {
+                                Call const& call, Arguments const& arguments, bool float_params = false) {
   TORCH_CHECK_NOT_IMPLEMENTED(!(torch::autograd::isFwGradDefined(x) || torch::autograd::isFwGradDefined(weight) ||
                                 torch::autograd::isFwGradDefined(bias)),
                               "cute_dwconv: forward-mode automatic differentiation is not supported");
@@ -121,8 +131,8 @@ at::Tensor forward_with_history(at::Tensor const& x, at::Tensor const& weight, s
   }
   if (torch::autograd::compute_requires_grad(x, weight, bias)) {
     auto const [stride, padding, dilation] = arguments();
-    auto node = std::shared_ptr<StripConv2dBackward>(new StripConv2dBackward(x, weight, bias, stride, padding, dilation),
-                                                     torch::autograd::deleteNode);
+    auto node = std::shared_ptr<StripConv2dBackward>(
+        new StripConv2dBackward(x, weight, bias, stride, padding, dilation, float_params), torch::autograd::deleteNode);
     torch::autograd::set_history(out, node);
   }
   return out;
@@ -134,6 +144,15 @@ at::Tensor strip_conv2d_autograd(at::Tensor const& x, at::Tensor const& weight, 
   return forward_with_history(
       x, weight, bias, [&] { return op.call(x, weight, bias, stride, padding, dilation); },
       [&] { return std::make_tuple(ShortList(stride), ShortList(padding), ShortList(dilation)); });
+}
+
+at::Tensor strip_conv2d_float_params_autograd(at::Tensor const& x, at::Tensor const& weight,
+                                              std::optional<at::Tensor> const& bias, at::IntArrayRef stride,
+                                              at::IntArrayRef padding, at::IntArrayRef dilation) {
+  static auto const op = operator_handle<StripForward>("cute_dwconv::_strip_conv2d_float_params");
+  return forward_with_history(
+      x, weight, bias, [&] { return op.call(x, weight, bias, stride, padding, dilation); },
+      [&] { return std::make_tuple(ShortList(stride), ShortList(padding), ShortList(dilation)); }, true);
 }
 
 // dwconv_kx1's int arguments are strip_conv2d's for both axes.
@@ -149,6 +168,7 @@ at::Tensor dwconv_kx1_autograd(at::Tensor const& x, at::Tensor const& weight, st
 
 TORCH_LIBRARY_IMPL(cute_dwconv, Autograd, m) {
   m.impl("strip_conv2d", &strip_conv2d_autograd);
+  m.impl("_strip_conv2d_float_params", &strip_conv2d_float_params_autograd);
   m.impl("dwconv_kx1", &dwconv_kx1_autograd);
 }
 

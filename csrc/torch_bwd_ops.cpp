@@ -1,5 +1,5 @@
 // Torch glue for the backward operators: argument checks, output and workspace allocation, the
-// dispatch call and registration. The autograd formulas that call them live in cute_dwconv/_autograd.py.
+// dispatch call and registration. The autograd formulas that call them live in torch_autograd.cpp.
 // The dwconv_kx1_* operators are the strip_conv2d_* ones with int arguments and (K, 1) kernels.
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAException.h>
@@ -32,8 +32,10 @@ void check_grad_out_shape(at::Tensor const& grad_out, int64_t N, int64_t C, int6
               "), got ", grad_out.sizes());
 }
 
+// float_weight: the weight is float32 beside a 16-bit grad_out (see check_param_dtype).
 at::Tensor grad_input_impl(at::Tensor const& grad_out, at::Tensor const& weight, c10::SymInt const& height,
-                           c10::SymInt const& width, StripArgs const& args, bool allow_horizontal, BwdInputPath path) {
+                           c10::SymInt const& width, StripArgs const& args, bool allow_horizontal, BwdInputPath path,
+                           bool float_weight = false) {
   TORCH_CHECK(grad_out.dim() == 4, "cute_dwconv: grad_out must be a 4-D (N, C, Ho, Wo) tensor, got shape ",
               grad_out.sizes());
   int64_t const N = grad_out.size(0), C = grad_out.size(1);
@@ -43,7 +45,7 @@ at::Tensor grad_input_impl(at::Tensor const& grad_out, at::Tensor const& weight,
   StripKernel const kernel = strip_kernel(weight, C, "grad_out", args, allow_horizontal);
   check_grad_out_shape(grad_out, N, C, H, W, kernel, args);
   element_type(grad_out.scalar_type(), "grad_out");
-  check_same_dtype(weight, "weight", grad_out, "grad_out");
+  check_param_dtype(weight, "weight", grad_out, "grad_out", float_weight);
   check_cuda(grad_out, "grad_out");
   check_same_device(weight, "weight", grad_out, "grad_out");
 
@@ -58,6 +60,7 @@ at::Tensor grad_input_impl(at::Tensor const& grad_out, at::Tensor const& weight,
   p.grad_out = grad_out.const_data_ptr();
   p.grad_input = grad_input.mutable_data_ptr();
   p.weight = weight.const_data_ptr();
+  p.weight_float32 = float_weight;
   p.N = N; p.C = C; p.H = H; p.W = W; p.Ho = grad_out.size(2); p.Wo = grad_out.size(3);
   p.g_stride_n = grad_out.stride(0); p.g_stride_c = grad_out.stride(1);
   p.g_stride_h = grad_out.stride(2); p.g_stride_w = grad_out.stride(3);
@@ -84,8 +87,9 @@ BwdInputPath parse_input_path(c10::string_view path) {
 
 // grad_weight is (C, 1, kh, kw) like the weight; kernel_size names (kh, kw) or, with int
 // arguments, K of a (K, 1) kernel.
+// float_grads: grad_weight and grad_bias are float32 beside a 16-bit x (the parameters' dtype under autocast).
 std::tuple<at::Tensor, at::Tensor> grad_weight_impl(at::Tensor const& grad_out, at::Tensor const& x, int64_t kh,
-                                                    int64_t kw, StripArgs const& args) {
+                                                    int64_t kw, StripArgs const& args, bool float_grads = false) {
   check_input_shape(x);
   int64_t const N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   TORCH_CHECK(kh >= 1 && kw >= 1 && (kh == 1 || kw == 1),
@@ -101,8 +105,12 @@ std::tuple<at::Tensor, at::Tensor> grad_weight_impl(at::Tensor const& grad_out, 
   check_cuda(x, "x");
   check_same_device(grad_out, "grad_out", x, "x");
 
-  at::Tensor grad_weight = at::empty({C, 1, kh, kw}, x.options());
-  at::Tensor grad_bias = at::empty({C}, x.options());
+  TORCH_CHECK_TYPE(!float_grads || x.scalar_type() == at::kHalf || x.scalar_type() == at::kBFloat16,
+                   "cute_dwconv: float32 weight gradients are for a float16 or bfloat16 x, got x of dtype ",
+                   x.scalar_type());
+  at::TensorOptions const grad_options = float_grads ? x.options().dtype(at::kFloat) : x.options();
+  at::Tensor grad_weight = at::empty({C, 1, kh, kw}, grad_options);
+  at::Tensor grad_bias = at::empty({C}, grad_options);
 
   c10::cuda::CUDAGuard const guard(x.device());
   BwdWeightParams p{};
@@ -112,6 +120,7 @@ std::tuple<at::Tensor, at::Tensor> grad_weight_impl(at::Tensor const& grad_out, 
   p.grad_out = grad_out.const_data_ptr();
   p.grad_weight = grad_weight.mutable_data_ptr();
   p.grad_bias = grad_bias.mutable_data_ptr();
+  p.grads_float32 = float_grads;
   p.N = N; p.C = C; p.H = H; p.W = W; p.Ho = grad_out.size(2); p.Wo = grad_out.size(3);
   p.x_stride_n = x.stride(0); p.x_stride_c = x.stride(1); p.x_stride_h = x.stride(2); p.x_stride_w = x.stride(3);
   p.g_stride_n = grad_out.stride(0); p.g_stride_c = grad_out.stride(1);
@@ -155,6 +164,22 @@ std::tuple<at::Tensor, at::Tensor> strip_conv2d_grad_weight(at::Tensor const& gr
   return grad_weight_impl(grad_out, x, kernel_size[0], kernel_size[1], strip_args(stride, padding, dilation));
 }
 
+// The gradients of _strip_conv2d_float_params: grad_input from a float32 weight beside a 16-bit
+// grad_out, and float32 grad_weight and grad_bias, the parameters' dtype.
+at::Tensor strip_conv2d_grad_input_float_params(at::Tensor const& grad_out, at::Tensor const& weight,
+                                                c10::SymInt height, c10::SymInt width, at::IntArrayRef stride,
+                                                at::IntArrayRef padding, at::IntArrayRef dilation) {
+  return grad_input_impl(grad_out, weight, height, width, strip_args(stride, padding, dilation), true,
+                         BwdInputPath::kAuto, true);
+}
+
+std::tuple<at::Tensor, at::Tensor> strip_conv2d_grad_weight_float_params(
+    at::Tensor const& grad_out, at::Tensor const& x, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+    at::IntArrayRef padding, at::IntArrayRef dilation) {
+  TORCH_CHECK(kernel_size.size() == 2, "cute_dwconv: kernel_size must be (kh, kw), got ", kernel_size);
+  return grad_weight_impl(grad_out, x, kernel_size[0], kernel_size[1], strip_args(stride, padding, dilation), true);
+}
+
 at::Tensor dwconv_kx1_grad_input(at::Tensor const& grad_out, at::Tensor const& weight, c10::SymInt height,
                                  c10::SymInt width, int64_t stride, int64_t padding, int64_t dilation) {
   return grad_input_impl(grad_out, weight, height, width, symmetric_args(stride, padding, dilation), false,
@@ -189,6 +214,11 @@ TORCH_LIBRARY_FRAGMENT(cute_dwconv, m) {
   // comes from the grad_out values the weight gradient reads anyway.
   m.def("strip_conv2d_grad_weight(Tensor grad_out, Tensor x, int[2] kernel_size, int[2] stride, int[] padding, "
         "int[2] dilation) -> (Tensor, Tensor)");
+  // The gradients of _strip_conv2d_float_params (float32 weight; float32 grad_weight and grad_bias).
+  m.def("_strip_conv2d_grad_input_float_params(Tensor grad_out, Tensor weight, SymInt height, SymInt width, "
+        "int[2] stride, int[] padding, int[2] dilation) -> Tensor");
+  m.def("_strip_conv2d_grad_weight_float_params(Tensor grad_out, Tensor x, int[2] kernel_size, int[2] stride, "
+        "int[] padding, int[2] dilation) -> (Tensor, Tensor)");
   m.def("dwconv_kx1_grad_input(Tensor grad_out, Tensor weight, SymInt height, SymInt width, int stride, "
         "int padding, int dilation) -> Tensor");
   m.def("_dwconv_kx1_grad_input_path(Tensor grad_out, Tensor weight, SymInt height, SymInt width, int stride, "
@@ -201,6 +231,8 @@ TORCH_LIBRARY_IMPL(cute_dwconv, CUDA, m) {
   m.impl("strip_conv2d_grad_input", &strip_conv2d_grad_input);
   m.impl("_strip_conv2d_grad_input_path", &strip_conv2d_grad_input_path);
   m.impl("strip_conv2d_grad_weight", &strip_conv2d_grad_weight);
+  m.impl("_strip_conv2d_grad_input_float_params", &strip_conv2d_grad_input_float_params);
+  m.impl("_strip_conv2d_grad_weight_float_params", &strip_conv2d_grad_weight_float_params);
   m.impl("dwconv_kx1_grad_input", &dwconv_kx1_grad_input);
   m.impl("_dwconv_kx1_grad_input_path", &dwconv_kx1_grad_input_path);
   m.impl("dwconv_kx1_grad_weight", &dwconv_kx1_grad_weight);
@@ -211,6 +243,8 @@ TORCH_LIBRARY_IMPL(cute_dwconv, CPU, m) {
   m.impl("strip_conv2d_grad_input", &strip_conv2d_grad_input);
   m.impl("_strip_conv2d_grad_input_path", &strip_conv2d_grad_input_path);
   m.impl("strip_conv2d_grad_weight", &strip_conv2d_grad_weight);
+  m.impl("_strip_conv2d_grad_input_float_params", &strip_conv2d_grad_input_float_params);
+  m.impl("_strip_conv2d_grad_weight_float_params", &strip_conv2d_grad_weight_float_params);
   m.impl("dwconv_kx1_grad_input", &dwconv_kx1_grad_input);
   m.impl("_dwconv_kx1_grad_input_path", &dwconv_kx1_grad_input_path);
   m.impl("dwconv_kx1_grad_weight", &dwconv_kx1_grad_weight);

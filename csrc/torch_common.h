@@ -134,6 +134,17 @@ inline void check_same_device(at::Tensor const& t, char const* name, at::Tensor 
               ref.device(), ", got ", t.device());
 }
 
+// A weight or bias: in `ref`'s dtype, or with float_params float32 beside a float16 or bfloat16
+// `ref` (what the private *_float_params operators take: autocast leaves the parameters float32).
+inline void check_param_dtype(at::Tensor const& t, char const* name, at::Tensor const& ref, char const* ref_name,
+                              bool float_params) {
+  if (!float_params) return check_same_dtype(t, name, ref, ref_name);
+  bool const sixteen_bit = ref.scalar_type() == at::kHalf || ref.scalar_type() == at::kBFloat16;
+  TORCH_CHECK_TYPE(t.scalar_type() == at::kFloat && sixteen_bit, "cute_dwconv: ", name,
+                   " must be float32 beside a float16 or bfloat16 ", ref_name, ", got ", name, " of dtype ",
+                   t.scalar_type(), " and ", ref_name, " of dtype ", ref.scalar_type());
+}
+
 inline void check_cuda(at::Tensor const& t, char const* name) {
   TORCH_CHECK(t.is_cuda(), "cute_dwconv: ", name, " must be a CUDA tensor, got a tensor on ", t.device());
 }

@@ -6,6 +6,7 @@
 #include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/library.h>
 
+#include <array>
 #include <optional>
 
 #include "torch_common.h"
@@ -13,34 +14,58 @@
 namespace cute_dwconv {
 namespace {
 
-// As nn.Conv2d under torch.autocast("cuda"): every floating-point tensor argument is cast to the
-// autocast dtype (float64 excepted, as autocast leaves it), then the operator runs with autocast off.
-// Casting through cached_cast keeps autograd through the casts and reuses the cast of a weight
-// across calls in one autocast region. Unboxed, as PyTorch's own autocast kernels are: C++ callers
-// (and the autograd and backend kernels behind it) take no trip through an argument stack.
-template <class Signature, class... Rest>
-at::Tensor cast_and_call(c10::TypedOperatorHandle<Signature> const& op, at::Tensor const& x, at::Tensor const& weight,
-                         std::optional<at::Tensor> const& bias, Rest... rest) {
-  c10::impl::ExcludeDispatchKeyGuard const no_autocast(c10::DispatchKey::AutocastCUDA);
-  at::ScalarType const dtype = at::autocast::get_autocast_dtype(at::kCUDA);
-  return op.call(at::autocast::cached_cast(dtype, x), at::autocast::cached_cast(dtype, weight),
-                 at::autocast::cached_cast(dtype, bias), rest...);
+using StripSignature = at::Tensor(at::Tensor const&, at::Tensor const&, std::optional<at::Tensor> const&,
+                                  at::IntArrayRef, at::IntArrayRef, at::IntArrayRef);
+using Kx1Signature = at::Tensor(at::Tensor const&, at::Tensor const&, std::optional<at::Tensor> const&, int64_t,
+                                int64_t, int64_t);
+
+// As nn.Conv2d under torch.autocast("cuda"): x is cast to the autocast dtype (float64 excepted, as
+// autocast leaves it), then the operator runs with autocast off. Where that makes x 16-bit and the
+// weight and bias are float32 CUDA tensors, they stay float32 and _strip_conv2d_float_params reads
+// them as they are: no cast of either forward, no gradient cast backward, and their gradients come
+// back float32 (a layer's host time under autocast is mostly those casts: profiling/NOTES.md, host
+// path). The result differs from nn.Conv2d's only by the weights' rounding to 16 bits, which ours
+// skips. Otherwise every floating-point argument is cast, as autocast's own kernels do; casting
+// through cached_cast keeps autograd through the casts and reuses a weight's cast within a region.
+// Unboxed, as PyTorch's autocast kernels are.
+bool keeps_float_params(at::Tensor const& x_cast, at::Tensor const& weight, std::optional<at::Tensor> const& bias) {
+  auto float_on_cuda = [](at::Tensor const& t) { return t.scalar_type() == at::kFloat && t.is_cuda(); };
+  bool const sixteen_bit = x_cast.scalar_type() == at::kHalf || x_cast.scalar_type() == at::kBFloat16;
+  return sixteen_bit && x_cast.is_cuda() && float_on_cuda(weight) && (!bias.has_value() || float_on_cuda(*bias));
 }
 
 at::Tensor strip_conv2d_autocast(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
                                  at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
-  using Signature = at::Tensor(at::Tensor const&, at::Tensor const&, std::optional<at::Tensor> const&,
-                               at::IntArrayRef, at::IntArrayRef, at::IntArrayRef);
-  static auto const op = operator_handle<Signature>("cute_dwconv::strip_conv2d");
-  return cast_and_call(op, x, weight, bias, stride, padding, dilation);
+  static auto const op = operator_handle<StripSignature>("cute_dwconv::strip_conv2d");
+  static auto const float_params_op = operator_handle<StripSignature>("cute_dwconv::_strip_conv2d_float_params");
+  c10::impl::ExcludeDispatchKeyGuard const no_autocast(c10::DispatchKey::AutocastCUDA);
+  at::ScalarType const dtype = at::autocast::get_autocast_dtype(at::kCUDA);
+  at::Tensor const x_cast = at::autocast::cached_cast(dtype, x);
+  if (keeps_float_params(x_cast, weight, bias)) {
+    return float_params_op.call(x_cast, weight, bias, stride, padding, dilation);
+  }
+  return op.call(x_cast, at::autocast::cached_cast(dtype, weight), at::autocast::cached_cast(dtype, bias), stride,
+                 padding, dilation);
 }
 
+// dwconv_kx1 takes the float-parameter path as strip_conv2d with its ints for both axes, once its
+// own checks have passed, so that its messages stay its own.
 at::Tensor dwconv_kx1_autocast(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
                                int64_t stride, int64_t padding, int64_t dilation) {
-  using Signature = at::Tensor(at::Tensor const&, at::Tensor const&, std::optional<at::Tensor> const&, int64_t,
-                               int64_t, int64_t);
-  static auto const op = operator_handle<Signature>("cute_dwconv::dwconv_kx1");
-  return cast_and_call(op, x, weight, bias, stride, padding, dilation);
+  static auto const op = operator_handle<Kx1Signature>("cute_dwconv::dwconv_kx1");
+  static auto const float_params_op = operator_handle<StripSignature>("cute_dwconv::_strip_conv2d_float_params");
+  c10::impl::ExcludeDispatchKeyGuard const no_autocast(c10::DispatchKey::AutocastCUDA);
+  at::ScalarType const dtype = at::autocast::get_autocast_dtype(at::kCUDA);
+  at::Tensor const x_cast = at::autocast::cached_cast(dtype, x);
+  bool const kx1_weight = x.dim() == 4 && weight.dim() == 4 && weight.size(0) == x.size(1) && weight.size(1) == 1 &&
+                          weight.size(3) == 1;
+  if (kx1_weight && keeps_float_params(x_cast, weight, bias)) {
+    symmetric_args(stride, padding, dilation);  // dwconv_kx1's messages for its int arguments
+    std::array<int64_t, 2> const s{stride, stride}, p{padding, padding}, d{dilation, dilation};
+    return float_params_op.call(x_cast, weight, bias, s, p, d);
+  }
+  return op.call(x_cast, at::autocast::cached_cast(dtype, weight), at::autocast::cached_cast(dtype, bias), stride,
+                 padding, dilation);
 }
 
 // As PyTorch's out= functions: no autograd through a write into a given tensor, so a call that

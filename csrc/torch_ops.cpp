@@ -30,8 +30,9 @@ struct ConvShape {
   StripArgs args;
 };
 
+// float_params: weight and bias are float32 beside a 16-bit x (see check_param_dtype).
 ConvShape check_args(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
-                     StripArgs const& args, bool allow_horizontal) {
+                     StripArgs const& args, bool allow_horizontal, bool float_params) {
   check_input_shape(x);
   int64_t const N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   StripKernel const kernel = strip_kernel(weight, C, "x", args, allow_horizontal);
@@ -41,8 +42,8 @@ ConvShape check_args(at::Tensor const& x, at::Tensor const& weight, std::optiona
   }
   auto const [Ho, Wo] = output_size(H, W, kernel, args);
   element_type(x.scalar_type());
-  check_same_dtype(weight, "weight", x, "x");
-  if (bias.has_value()) check_same_dtype(*bias, "bias", x, "x");
+  check_param_dtype(weight, "weight", x, "x", float_params);
+  if (bias.has_value()) check_param_dtype(*bias, "bias", x, "x", float_params);
   check_cuda(x, "x");
   check_same_device(weight, "weight", x, "x");
   if (bias.has_value()) check_same_device(*bias, "bias", x, "x");
@@ -72,7 +73,7 @@ void check_out(at::Tensor const& out, at::Tensor const& x, ConvShape const& s) {
 }
 
 FwdParams make_params(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
-                      at::Tensor& out, ConvShape const& s) {
+                      at::Tensor& out, ConvShape const& s, bool float_params) {
   bool const along_width = s.kernel.axis == TapAxis::kWidth;
   FwdParams p{};
   p.dtype = element_type(x.scalar_type());
@@ -81,6 +82,7 @@ FwdParams make_params(at::Tensor const& x, at::Tensor const& weight, std::option
   p.out = out.mutable_data_ptr();
   p.weight = weight.const_data_ptr();
   p.bias = bias.has_value() ? bias->const_data_ptr() : nullptr;
+  p.params_float32 = float_params;
   p.N = s.N; p.C = s.C; p.H = s.H; p.W = s.W; p.Ho = s.Ho; p.Wo = s.Wo;
   p.x_stride_n = x.stride(0); p.x_stride_c = x.stride(1); p.x_stride_h = x.stride(2); p.x_stride_w = x.stride(3);
   p.out_stride_n = out.stride(0); p.out_stride_c = out.stride(1);
@@ -109,27 +111,27 @@ FwdPath parse_path(c10::string_view path) {
 }
 
 void run_forward(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
-                 at::Tensor& out, ConvShape const& s, FwdPath path) {
+                 at::Tensor& out, ConvShape const& s, FwdPath path, bool float_params = false) {
   if (out.numel() == 0) return;
   c10::cuda::CUDAGuard const guard(x.device());
-  FwdParams const p = make_params(x, weight, bias, out, s);
+  FwdParams const p = make_params(x, weight, bias, out, s, float_params);
   FwdStatus const status = strip_forward(p, path, c10::cuda::getCurrentCUDAStream());
   TORCH_CHECK(status == FwdStatus::kLaunched, "cute_dwconv: the requested kernel path cannot take this call");
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
 at::Tensor forward(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
-                   StripArgs const& args, bool allow_horizontal) {
-  ConvShape const s = check_args(x, weight, bias, args, allow_horizontal);
+                   StripArgs const& args, bool allow_horizontal, bool float_params = false) {
+  ConvShape const s = check_args(x, weight, bias, args, allow_horizontal, float_params);
   // The layout PyTorch's convolution gives: channels_last in, channels_last out.
   at::Tensor out = at::empty({s.N, s.C, s.Ho, s.Wo}, x.options().memory_format(x.suggest_memory_format()));
-  run_forward(x, weight, bias, out, s, FwdPath::kAuto);
+  run_forward(x, weight, bias, out, s, FwdPath::kAuto, float_params);
   return out;
 }
 
 void forward_out(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
                  StripArgs const& args, bool allow_horizontal, FwdPath path, at::Tensor& out) {
-  ConvShape const s = check_args(x, weight, bias, args, allow_horizontal);
+  ConvShape const s = check_args(x, weight, bias, args, allow_horizontal, false);
   check_out(out, x, s);
   run_forward(x, weight, bias, out, s, path);
 }
@@ -137,6 +139,14 @@ void forward_out(at::Tensor const& x, at::Tensor const& weight, std::optional<at
 at::Tensor strip_conv2d(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
                         at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
   return forward(x, weight, bias, strip_args(stride, padding, dilation), true);
+}
+
+// strip_conv2d with float32 weight and bias beside a float16 or bfloat16 x: what strip_conv2d and
+// dwconv_kx1 run under autocast, which leaves the parameters float32.
+at::Tensor strip_conv2d_float_params(at::Tensor const& x, at::Tensor const& weight,
+                                     std::optional<at::Tensor> const& bias, at::IntArrayRef stride,
+                                     at::IntArrayRef padding, at::IntArrayRef dilation) {
+  return forward(x, weight, bias, strip_args(stride, padding, dilation), true, true);
 }
 
 void strip_conv2d_out(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
@@ -191,6 +201,9 @@ TORCH_LIBRARY(cute_dwconv, m) {
   // F.conv2d for a depthwise (K, 1) or (1, K) weight. stride and dilation: one int for both axes or
   // (h, w); padding: one int, (h, w), or (top, bottom, left, right) (asymmetric "same" padding).
   m.def("strip_conv2d(Tensor x, Tensor weight, Tensor? bias, int[2] stride, int[] padding, int[2] dilation) -> Tensor");
+  // strip_conv2d with float32 weight and bias beside a float16 or bfloat16 x (autocast's call).
+  m.def("_strip_conv2d_float_params(Tensor x, Tensor weight, Tensor? bias, int[2] stride, int[] padding, "
+        "int[2] dilation) -> Tensor");
   m.def("strip_conv2d_out(Tensor x, Tensor weight, Tensor? bias, int[2] stride, int[] padding, int[2] dilation, "
         "Tensor(a!) out) -> ()");
   // strip_conv2d_out through one forced kernel path (auto, fixed_shape, table, general, direct), so
@@ -210,6 +223,7 @@ TORCH_LIBRARY(cute_dwconv, m) {
 
 TORCH_LIBRARY_IMPL(cute_dwconv, CUDA, m) {
   m.impl("strip_conv2d", &strip_conv2d);
+  m.impl("_strip_conv2d_float_params", &strip_conv2d_float_params);
   m.impl("strip_conv2d_out", &strip_conv2d_out);
   m.impl("_strip_conv2d_path_out", &strip_conv2d_path_out);
   m.impl("dwconv_kx1", &dwconv_kx1);
@@ -221,6 +235,7 @@ TORCH_LIBRARY_IMPL(cute_dwconv, CUDA, m) {
 // dispatcher's generic "could not run with arguments from the CPU backend".
 TORCH_LIBRARY_IMPL(cute_dwconv, CPU, m) {
   m.impl("strip_conv2d", &strip_conv2d);
+  m.impl("_strip_conv2d_float_params", &strip_conv2d_float_params);
   m.impl("strip_conv2d_out", &strip_conv2d_out);
   m.impl("_strip_conv2d_path_out", &strip_conv2d_path_out);
   m.impl("dwconv_kx1", &dwconv_kx1);

@@ -49,6 +49,11 @@ def _(x, weight, bias, stride, padding, dilation):
     return _new_output(x, _forward_shape(x, weight, stride, padding, dilation))
 
 
+@torch.library.register_fake("cute_dwconv::_strip_conv2d_float_params")
+def _(x, weight, bias, stride, padding, dilation):
+    return _new_output(x, _forward_shape(x, weight, stride, padding, dilation))
+
+
 @torch.library.register_fake("cute_dwconv::dwconv_kx1")
 def _(x, weight, bias, stride, padding, dilation):
     return _new_output(x, _forward_shape(x, weight, [stride], [padding], [dilation], allow_horizontal=False))
@@ -74,6 +79,11 @@ def _(grad_out, weight, height, width, stride, padding, dilation, path):
     return _fake_grad_input(grad_out, height, width)
 
 
+@torch.library.register_fake("cute_dwconv::_strip_conv2d_grad_input_float_params")
+def _(grad_out, weight, height, width, stride, padding, dilation):
+    return _fake_grad_input(grad_out, height, width)
+
+
 @torch.library.register_fake("cute_dwconv::dwconv_kx1_grad_input")
 def _(grad_out, weight, height, width, stride, padding, dilation):
     return _fake_grad_input(grad_out, height, width)
@@ -84,15 +94,20 @@ def _(grad_out, weight, height, width, stride, padding, dilation, path):
     return _fake_grad_input(grad_out, height, width)
 
 
-def _fake_grad_weight(x, kh, kw):
+def _fake_grad_weight(x, kh, kw, dtype=None):
     torch._check(x.dim() == 4, lambda: f"cute_dwconv: x must be 4-D, got shape {tuple(x.shape)}")
     c = x.shape[1]
-    return x.new_empty((c, 1, kh, kw)), x.new_empty((c,))
+    return x.new_empty((c, 1, kh, kw), dtype=dtype), x.new_empty((c,), dtype=dtype)
 
 
 @torch.library.register_fake("cute_dwconv::strip_conv2d_grad_weight")
 def _(grad_out, x, kernel_size, stride, padding, dilation):
     return _fake_grad_weight(x, kernel_size[0], kernel_size[1])
+
+
+@torch.library.register_fake("cute_dwconv::_strip_conv2d_grad_weight_float_params")
+def _(grad_out, x, kernel_size, stride, padding, dilation):
+    return _fake_grad_weight(x, kernel_size[0], kernel_size[1], dtype=torch.float32)
 
 
 @torch.library.register_fake("cute_dwconv::dwconv_kx1_grad_weight")

@@ -140,8 +140,10 @@ def test_opcheck_remaining_operators():
     torch.library.opcheck(ops._planning_limits.default, (0,))
     defined = {schema.name.split("::")[1] for schema in torch._C._jit_get_all_schemas()
                if schema.name.startswith("cute_dwconv::")}
-    # The strip_conv2d family goes through opcheck in test_strip_conv2d.py.
-    checked = {"dwconv_kx1", "dwconv_kx1_out", "_dwconv_kx1_path_out", "_forward_table",
+    # The strip_conv2d family goes through opcheck in test_strip_conv2d.py, the float-parameter
+    # operators autocast calls in test_float_params.py.
+    checked = {"_strip_conv2d_float_params", "_strip_conv2d_grad_input_float_params",
+               "_strip_conv2d_grad_weight_float_params", "dwconv_kx1", "dwconv_kx1_out", "_dwconv_kx1_path_out", "_forward_table",
                "_forward_channels_last_table", "dwconv_kx1_grad_input", "_dwconv_kx1_grad_input_path",
                "dwconv_kx1_grad_weight", "strip_conv2d", "strip_conv2d_out", "_strip_conv2d_path_out",
                "strip_conv2d_grad_input", "_strip_conv2d_grad_input_path", "strip_conv2d_grad_weight",

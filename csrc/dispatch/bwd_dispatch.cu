@@ -7,6 +7,7 @@
 #include <cutlass/numeric_types.h>
 
 #include "kernels/launch.h"
+#include "kernels/param_access.h"
 
 namespace cute_dwconv {
 namespace {
@@ -27,8 +28,9 @@ FwdParams flipped_forward(BwdInputParams const& b) {
   f.axis = b.axis;
   f.x = b.grad_out;
   f.out = b.grad_input;
-  f.weight = static_cast<T const*>(b.weight) + (b.kernel_size - 1) * b.w_stride_k;
+  f.weight = static_cast<char const*>(b.weight) + (b.kernel_size - 1) * b.w_stride_k * param_bytes<T>(b.weight_float32);
   f.bias = nullptr;
+  f.params_float32 = b.weight_float32;
   f.N = b.N; f.C = b.C;
   f.H = b.Ho; f.W = b.Wo;
   f.Ho = b.H; f.Wo = b.W;

@@ -13,6 +13,7 @@
 #include "bwd_params.h"
 #include "kernels/accumulator.h"
 #include "kernels/column_walk.h"
+#include "kernels/param_access.h"
 
 namespace cute_dwconv {
 namespace bwd_input {
@@ -33,8 +34,7 @@ __global__ void __launch_bounds__(kThreads)
   Tensor grad_in = make_tensor(make_gmem_ptr(static_cast<T*>(p.grad_input)),
                                make_layout(make_shape(p.N, p.C, p.H, p.W),
                                            make_stride(p.gi_stride_n, p.gi_stride_c, p.gi_stride_h, p.gi_stride_w)));
-  Tensor weight = make_tensor(make_gmem_ptr(static_cast<T const*>(p.weight)),
-                              make_layout(make_shape(p.C, p.kernel_size), make_stride(p.w_stride_c, p.w_stride_k)));
+  ParamReader<T> const weight{p.weight, p.weight_float32};
   // The tap axis (t) and the other one (o): rows and columns, or columns and rows.
   int64_t const s_t = kAlongWidth ? p.stride_w : p.stride_h;
   int64_t const s_o = kAlongWidth ? p.stride_h : p.stride_w;
@@ -63,7 +63,7 @@ __global__ void __launch_bounds__(kThreads)
           int64_t const t = shifted_t / s_t;
           if (shifted_t % s_t == 0 && t < out_t) {
             Acc const g = kAlongWidth ? static_cast<Acc>(grad_out(n, c, o, t)) : static_cast<Acc>(grad_out(n, c, t, o));
-            acc = fma(static_cast<Acc>(weight(c, k)), g, acc);
+            acc = fma(weight[c * p.w_stride_c + k * p.w_stride_k], g, acc);
           }
         }
       }

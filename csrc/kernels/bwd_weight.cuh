@@ -15,6 +15,7 @@
 #include "bwd_params.h"
 #include "device_limits.h"
 #include "kernels/accumulator.h"
+#include "kernels/param_access.h"
 
 namespace cute_dwconv {
 namespace bwd_weight {
@@ -225,8 +226,8 @@ __global__ void __launch_bounds__(kThreads)
     bwd_weight_finalize_kernel(BwdWeightParams const p, BwdWeightPlan const plan) {
   using Acc = accumulator_t<T>;
   Acc const* const partial = static_cast<Acc const*>(p.workspace);
-  T* const grad_weight = static_cast<T*>(p.grad_weight);
-  T* const grad_bias = static_cast<T*>(p.grad_bias);
+  ParamWriter<T> const grad_weight{p.grad_weight, p.grads_float32};
+  ParamWriter<T> const grad_bias{p.grad_bias, p.grads_float32};
   int64_t const slots = p.kernel_size + 1;
   int64_t const entries = p.N * plan.segments;
   int64_t const pairs = p.C * slots;
@@ -241,9 +242,9 @@ __global__ void __launch_bounds__(kThreads)
     sum = warp_sum(sum);
     if (lane == 0) {
       if (slot < p.kernel_size) {
-        grad_weight[c * p.gw_stride_c + slot * p.gw_stride_k] = static_cast<T>(sum);
-      } else if (grad_bias != nullptr) {
-        grad_bias[c * p.gb_stride] = static_cast<T>(sum);
+        grad_weight.set(c * p.gw_stride_c + slot * p.gw_stride_k, sum);
+      } else if (grad_bias) {
+        grad_bias.set(c * p.gb_stride, sum);
       }
     }
   }

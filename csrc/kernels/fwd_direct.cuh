@@ -12,6 +12,7 @@
 #include "kernels/accumulator.h"
 #include "kernels/column_walk.h"
 #include "kernels/launch.h"
+#include "kernels/param_access.h"
 
 namespace cute_dwconv {
 namespace direct {
@@ -28,8 +29,8 @@ __global__ void __launch_bounds__(kThreads)
   using Acc = accumulator_t<T>;
   T const* const x = static_cast<T const*>(p.x);
   T* const out = static_cast<T*>(p.out);
-  T const* const weight = static_cast<T const*>(p.weight);
-  T const* const bias = static_cast<T const*>(p.bias);
+  ParamReader<T> const weight{p.weight, p.params_float32};
+  ParamReader<T> const bias{p.bias, p.params_float32};
 
   int64_t const work = p.N * p.C * p.Wo * row_chunks;
   for (int64_t i = int64_t(blockIdx.x) * kThreads + threadIdx.x; i < work;

@@ -19,6 +19,7 @@
 #include "kernels/staging/lane_io.cuh"
 #include "kernels/staging/row_ring.cuh"
 #include "kernels/tile_config.h"
+#include "kernels/param_access.h"
 #include "plan/tiling.h"
 
 namespace cute_dwconv {
@@ -130,8 +131,8 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   int const lane = threadIdx.x % kLanes;
   T const* const x = static_cast<T const*>(p.x);
   T* const out = static_cast<T*>(p.out);
-  T const* const weight = static_cast<T const*>(p.weight);
-  T const* const bias = static_cast<T const*>(p.bias);
+  ParamReader<T> const weight{p.weight, p.params_float32};
+  ParamReader<T> const bias{p.bias, p.params_float32};
 
   for (int64_t tile = blockIdx.x; tile < g.tiles; tile += gridDim.x) {
     int plane_index, in_plane, strip, segment, n_index = 0, c_index = 0;

@@ -1,0 +1,57 @@
+// Weights and biases as the kernels read and write them: in their own dtype, which is the
+// activations' dtype T or, beside 16-bit activations, float32. Under autocast the parameters stay
+// float32 and the kernels read them as such, so that a layer costs no cast of its weight and bias
+// forward and none of their gradients backward (profiling/NOTES.md, host path).
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+
+#include "kernels/accumulator.h"
+
+namespace cute_dwconv {
+
+template <class T>
+constexpr bool kSixteenBit = sizeof(T) == 2;
+
+// Reads element i of a weight or bias in the accumulator type. The dtype test is uniform across a
+// launch and sits outside the tap loops of the table's kernels, which keep their weights in registers.
+template <class T>
+struct ParamReader {
+  void const* data;
+  bool float32;  // only meaningful beside 16-bit T; otherwise the parameters are T
+
+  __device__ __forceinline__ accumulator_t<T> operator[](int64_t i) const {
+    if constexpr (kSixteenBit<T>) {
+      if (float32) return static_cast<float const*>(data)[i];
+    }
+    return static_cast<accumulator_t<T>>(static_cast<T const*>(data)[i]);
+  }
+  __device__ __forceinline__ explicit operator bool() const { return data != nullptr; }
+};
+
+// Writes element i of a weight or bias gradient from the accumulator type.
+template <class T>
+struct ParamWriter {
+  void* data;
+  bool float32;
+
+  __device__ __forceinline__ void set(int64_t i, accumulator_t<T> value) const {
+    if constexpr (kSixteenBit<T>) {
+      if (float32) {
+        static_cast<float*>(data)[i] = value;
+        return;
+      }
+    }
+    static_cast<T*>(data)[i] = static_cast<T>(value);
+  }
+  __device__ __forceinline__ explicit operator bool() const { return data != nullptr; }
+};
+
+// Bytes per element of a parameter tensor.
+template <class T>
+constexpr int64_t param_bytes(bool float32) {
+  return kSixteenBit<T> && float32 ? 4 : int64_t(sizeof(T));
+}
+
+}  // namespace cute_dwconv
