@@ -1,32 +1,26 @@
-// The autograd formulas of the functional forwards, as graph nodes written by hand the way PyTorch's
-// generated code writes its own: the forward's autograd kernel runs the operator below autograd,
-// then (only when an input requires grad) records one node that holds what the backward needs.
-// Both gradients are operators too (grad_input, and grad_weight with grad_bias), each launched only
-// when a tensor needs it. A torch::autograd::Function cost more host time per call (a map of named
-// saved values, output wrapping: profiling/NOTES.md, host path), and a Python formula tens of
-// microseconds, which layers on small maps cannot hide.
-// dwconv_kx1 records the same node as strip_conv2d.
+// The autograd formulas of the functional forwards: both gradients are operators too (grad_input,
+// and grad_weight with grad_bias), each launched only when a tensor needs it. In C++ rather than
+// through torch.library.register_autograd: a Python formula costs tens of microseconds of host time
+// per call, which layers on small maps cannot hide (InceptionNeXt's 56×56 mixer ran slower converted
+// than eager until this moved here). A torch::autograd::Function, the public C++ API, keeps the
+// extension building against every torch release from 2.4 on (the Node class beneath it changed
+// shape in 2.14); a hand-written Node measured no faster (profiling/NOTES.md, variant 48).
+// dwconv_kx1 runs the same formula: its int arguments are strip_conv2d's for both axes.
 #include <ATen/ATen.h>
 #include <ATen/core/dispatch/Dispatcher.h>
-#include <torch/csrc/autograd/function.h>
-#include <torch/csrc/autograd/functions/utils.h>
-#include <torch/csrc/autograd/saved_variable.h>
+#include <torch/csrc/autograd/custom_function.h>
 #include <torch/library.h>
 
-#include <array>
-#include <cstdint>
-#include <memory>
 #include <optional>
-#include <string>
 #include <tuple>
+#include <vector>
 
 #include "torch_common.h"
 
 namespace cute_dwconv {
 namespace {
 
-using torch::autograd::Node;
-using torch::autograd::SavedVariable;
+using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
 using StripForward = at::Tensor(at::Tensor const&, at::Tensor const&, std::optional<at::Tensor> const&,
@@ -38,130 +32,86 @@ using StripGradInput = at::Tensor(at::Tensor const&, at::Tensor const&, c10::Sym
 using StripGradWeight = std::tuple<at::Tensor, at::Tensor>(at::Tensor const&, at::Tensor const&, at::IntArrayRef,
                                                            at::IntArrayRef, at::IntArrayRef, at::IntArrayRef);
 
-// An int list of at most four values (stride and dilation: 1 or 2, padding: 1, 2 or 4), held inline.
-class ShortList {
+// kFloatParams: the forward read float32 parameters beside 16-bit x (_strip_conv2d_float_params),
+// so the gradients come from the matching operators, the weight's and bias's in float32.
+template <bool kFloatParams>
+class StripConv2dFunction : public torch::autograd::Function<StripConv2dFunction<kFloatParams>> {
  public:
-  ShortList() = default;
-  explicit ShortList(at::IntArrayRef values) : size_(values.size()) {
-    TORCH_INTERNAL_ASSERT(values.size() <= values_.size(), "cute_dwconv: at most four values, got ", values);
-    std::copy(values.begin(), values.end(), values_.begin());
-  }
-  ShortList(int64_t value, size_t copies) : size_(copies) { values_.fill(value); }
-  at::IntArrayRef ref() const { return {values_.data(), size_}; }
-
- private:
-  std::array<int64_t, 4> values_{};
-  size_t size_ = 0;
-};
-
-// Edges to x, weight and bias (an empty one when there is no bias), in that order. float_params:
-// the forward read float32 parameters beside 16-bit x (_strip_conv2d_float_params), so the weight
-// gradient comes back float32 from the matching operators.
-class StripConv2dBackward final : public Node {
- public:
-  StripConv2dBackward(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
-                      ShortList stride, ShortList padding, ShortList dilation, bool float_params)
-      : float_params_(float_params),
-        stride_(stride), padding_(padding), dilation_(dilation), height_(x.sym_size(2)), width_(x.sym_size(3)),
-        kernel_{weight.sym_size(2).guard_int(__FILE__, __LINE__), weight.sym_size(3).guard_int(__FILE__, __LINE__)} {
-    set_next_edges(torch::autograd::collect_next_edges(x, weight, bias));
+  // `run` is the forward operator's call, below autograd.
+  template <class Run>
+  static at::Tensor forward(AutogradContext* ctx, at::Tensor const& x, at::Tensor const& weight,
+                            std::optional<at::Tensor> const& bias, std::vector<int64_t> stride,
+                            std::vector<int64_t> padding, std::vector<int64_t> dilation, Run const& run) {
+    at::Tensor out;
+    {
+      at::AutoDispatchBelowADInplaceOrView const below_autograd;
+      out = run();  // first: its checks raise before anything below reads a shape
+    }
     // Each gradient reads one saved tensor: grad_input the weight, grad_weight (and grad_bias) x.
-    if (x.requires_grad()) weight_ = SavedVariable(weight, false);
-    if (weight.requires_grad() || (bias.has_value() && bias->requires_grad())) x_ = SavedVariable(x, false);
+    bool const bias_grad = bias.has_value() && bias->defined() && bias->requires_grad();
+    ctx->save_for_backward({x.requires_grad() ? weight : at::Tensor(),
+                            weight.requires_grad() || bias_grad ? x : at::Tensor()});
+    ctx->saved_data["has_bias"] = bias.has_value() && bias->defined();
+    ctx->saved_data["stride"] = std::move(stride);
+    ctx->saved_data["padding"] = std::move(padding);
+    ctx->saved_data["dilation"] = std::move(dilation);
+    ctx->saved_data["kernel"] = std::vector<int64_t>{weight.sym_size(2).guard_int(__FILE__, __LINE__),
+                                                     weight.sym_size(3).guard_int(__FILE__, __LINE__)};
+    ctx->saved_data["height"] = x.sym_size(2);
+    ctx->saved_data["width"] = x.sym_size(3);
+    return out;
   }
 
-  variable_list apply(variable_list&& grads) override {
-    variable_list result(3);
-    at::Tensor const& grad_out = grads[0];
-    if (!grad_out.defined()) return result;
-    bool const want_x = task_should_compute_output(0);
-    bool const want_weight = task_should_compute_output(1);
-    bool const want_bias = task_should_compute_output(2);
-    // A plain backward runs with grad mode off: straight to the kernels, past the dispatcher's
-    // autograd fallback. Under create_graph the calls go through it, as any call would.
-    std::optional<at::AutoDispatchBelowADInplaceOrView> below_autograd;
-    if (!at::GradMode::is_enabled()) below_autograd.emplace();
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    static auto const grad_input_op = operator_handle<StripGradInput>(
+        kFloatParams ? "cute_dwconv::_strip_conv2d_grad_input_float_params" : "cute_dwconv::strip_conv2d_grad_input");
+    static auto const grad_weight_op = operator_handle<StripGradWeight>(
+        kFloatParams ? "cute_dwconv::_strip_conv2d_grad_weight_float_params" : "cute_dwconv::strip_conv2d_grad_weight");
+    auto const saved = ctx->get_saved_variables();
+    std::vector<int64_t> const stride = ctx->saved_data["stride"].toIntVector();
+    std::vector<int64_t> const padding = ctx->saved_data["padding"].toIntVector();
+    std::vector<int64_t> const dilation = ctx->saved_data["dilation"].toIntVector();
+    bool const has_bias = ctx->saved_data["has_bias"].toBool();
+    bool const want_x = ctx->needs_input_grad(0);
+    bool const want_weight = ctx->needs_input_grad(1);
+    bool const want_bias = has_bias && ctx->needs_input_grad(2);
+    at::Tensor grad_x, grad_weight, grad_bias;
     if (want_x) {
-      static auto const same_dtype = operator_handle<StripGradInput>("cute_dwconv::strip_conv2d_grad_input");
-      static auto const float_weight =
-          operator_handle<StripGradInput>("cute_dwconv::_strip_conv2d_grad_input_float_params");
-      auto const& op = float_params_ ? float_weight : same_dtype;
-      result[0] = op.call(grad_out, weight_.unpack(), height_, width_, stride_.ref(), padding_.ref(), dilation_.ref());
+      grad_x = grad_input_op.call(grads[0], saved[0], ctx->saved_data["height"].toSymInt(),
+                                  ctx->saved_data["width"].toSymInt(), stride, padding, dilation);
     }
     if (want_weight || want_bias) {
-      static auto const same_dtype = operator_handle<StripGradWeight>("cute_dwconv::strip_conv2d_grad_weight");
-      static auto const float_grads =
-          operator_handle<StripGradWeight>("cute_dwconv::_strip_conv2d_grad_weight_float_params");
-      auto const& op = float_params_ ? float_grads : same_dtype;
-      auto both = op.call(grad_out, x_.unpack(), kernel_, stride_.ref(), padding_.ref(), dilation_.ref());
-      if (want_weight) result[1] = std::move(std::get<0>(both));
-      if (want_bias) result[2] = std::move(std::get<1>(both));
+      auto both = grad_weight_op.call(grads[0], saved[1], ctx->saved_data["kernel"].toIntVector(), stride, padding,
+                                      dilation);
+      if (want_weight) grad_weight = std::move(std::get<0>(both));
+      if (want_bias) grad_bias = std::move(std::get<1>(both));
     }
-    return result;
+    return {grad_x, grad_weight, grad_bias, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
-
-  std::string name() const override { return "StripConv2dBackward"; }
-
-  void release_variables() override {
-    x_.reset_data();
-    weight_.reset_data();
-  }
-
- private:
-  bool float_params_;
-  SavedVariable x_, weight_;
-  ShortList stride_, padding_, dilation_;
-  c10::SymInt height_, width_;
-  std::array<int64_t, 2> kernel_;
 };
-
-// Runs the operator below autograd, then records the node when any input requires grad. The node's
-// arguments are taken only after the operator has accepted them (`arguments` returns stride,
-// padding and dilation as ShortLists).
-template <class Call, class Arguments>
-at::Tensor forward_with_history(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
-                                Call const& call, Arguments const& arguments, bool float_params = false) {
-  TORCH_CHECK_NOT_IMPLEMENTED(!(torch::autograd::isFwGradDefined(x) || torch::autograd::isFwGradDefined(weight) ||
-                                torch::autograd::isFwGradDefined(bias)),
-                              "cute_dwconv: forward-mode automatic differentiation is not supported");
-  at::Tensor out;
-  {
-    at::AutoDispatchBelowADInplaceOrView const below_autograd;
-    out = call();
-  }
-  if (torch::autograd::compute_requires_grad(x, weight, bias)) {
-    auto const [stride, padding, dilation] = arguments();
-    auto node = std::shared_ptr<StripConv2dBackward>(
-        new StripConv2dBackward(x, weight, bias, stride, padding, dilation, float_params), torch::autograd::deleteNode);
-    torch::autograd::set_history(out, node);
-  }
-  return out;
-}
 
 at::Tensor strip_conv2d_autograd(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
                                  at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
   static auto const op = operator_handle<StripForward>("cute_dwconv::strip_conv2d");
-  return forward_with_history(
-      x, weight, bias, [&] { return op.call(x, weight, bias, stride, padding, dilation); },
-      [&] { return std::make_tuple(ShortList(stride), ShortList(padding), ShortList(dilation)); });
+  return StripConv2dFunction<false>::apply(x, weight, bias, stride.vec(), padding.vec(), dilation.vec(),
+                                           [&] { return op.call(x, weight, bias, stride, padding, dilation); });
 }
 
 at::Tensor strip_conv2d_float_params_autograd(at::Tensor const& x, at::Tensor const& weight,
                                               std::optional<at::Tensor> const& bias, at::IntArrayRef stride,
                                               at::IntArrayRef padding, at::IntArrayRef dilation) {
   static auto const op = operator_handle<StripForward>("cute_dwconv::_strip_conv2d_float_params");
-  return forward_with_history(
-      x, weight, bias, [&] { return op.call(x, weight, bias, stride, padding, dilation); },
-      [&] { return std::make_tuple(ShortList(stride), ShortList(padding), ShortList(dilation)); }, true);
+  return StripConv2dFunction<true>::apply(x, weight, bias, stride.vec(), padding.vec(), dilation.vec(),
+                                          [&] { return op.call(x, weight, bias, stride, padding, dilation); });
 }
 
-// dwconv_kx1's int arguments are strip_conv2d's for both axes.
 at::Tensor dwconv_kx1_autograd(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
                                int64_t stride, int64_t padding, int64_t dilation) {
   static auto const op = operator_handle<Kx1Forward>("cute_dwconv::dwconv_kx1");
-  return forward_with_history(
-      x, weight, bias, [&] { return op.call(x, weight, bias, stride, padding, dilation); },
-      [&] { return std::make_tuple(ShortList(stride, 2), ShortList(padding, 2), ShortList(dilation, 2)); });
+  return StripConv2dFunction<false>::apply(x, weight, bias, std::vector<int64_t>{stride, stride},
+                                           std::vector<int64_t>{padding, padding},
+                                           std::vector<int64_t>{dilation, dilation},
+                                           [&] { return op.call(x, weight, bias, stride, padding, dilation); });
 }
 
 }  // namespace

@@ -116,10 +116,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
 
     constexpr int kTapRegs = kTaps ? Cfg::kK : 1;
     float w_fixed[kTapRegs];
-    if constexpr (kTaps) {
-      CUTE_UNROLL
-      for (int k = 0; k < Cfg::kK; ++k) w_fixed[k] = static_cast<float>(weight[c * p.w_stride_c + k * p.w_stride_k]);
-    }
+    if constexpr (kTaps) load_taps(weight, c * p.w_stride_c, p.w_stride_k, w_fixed);
     float const bias_value = bias ? static_cast<float>(bias[c * p.bias_stride]) : 0.0f;
     int const lane_col = out_col0 + lane * kVec;
     int const lane_cols_left = Wo - lane_col;

@@ -207,16 +207,21 @@ __global__ void __launch_bounds__(Cfg::kThreads)
     constexpr int kChannelRegs = kCL ? kVec : 1;
     float w_fixed[kChannelRegs][kTapRegs];
     float bias_value[kChannelRegs];
+    auto channel_of = [&](int e) -> int64_t { return kCL ? (out_col0 + lane * kVec + e) % p.C : c; };
+    if constexpr (kTaps) {
+      with_param_pointer(weight, [&](auto const* from) {
+        CUTE_UNROLL
+        for (int e = 0; e < kChannelRegs; ++e) {
+          CUTE_UNROLL
+          for (int k = 0; k < Cfg::kK; ++k) {
+            w_fixed[e][k] = static_cast<float>(from[channel_of(e) * p.w_stride_c + k * p.w_stride_k]);
+          }
+        }
+      });
+    }
     CUTE_UNROLL
     for (int e = 0; e < kChannelRegs; ++e) {
-      int64_t const channel = kCL ? (out_col0 + lane * kVec + e) % p.C : c;
-      if constexpr (kTaps) {
-        CUTE_UNROLL
-        for (int k = 0; k < Cfg::kK; ++k) {
-          w_fixed[e][k] = static_cast<float>(weight[channel * p.w_stride_c + k * p.w_stride_k]);
-        }
-      }
-      bias_value[e] = bias ? static_cast<float>(bias[channel * p.bias_stride]) : 0.0f;
+      bias_value[e] = bias ? static_cast<float>(bias[channel_of(e) * p.bias_stride]) : 0.0f;
     }
 
     int const lane_col = out_col0 + lane * kVec;

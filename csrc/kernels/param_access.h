@@ -30,6 +30,30 @@ struct ParamReader {
   __device__ __forceinline__ explicit operator bool() const { return data != nullptr; }
 };
 
+// Calls fn with the parameters' pointer in their own dtype (float const* or T const*): one dtype
+// test around a whole unrolled load of taps into registers. A test per tap cost the 16-bit tiled
+// kernels up to 34 registers (ptxas, sm_90), and the channels_last ones, which load kVec channels,
+// up to 21 with a test per channel.
+template <class T, class Fn>
+__device__ __forceinline__ void with_param_pointer(ParamReader<T> const& params, Fn&& fn) {
+  if constexpr (kSixteenBit<T>) {
+    if (params.float32) {
+      fn(static_cast<float const*>(params.data));
+      return;
+    }
+  }
+  fn(static_cast<T const*>(params.data));
+}
+
+// Taps 0..kK-1 of one channel (element first + k * step) into registers.
+template <class T, int kK>
+__device__ __forceinline__ void load_taps(ParamReader<T> const& weight, int64_t first, int64_t step, float (&taps)[kK]) {
+  with_param_pointer(weight, [&](auto const* from) {
+#pragma unroll
+    for (int k = 0; k < kK; ++k) taps[k] = static_cast<float>(from[first + k * step]);
+  });
+}
+
 // Writes element i of a weight or bias gradient from the accumulator type.
 template <class T>
 struct ParamWriter {
