@@ -54,6 +54,39 @@ def check_backward(label, shape, k, dtype, stride, padding, dilation, input_path
     return ok
 
 
+def check_float_params(dtype, kh, kw, stride, padding, layout) -> bool:
+    """_strip_conv2d_float_params and its gradient operators against float64, on inputs drawn on
+    the CPU (see problem); layout "odd" is a view one element past an aligned start."""
+    ops = torch.ops.cute_dwconv
+    width = 71 if layout == "odd" else 72
+    x = torch.randn(2, 8, 21, width).to(dtype)
+    if layout == "odd":
+        x = torch.cat([x.flatten()[:1], x.flatten()]).to("cuda")[1:].view(x.shape)
+    else:
+        x = x.to("cuda")
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    w = torch.randn(8, 1, kh, kw).to("cuda")
+    b = torch.randn(8).to("cuda")
+    args = (list(stride), list(padding), [1, 1])
+    out = ops._strip_conv2d_float_params(x, w, b, *args)
+    grad_out = torch.randn(tuple(out.shape)).to(dtype).to("cuda")
+    grad_x = ops._strip_conv2d_grad_input_float_params(grad_out, w, x.shape[2], x.shape[3], *args)
+    grad_w, grad_b = ops._strip_conv2d_grad_weight_float_params(grad_out, x, [kh, kw], *args)
+    torch.cuda.synchronize()
+    xd, wd, bd = (t.double().requires_grad_() for t in (x, w, b))
+    expected = torch.nn.functional.conv2d(xd, wd, bd, stride, padding, 1, 8)
+    expected.backward(grad_out.double())
+    tol = TOLERANCES[dtype]
+    reduction = dict(rtol=2e-5, atol=2e-5 * grad_out[:, 0].numel() ** 0.5)  # float32 sums, kept float32
+    ok = (torch.allclose(out.double(), expected.detach(), **tol) and torch.allclose(grad_x.double(), xd.grad, **tol)
+          and grad_w.dtype == grad_b.dtype == torch.float32 and torch.allclose(grad_w.double(), wd.grad, **reduction)
+          and torch.allclose(grad_b.double(), bd.grad, **reduction))
+    if not ok:
+        print(f"MISMATCH float params dtype={dtype} kernel=({kh}, {kw}) stride={stride} padding={padding} {layout}")
+    return ok
+
+
 def strip_problem(shape, kh, kw, dtype, with_bias):
     x = torch.randn(shape).to(dtype).to("cuda")
     w = torch.randn(shape[1], 1, kh, kw).to(dtype).to("cuda")
@@ -167,6 +200,14 @@ def main() -> int:
             ok &= check_strip_backward("auto", x, w, stride, padding, dilation)
         x, w, _ = strip_problem((2, 3, 13, 40), 1, 5, dtype, False)
         ok &= check_strip_backward("strided", x, w, (1, 1), (0, 2), (1, 1), input_path="strided")
+    # Float32 weight and bias beside 16-bit x (autocast's operators): a table kernel of each axis,
+    # the general, direct and channels_last paths, the flipped forward and gathering grad_input,
+    # and float32 weight gradients.
+    for dtype in (torch.float16, torch.bfloat16):
+        for kh, kw, stride, padding, layout in [(7, 1, (1, 1), (3, 0), "nchw"), (1, 11, (1, 1), (0, 5), "nchw"),
+                                                (1, 6, (1, 2), (0, 2), "nchw"), (33, 1, (1, 1), (16, 0), "nchw"),
+                                                (5, 1, (1, 1), (2, 0), "channels_last"), (1, 5, (2, 2), (1, 2), "odd")]:
+            ok &= check_float_params(dtype, kh, kw, stride, padding, layout)
     print("all sanitizer calls matched the reference" if ok else "some calls MISMATCHED")
     return 0 if ok else 1
 
