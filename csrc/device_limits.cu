@@ -51,10 +51,9 @@ bool emulate_sm86() {
 
 DeviceLimits const& device_limits(int device) {
   // Read on every launch: after the first call per device, one atomic load and no lock.
-  constexpr int kDevices = 64;
-  static std::once_flag once[kDevices];
-  static DeviceLimits cache[kDevices];
-  if (device < 0 || device >= kDevices) {
+  static std::once_flag once[kMaxCachedDevices];
+  static DeviceLimits cache[kMaxCachedDevices];
+  if (device < 0 || device >= kMaxCachedDevices) {
     thread_local DeviceLimits uncached;
     uncached = emulate_sm86() ? sm86_limits() : read_device(device);
     return uncached;

@@ -3,6 +3,10 @@
 
 namespace cute_dwconv {
 
+// Device ordinals below this have their limits and kernel attributes cached (read once); others
+// are read on every call.
+constexpr int kMaxCachedDevices = 64;
+
 struct DeviceLimits {
   int multiprocessors;
   int smem_per_block_optin;  // bytes a block may have after opting in

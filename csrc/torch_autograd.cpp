@@ -23,10 +23,6 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-using StripForward = at::Tensor(at::Tensor const&, at::Tensor const&, std::optional<at::Tensor> const&,
-                                at::IntArrayRef, at::IntArrayRef, at::IntArrayRef);
-using Kx1Forward = at::Tensor(at::Tensor const&, at::Tensor const&, std::optional<at::Tensor> const&, int64_t,
-                              int64_t, int64_t);
 using StripGradInput = at::Tensor(at::Tensor const&, at::Tensor const&, c10::SymInt, c10::SymInt, at::IntArrayRef,
                                   at::IntArrayRef, at::IntArrayRef);
 using StripGradWeight = std::tuple<at::Tensor, at::Tensor>(at::Tensor const&, at::Tensor const&, at::IntArrayRef,

@@ -5,6 +5,7 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 
 #include <cstdint>
+#include <optional>
 #include <utility>
 
 #include "dwconv_params.h"
@@ -133,6 +134,12 @@ inline void check_same_device(at::Tensor const& t, char const* name, at::Tensor 
   TORCH_CHECK(t.device() == ref.device(), "cute_dwconv: ", name, " must be on ", ref_name, "'s device ",
               ref.device(), ", got ", t.device());
 }
+
+// The forward operators' signatures: strip_conv2d's (and _strip_conv2d_float_params's) and dwconv_kx1's.
+using StripForward = at::Tensor(at::Tensor const&, at::Tensor const&, std::optional<at::Tensor> const&,
+                                at::IntArrayRef, at::IntArrayRef, at::IntArrayRef);
+using Kx1Forward = at::Tensor(at::Tensor const&, at::Tensor const&, std::optional<at::Tensor> const&, int64_t,
+                              int64_t, int64_t);
 
 // A weight or bias: in `ref`'s dtype, or with float_params float32 beside a float16 or bfloat16
 // `ref` (what the private *_float_params operators take: autocast leaves the parameters float32).

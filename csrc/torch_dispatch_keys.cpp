@@ -14,11 +14,6 @@
 namespace cute_dwconv {
 namespace {
 
-using StripSignature = at::Tensor(at::Tensor const&, at::Tensor const&, std::optional<at::Tensor> const&,
-                                  at::IntArrayRef, at::IntArrayRef, at::IntArrayRef);
-using Kx1Signature = at::Tensor(at::Tensor const&, at::Tensor const&, std::optional<at::Tensor> const&, int64_t,
-                                int64_t, int64_t);
-
 // As nn.Conv2d under torch.autocast("cuda"): x is cast to the autocast dtype (float64 excepted, as
 // autocast leaves it), then the operator runs with autocast off. Where that makes x 16-bit and the
 // weight and bias are float32 CUDA tensors, they stay float32 and _strip_conv2d_float_params reads
@@ -36,8 +31,8 @@ bool keeps_float_params(at::Tensor const& x_cast, at::Tensor const& weight, std:
 
 at::Tensor strip_conv2d_autocast(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
                                  at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
-  static auto const op = operator_handle<StripSignature>("cute_dwconv::strip_conv2d");
-  static auto const float_params_op = operator_handle<StripSignature>("cute_dwconv::_strip_conv2d_float_params");
+  static auto const op = operator_handle<StripForward>("cute_dwconv::strip_conv2d");
+  static auto const float_params_op = operator_handle<StripForward>("cute_dwconv::_strip_conv2d_float_params");
   c10::impl::ExcludeDispatchKeyGuard const no_autocast(c10::DispatchKey::AutocastCUDA);
   at::ScalarType const dtype = at::autocast::get_autocast_dtype(at::kCUDA);
   at::Tensor const x_cast = at::autocast::cached_cast(dtype, x);
@@ -52,8 +47,8 @@ at::Tensor strip_conv2d_autocast(at::Tensor const& x, at::Tensor const& weight, 
 // own checks have passed, so that its messages stay its own.
 at::Tensor dwconv_kx1_autocast(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
                                int64_t stride, int64_t padding, int64_t dilation) {
-  static auto const op = operator_handle<Kx1Signature>("cute_dwconv::dwconv_kx1");
-  static auto const float_params_op = operator_handle<StripSignature>("cute_dwconv::_strip_conv2d_float_params");
+  static auto const op = operator_handle<Kx1Forward>("cute_dwconv::dwconv_kx1");
+  static auto const float_params_op = operator_handle<StripForward>("cute_dwconv::_strip_conv2d_float_params");
   c10::impl::ExcludeDispatchKeyGuard const no_autocast(c10::DispatchKey::AutocastCUDA);
   at::ScalarType const dtype = at::autocast::get_autocast_dtype(at::kCUDA);
   at::Tensor const x_cast = at::autocast::cached_cast(dtype, x);

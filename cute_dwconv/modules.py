@@ -53,7 +53,8 @@ class StripConv2d(nn.Conv2d):
         resolved = self._resolved
         args = resolved[1] if resolved is not None and resolved[0] == self._configuration() else self._resolve()
         weight = self.weight
-        # Under autocast the operator casts to autocast's dtype itself, as nn.Conv2d's does.
+        # Under autocast the operator casts x to autocast's dtype itself, as nn.Conv2d's does (and
+        # reads float32 parameters as they are).
         if (args is not None and x.is_cuda and x.dim() == 4 and x.dtype in _OUR_DTYPES
                 and weight.dtype in _OUR_DTYPES):
             return _strip_conv2d(x, weight, self.bias, *args)

@@ -199,12 +199,11 @@ LaunchStatus launch_fwd_horizontal(FwdParams const& p, cudaStream_t stream) {
   if (smem_bytes > limits.smem_per_block_optin) return LaunchStatus::kUnsupported;
 
   auto* kernel = copy_bytes == 16 ? &horizontal::fwd_horizontal_kernel<Cfg, 16> : &horizontal::fwd_horizontal_kernel<Cfg, 8>;
-  using Attributes16 = KernelAttributes<&horizontal::fwd_horizontal_kernel<Cfg, 16>>;
-  using Attributes8 = KernelAttributes<&horizontal::fwd_horizontal_kernel<Cfg, 8>>;
-  bool const ready = copy_bytes == 16 ? Attributes16::allow_shared_memory(p.device, int(smem_bytes))
-                                      : Attributes8::allow_shared_memory(p.device, int(smem_bytes));
-  int const registers = copy_bytes == 16 ? Attributes16::registers(p.device) : Attributes8::registers(p.device);
-  if (!ready || registers == 0) return LaunchStatus::kUnsupported;
+  int const registers =
+      copy_bytes == 16
+          ? KernelAttributes<&horizontal::fwd_horizontal_kernel<Cfg, 16>>::registers_if_launchable(p.device, int(smem_bytes))
+          : KernelAttributes<&horizontal::fwd_horizontal_kernel<Cfg, 8>>::registers_if_launchable(p.device, int(smem_bytes));
+  if (registers == 0) return LaunchStatus::kUnsupported;
   int const blocks_per_sm = blocks_per_multiprocessor(limits, Cfg::kThreads, registers, int(smem_bytes));
 
   horizontal::Geometry g{};

@@ -455,21 +455,16 @@ LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream) {
 
   auto* kernel = &tiled::fwd_tiled_kernel<Cfg, 16>;
   int registers = 0;
-  bool ready = false;
   if constexpr (Cfg::Plane::kStatic) {
     if (copy_bytes != 16) return LaunchStatus::kUnsupported;  // its planes are whole 16-byte rows
   }
   if (copy_bytes == 16) {
-    using Attributes = KernelAttributes<&tiled::fwd_tiled_kernel<Cfg, 16>>;
-    ready = Attributes::allow_shared_memory(p.device, int(smem_bytes));
-    registers = Attributes::registers(p.device);
+    registers = KernelAttributes<&tiled::fwd_tiled_kernel<Cfg, 16>>::registers_if_launchable(p.device, int(smem_bytes));
   } else if constexpr (!Cfg::Plane::kStatic) {
-    using Attributes = KernelAttributes<&tiled::fwd_tiled_kernel<Cfg, 8>>;
     kernel = &tiled::fwd_tiled_kernel<Cfg, 8>;
-    ready = Attributes::allow_shared_memory(p.device, int(smem_bytes));
-    registers = Attributes::registers(p.device);
+    registers = KernelAttributes<&tiled::fwd_tiled_kernel<Cfg, 8>>::registers_if_launchable(p.device, int(smem_bytes));
   }
-  if (!ready || registers == 0) return LaunchStatus::kUnsupported;
+  if (registers == 0) return LaunchStatus::kUnsupported;
   int const blocks_per_sm = blocks_per_multiprocessor(limits, Cfg::kThreads, registers, int(smem_bytes));
 
   tiled::Geometry g{};

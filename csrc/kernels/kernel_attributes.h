@@ -10,13 +10,20 @@
 #include <atomic>
 #include <mutex>
 
-namespace cute_dwconv {
+#include "device_limits.h"
 
-constexpr int kMaxCachedDevices = 64;
+namespace cute_dwconv {
 
 template <auto Kernel>
 class KernelAttributes {
  public:
+  // What a launch of Kernel with `smem_bytes` of dynamic shared memory needs: its registers per
+  // thread, or 0 when it cannot be launched so (the opt-in or the query failed): then the caller
+  // takes another path.
+  static int registers_if_launchable(int device, int smem_bytes) {
+    return allow_shared_memory(device, smem_bytes) ? registers(device) : 0;
+  }
+
   // Registers per thread of Kernel on `device` (the current device), or 0 when the runtime cannot
   // say (no image for this GPU, say): then the caller takes another path. A failed query leaves no
   // error behind for the next launch check to find.
