@@ -115,7 +115,7 @@ nvcc_flags = [
 setup(
     name="cute_dwconv",
     version="0.1.0",
-    description="Depthwise (K, 1) convolutions for PyTorch, written with CUTLASS/CuTe",
+    description="Depthwise convolutions for PyTorch, written with CUTLASS/CuTe",
     packages=find_packages(include=["cute_dwconv", "cute_dwconv.*"]),
     ext_modules=[
         CUDAExtension(

@@ -5,7 +5,7 @@
 // than eager until this moved here). A torch::autograd::Function, the public C++ API, keeps the
 // extension building against every torch release from 2.4 on (the Node class beneath it changed
 // shape in 2.14); a hand-written Node measured no faster (profiling/NOTES.md, variant 48).
-// dwconv_kx1 runs the same formula: its int arguments are strip_conv2d's for both axes.
+// dwconv_kx1 runs the strip formula: its int arguments are strip_conv2d's for both axes.
 #include <ATen/ATen.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -23,21 +23,48 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-using StripGradInput = at::Tensor(at::Tensor const&, at::Tensor const&, c10::SymInt, c10::SymInt, at::IntArrayRef,
-                                  at::IntArrayRef, at::IntArrayRef);
-using StripGradWeight = std::tuple<at::Tensor, at::Tensor>(at::Tensor const&, at::Tensor const&, at::IntArrayRef,
-                                                           at::IntArrayRef, at::IntArrayRef, at::IntArrayRef);
+using GradInputOp = at::Tensor(at::Tensor const&, at::Tensor const&, c10::SymInt, c10::SymInt, at::IntArrayRef,
+                               at::IntArrayRef, at::IntArrayRef);
+using GradWeightOp = std::tuple<at::Tensor, at::Tensor>(at::Tensor const&, at::Tensor const&, at::IntArrayRef,
+                                                        at::IntArrayRef, at::IntArrayRef, at::IntArrayRef);
 
-// kFloatParams: the forward read float32 parameters beside 16-bit x (_strip_conv2d_float_params),
-// so the gradients come from the matching operators, the weight's and bias's in float32.
-template <bool kFloatParams>
-class StripConv2dFunction : public torch::autograd::Function<StripConv2dFunction<kFloatParams>> {
+// The gradient operators of one forward: the strip or window family, with float32 parameters
+// beside 16-bit x (the *_float_params operators, whose weight and bias gradients are float32) or not.
+enum class Family { kStrip, kWindow };
+
+template <Family kFamily, bool kFloatParams>
+struct GradOps {
+  static char const* input() {
+    if constexpr (kFamily == Family::kStrip) {
+      return kFloatParams ? "cute_dwconv::_strip_conv2d_grad_input_float_params" : "cute_dwconv::strip_conv2d_grad_input";
+    } else {
+      return kFloatParams ? "cute_dwconv::_depthwise_conv2d_grad_input_float_params"
+                          : "cute_dwconv::depthwise_conv2d_grad_input";
+    }
+  }
+  static char const* weight() {
+    if constexpr (kFamily == Family::kStrip) {
+      return kFloatParams ? "cute_dwconv::_strip_conv2d_grad_weight_float_params" : "cute_dwconv::strip_conv2d_grad_weight";
+    } else {
+      return kFloatParams ? "cute_dwconv::_depthwise_conv2d_grad_weight_float_params"
+                          : "cute_dwconv::depthwise_conv2d_grad_weight";
+    }
+  }
+};
+
+// The call's arguments in one saved vector (one entry in saved_data, not one per argument: each
+// costs a hash-map insertion and an allocation per call): stride (2), dilation (2), kernel (2),
+// has_bias, then the padding's 2 or 4 values.
+constexpr size_t kPaddingAt = 7;
+
+template <Family kFamily, bool kFloatParams>
+class DepthwiseFunction : public torch::autograd::Function<DepthwiseFunction<kFamily, kFloatParams>> {
  public:
   // `run` is the forward operator's call, below autograd.
   template <class Run>
   static at::Tensor forward(AutogradContext* ctx, at::Tensor const& x, at::Tensor const& weight,
-                            std::optional<at::Tensor> const& bias, std::vector<int64_t> stride,
-                            std::vector<int64_t> padding, std::vector<int64_t> dilation, Run const& run) {
+                            std::optional<at::Tensor> const& bias, at::IntArrayRef stride, at::IntArrayRef padding,
+                            at::IntArrayRef dilation, Run const& run) {
     at::Tensor out;
     {
       at::AutoDispatchBelowADInplaceOrView const below_autograd;
@@ -47,27 +74,28 @@ class StripConv2dFunction : public torch::autograd::Function<StripConv2dFunction
     bool const bias_grad = bias.has_value() && bias->defined() && bias->requires_grad();
     ctx->save_for_backward({x.requires_grad() ? weight : at::Tensor(),
                             weight.requires_grad() || bias_grad ? x : at::Tensor()});
-    ctx->saved_data["has_bias"] = bias.has_value() && bias->defined();
-    ctx->saved_data["stride"] = std::move(stride);
-    ctx->saved_data["padding"] = std::move(padding);
-    ctx->saved_data["dilation"] = std::move(dilation);
-    ctx->saved_data["kernel"] = std::vector<int64_t>{weight.sym_size(2).guard_int(__FILE__, __LINE__),
-                                                     weight.sym_size(3).guard_int(__FILE__, __LINE__)};
+    std::vector<int64_t> args;
+    args.reserve(kPaddingAt + padding.size());
+    args.insert(args.end(), {stride[0], stride.back(), dilation[0], dilation.back(),
+                             weight.sym_size(2).guard_int(__FILE__, __LINE__),
+                             weight.sym_size(3).guard_int(__FILE__, __LINE__), bias.has_value() && bias->defined()});
+    args.insert(args.end(), padding.begin(), padding.end());
+    ctx->saved_data["args"] = std::move(args);
     ctx->saved_data["height"] = x.sym_size(2);
     ctx->saved_data["width"] = x.sym_size(3);
     return out;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    static auto const grad_input_op = operator_handle<StripGradInput>(
-        kFloatParams ? "cute_dwconv::_strip_conv2d_grad_input_float_params" : "cute_dwconv::strip_conv2d_grad_input");
-    static auto const grad_weight_op = operator_handle<StripGradWeight>(
-        kFloatParams ? "cute_dwconv::_strip_conv2d_grad_weight_float_params" : "cute_dwconv::strip_conv2d_grad_weight");
+    using Ops = GradOps<kFamily, kFloatParams>;
+    static auto const grad_input_op = operator_handle<GradInputOp>(Ops::input());
+    static auto const grad_weight_op = operator_handle<GradWeightOp>(Ops::weight());
     auto const saved = ctx->get_saved_variables();
-    std::vector<int64_t> const stride = ctx->saved_data["stride"].toIntVector();
-    std::vector<int64_t> const padding = ctx->saved_data["padding"].toIntVector();
-    std::vector<int64_t> const dilation = ctx->saved_data["dilation"].toIntVector();
-    bool const has_bias = ctx->saved_data["has_bias"].toBool();
+    std::vector<int64_t> const args = ctx->saved_data["args"].toIntVector();
+    at::IntArrayRef const all(args);
+    at::IntArrayRef const stride = all.slice(0, 2), dilation = all.slice(2, 2), kernel = all.slice(4, 2);
+    at::IntArrayRef const padding = all.slice(kPaddingAt);
+    bool const has_bias = args[6] != 0;
     bool const want_x = ctx->needs_input_grad(0);
     bool const want_weight = ctx->needs_input_grad(1);
     bool const want_bias = has_bias && ctx->needs_input_grad(2);
@@ -77,8 +105,7 @@ class StripConv2dFunction : public torch::autograd::Function<StripConv2dFunction
                                   ctx->saved_data["width"].toSymInt(), stride, padding, dilation);
     }
     if (want_weight || want_bias) {
-      auto both = grad_weight_op.call(grads[0], saved[1], ctx->saved_data["kernel"].toIntVector(), stride, padding,
-                                      dilation);
+      auto both = grad_weight_op.call(grads[0], saved[1], kernel, stride, padding, dilation);
       if (want_weight) grad_weight = std::move(std::get<0>(both));
       if (want_bias) grad_bias = std::move(std::get<1>(both));
     }
@@ -86,28 +113,63 @@ class StripConv2dFunction : public torch::autograd::Function<StripConv2dFunction
   }
 };
 
+// Whether autograd records this call. When it does not (no_grad, inference, or no tensor that
+// requires grad), the operator runs below autograd directly: the Function's node and context cost
+// host time for nothing.
+bool records(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias) {
+  return at::GradMode::is_enabled() &&
+         (x.requires_grad() || weight.requires_grad() || (bias.has_value() && bias->defined() && bias->requires_grad()));
+}
+
+template <Family kFamily, bool kFloatParams, class Op>
+at::Tensor apply(Op const& op, at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
+                 at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
+  auto const run = [&] { return op.call(x, weight, bias, stride, padding, dilation); };
+  if (!records(x, weight, bias)) {
+    at::AutoDispatchBelowADInplaceOrView const below_autograd;
+    return run();
+  }
+  return DepthwiseFunction<kFamily, kFloatParams>::apply(x, weight, bias, stride, padding, dilation, run);
+}
+
 at::Tensor strip_conv2d_autograd(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
                                  at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
   static auto const op = operator_handle<StripForward>("cute_dwconv::strip_conv2d");
-  return StripConv2dFunction<false>::apply(x, weight, bias, stride.vec(), padding.vec(), dilation.vec(),
-                                           [&] { return op.call(x, weight, bias, stride, padding, dilation); });
+  return apply<Family::kStrip, false>(op, x, weight, bias, stride, padding, dilation);
 }
 
 at::Tensor strip_conv2d_float_params_autograd(at::Tensor const& x, at::Tensor const& weight,
                                               std::optional<at::Tensor> const& bias, at::IntArrayRef stride,
                                               at::IntArrayRef padding, at::IntArrayRef dilation) {
   static auto const op = operator_handle<StripForward>("cute_dwconv::_strip_conv2d_float_params");
-  return StripConv2dFunction<true>::apply(x, weight, bias, stride.vec(), padding.vec(), dilation.vec(),
-                                          [&] { return op.call(x, weight, bias, stride, padding, dilation); });
+  return apply<Family::kStrip, true>(op, x, weight, bias, stride, padding, dilation);
+}
+
+at::Tensor depthwise_conv2d_autograd(at::Tensor const& x, at::Tensor const& weight,
+                                     std::optional<at::Tensor> const& bias, at::IntArrayRef stride,
+                                     at::IntArrayRef padding, at::IntArrayRef dilation) {
+  static auto const op = operator_handle<StripForward>("cute_dwconv::depthwise_conv2d");
+  return apply<Family::kWindow, false>(op, x, weight, bias, stride, padding, dilation);
+}
+
+at::Tensor depthwise_conv2d_float_params_autograd(at::Tensor const& x, at::Tensor const& weight,
+                                                  std::optional<at::Tensor> const& bias, at::IntArrayRef stride,
+                                                  at::IntArrayRef padding, at::IntArrayRef dilation) {
+  static auto const op = operator_handle<StripForward>("cute_dwconv::_depthwise_conv2d_float_params");
+  return apply<Family::kWindow, true>(op, x, weight, bias, stride, padding, dilation);
 }
 
 at::Tensor dwconv_kx1_autograd(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
                                int64_t stride, int64_t padding, int64_t dilation) {
   static auto const op = operator_handle<Kx1Forward>("cute_dwconv::dwconv_kx1");
-  return StripConv2dFunction<false>::apply(x, weight, bias, std::vector<int64_t>{stride, stride},
-                                           std::vector<int64_t>{padding, padding},
-                                           std::vector<int64_t>{dilation, dilation},
-                                           [&] { return op.call(x, weight, bias, stride, padding, dilation); });
+  auto const run = [&] { return op.call(x, weight, bias, stride, padding, dilation); };
+  if (!records(x, weight, bias)) {
+    at::AutoDispatchBelowADInplaceOrView const below_autograd;
+    return run();
+  }
+  int64_t const s[2] = {stride, stride}, p[2] = {padding, padding}, d[2] = {dilation, dilation};
+  return DepthwiseFunction<Family::kStrip, false>::apply(x, weight, bias, at::IntArrayRef(s), at::IntArrayRef(p),
+                                                         at::IntArrayRef(d), run);
 }
 
 }  // namespace
@@ -116,6 +178,8 @@ TORCH_LIBRARY_IMPL(cute_dwconv, Autograd, m) {
   m.impl("strip_conv2d", &strip_conv2d_autograd);
   m.impl("_strip_conv2d_float_params", &strip_conv2d_float_params_autograd);
   m.impl("dwconv_kx1", &dwconv_kx1_autograd);
+  m.impl("depthwise_conv2d", &depthwise_conv2d_autograd);
+  m.impl("_depthwise_conv2d_float_params", &depthwise_conv2d_float_params_autograd);
 }
 
 }  // namespace cute_dwconv

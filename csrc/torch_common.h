@@ -2,6 +2,7 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <ATen/MemoryOverlap.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 
 #include <cstdint>
@@ -154,6 +155,29 @@ inline void check_param_dtype(at::Tensor const& t, char const* name, at::Tensor 
 
 inline void check_cuda(at::Tensor const& t, char const* name) {
   TORCH_CHECK(t.is_cuda(), "cute_dwconv: ", name, " must be a CUDA tensor, got a tensor on ", t.device());
+}
+
+// An out= tensor: x's device and dtype, shape (N, C, Ho, Wo), no self-overlap, no overlap with x.
+inline void check_out(at::Tensor const& out, at::Tensor const& x, int64_t N, int64_t C, int64_t Ho, int64_t Wo) {
+  TORCH_CHECK(out.device() == x.device(), "cute_dwconv: out must be on x's device ", x.device(), ", got ",
+              out.device());
+  TORCH_CHECK_TYPE(out.scalar_type() == x.scalar_type(), "cute_dwconv: out has dtype ", out.scalar_type(),
+                   " but x has dtype ", x.scalar_type(), "; they must match");
+  TORCH_CHECK(out.dim() == 4 && out.size(0) == N && out.size(1) == C && out.size(2) == Ho && out.size(3) == Wo,
+              "cute_dwconv: out must have shape (", N, ", ", C, ", ", Ho, ", ", Wo, "), got ", out.sizes());
+  TORCH_CHECK(at::has_internal_overlap(out) != at::MemOverlap::Yes,
+              "cute_dwconv: out must not have elements that share memory (an expanded tensor, say)");
+  // Byte ranges, not element sets: conservative for interleaved views, but never misses a real overlap.
+  auto span = [](at::Tensor const& t) {
+    int64_t last = 0;
+    for (int64_t d = 0; d < t.dim(); ++d) last += (t.size(d) - 1) * t.stride(d);
+    char const* begin = static_cast<char const*>(t.const_data_ptr());
+    return std::make_pair(begin, begin + (last + 1) * t.element_size());
+  };
+  auto const out_span = span(out);
+  auto const x_span = span(x);
+  TORCH_CHECK(out.numel() == 0 || x.numel() == 0 || out_span.second <= x_span.first || x_span.second <= out_span.first,
+              "cute_dwconv: out must not overlap the memory of x");
 }
 
 }  // namespace cute_dwconv

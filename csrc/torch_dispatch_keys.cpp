@@ -29,10 +29,11 @@ bool keeps_float_params(at::Tensor const& x_cast, at::Tensor const& weight, std:
   return sixteen_bit && x_cast.is_cuda() && float_on_cuda(weight) && (!bias.has_value() || float_on_cuda(*bias));
 }
 
-at::Tensor strip_conv2d_autocast(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
-                                 at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
-  static auto const op = operator_handle<StripForward>("cute_dwconv::strip_conv2d");
-  static auto const float_params_op = operator_handle<StripForward>("cute_dwconv::_strip_conv2d_float_params");
+// `op` and its float-parameter twin `float_params_op` (strip_conv2d's or depthwise_conv2d's).
+at::Tensor autocast_forward(c10::TypedOperatorHandle<StripForward> const& op,
+                            c10::TypedOperatorHandle<StripForward> const& float_params_op, at::Tensor const& x,
+                            at::Tensor const& weight, std::optional<at::Tensor> const& bias, at::IntArrayRef stride,
+                            at::IntArrayRef padding, at::IntArrayRef dilation) {
   c10::impl::ExcludeDispatchKeyGuard const no_autocast(c10::DispatchKey::AutocastCUDA);
   at::ScalarType const dtype = at::autocast::get_autocast_dtype(at::kCUDA);
   at::Tensor const x_cast = at::autocast::cached_cast(dtype, x);
@@ -41,6 +42,21 @@ at::Tensor strip_conv2d_autocast(at::Tensor const& x, at::Tensor const& weight, 
   }
   return op.call(x_cast, at::autocast::cached_cast(dtype, weight), at::autocast::cached_cast(dtype, bias), stride,
                  padding, dilation);
+}
+
+at::Tensor strip_conv2d_autocast(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
+                                 at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
+  static auto const op = operator_handle<StripForward>("cute_dwconv::strip_conv2d");
+  static auto const float_params_op = operator_handle<StripForward>("cute_dwconv::_strip_conv2d_float_params");
+  return autocast_forward(op, float_params_op, x, weight, bias, stride, padding, dilation);
+}
+
+at::Tensor depthwise_conv2d_autocast(at::Tensor const& x, at::Tensor const& weight,
+                                     std::optional<at::Tensor> const& bias, at::IntArrayRef stride,
+                                     at::IntArrayRef padding, at::IntArrayRef dilation) {
+  static auto const op = operator_handle<StripForward>("cute_dwconv::depthwise_conv2d");
+  static auto const float_params_op = operator_handle<StripForward>("cute_dwconv::_depthwise_conv2d_float_params");
+  return autocast_forward(op, float_params_op, x, weight, bias, stride, padding, dilation);
 }
 
 // dwconv_kx1 takes the float-parameter path as strip_conv2d with its ints for both axes, once its
@@ -65,7 +81,7 @@ at::Tensor dwconv_kx1_autocast(at::Tensor const& x, at::Tensor const& weight, st
 
 // As PyTorch's out= functions: no autograd through a write into a given tensor, so a call that
 // would need it raises instead of silently dropping the gradient. Boxed: one function serves all
-// four out variants, which are not on a training step's path.
+// the out variants, which are not on a training step's path.
 void refuse_autograd(c10::OperatorHandle const& op, c10::DispatchKeySet keys, torch::jit::Stack* stack) {
   size_t const arguments = op.schema().arguments().size();
   if (at::GradMode::is_enabled()) {
@@ -84,10 +100,12 @@ void refuse_autograd(c10::OperatorHandle const& op, c10::DispatchKeySet keys, to
 TORCH_LIBRARY_IMPL(cute_dwconv, AutocastCUDA, m) {
   m.impl("strip_conv2d", &strip_conv2d_autocast);
   m.impl("dwconv_kx1", &dwconv_kx1_autocast);
+  m.impl("depthwise_conv2d", &depthwise_conv2d_autocast);
 }
 
 TORCH_LIBRARY_IMPL(cute_dwconv, Autograd, m) {
-  for (char const* name : {"strip_conv2d_out", "_strip_conv2d_path_out", "dwconv_kx1_out", "_dwconv_kx1_path_out"}) {
+  for (char const* name : {"strip_conv2d_out", "_strip_conv2d_path_out", "dwconv_kx1_out", "_dwconv_kx1_path_out",
+                           "_depthwise_conv2d_path_out"}) {
     m.impl(name, torch::CppFunction::makeFromBoxedFunction<&refuse_autograd>());
   }
 }

@@ -4,7 +4,6 @@
 #include <Python.h>
 
 #include <ATen/ATen.h>
-#include <ATen/MemoryOverlap.h>
 #include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAFunctions.h>
@@ -48,28 +47,6 @@ ConvShape check_args(at::Tensor const& x, at::Tensor const& weight, std::optiona
   check_same_device(weight, "weight", x, "x");
   if (bias.has_value()) check_same_device(*bias, "bias", x, "x");
   return {N, C, H, W, Ho, Wo, kernel, args};
-}
-
-void check_out(at::Tensor const& out, at::Tensor const& x, ConvShape const& s) {
-  TORCH_CHECK(out.device() == x.device(), "cute_dwconv: out must be on x's device ", x.device(), ", got ",
-              out.device());
-  TORCH_CHECK_TYPE(out.scalar_type() == x.scalar_type(), "cute_dwconv: out has dtype ", out.scalar_type(),
-                   " but x has dtype ", x.scalar_type(), "; they must match");
-  TORCH_CHECK(out.dim() == 4 && out.size(0) == s.N && out.size(1) == s.C && out.size(2) == s.Ho && out.size(3) == s.Wo,
-              "cute_dwconv: out must have shape (", s.N, ", ", s.C, ", ", s.Ho, ", ", s.Wo, "), got ", out.sizes());
-  TORCH_CHECK(at::has_internal_overlap(out) != at::MemOverlap::Yes,
-              "cute_dwconv: out must not have elements that share memory (an expanded tensor, say)");
-  // Byte ranges, not element sets: conservative for interleaved views, but never misses a real overlap.
-  auto span = [](at::Tensor const& t) {
-    int64_t last = 0;
-    for (int64_t d = 0; d < t.dim(); ++d) last += (t.size(d) - 1) * t.stride(d);
-    char const* begin = static_cast<char const*>(t.const_data_ptr());
-    return std::make_pair(begin, begin + (last + 1) * t.element_size());
-  };
-  auto const out_span = span(out);
-  auto const x_span = span(x);
-  TORCH_CHECK(out.numel() == 0 || x.numel() == 0 || out_span.second <= x_span.first || x_span.second <= out_span.first,
-              "cute_dwconv: out must not overlap the memory of x");
 }
 
 FwdParams make_params(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
@@ -132,7 +109,7 @@ at::Tensor forward(at::Tensor const& x, at::Tensor const& weight, std::optional<
 void forward_out(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
                  StripArgs const& args, bool allow_horizontal, FwdPath path, at::Tensor& out) {
   ConvShape const s = check_args(x, weight, bias, args, allow_horizontal, false);
-  check_out(out, x, s);
+  check_out(out, x, s.N, s.C, s.Ho, s.Wo);
   run_forward(x, weight, bias, out, s, path);
 }
 

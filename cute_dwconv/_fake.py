@@ -9,7 +9,11 @@ from torch._prims_common import suggest_memory_format
 from .ops import strip_output_shape
 
 
-def _kernel_hw(weight, allow_horizontal: bool):
+def _kernel_hw(weight, allow_horizontal: bool, any_window: bool = False):
+    if any_window:
+        torch._check(weight.dim() == 4 and weight.shape[1] == 1,
+                     lambda: f"cute_dwconv: weight must have shape (C, 1, kh, kw), got {tuple(weight.shape)}")
+        return weight.shape[2], weight.shape[3]
     vertical = weight.dim() == 4 and weight.shape[1] == 1 and weight.shape[3] == 1
     horizontal = allow_horizontal and weight.dim() == 4 and weight.shape[1] == 1 and weight.shape[2] == 1
     expected = "(C, 1, K, 1) or (C, 1, 1, K)" if allow_horizontal else "(C, 1, K, 1)"
@@ -28,9 +32,9 @@ def _pairs(stride, padding, dilation):
     return stride, padding, dilation
 
 
-def _forward_shape(x, weight, stride, padding, dilation, allow_horizontal=True):
+def _forward_shape(x, weight, stride, padding, dilation, allow_horizontal=True, any_window=False):
     torch._check(x.dim() == 4, lambda: f"cute_dwconv: x must be 4-D (N, C, H, W), got shape {tuple(x.shape)}")
-    kernel_hw = _kernel_hw(weight, allow_horizontal)
+    kernel_hw = _kernel_hw(weight, allow_horizontal, any_window)
     torch._check(weight.shape[0] == x.shape[1],
                  lambda: f"cute_dwconv: weight must have shape (C, 1, kh, kw) with C = {x.shape[1]}")
     stride, padding, dilation = _pairs(stride, padding, dilation)
@@ -59,7 +63,18 @@ def _(x, weight, bias, stride, padding, dilation):
     return _new_output(x, _forward_shape(x, weight, [stride], [padding], [dilation], allow_horizontal=False))
 
 
-for _name in ("strip_conv2d_out", "_strip_conv2d_path_out", "dwconv_kx1_out", "_dwconv_kx1_path_out"):
+@torch.library.register_fake("cute_dwconv::depthwise_conv2d")
+def _(x, weight, bias, stride, padding, dilation):
+    return _new_output(x, _forward_shape(x, weight, stride, padding, dilation, any_window=True))
+
+
+@torch.library.register_fake("cute_dwconv::_depthwise_conv2d_float_params")
+def _(x, weight, bias, stride, padding, dilation):
+    return _new_output(x, _forward_shape(x, weight, stride, padding, dilation, any_window=True))
+
+
+for _name in ("strip_conv2d_out", "_strip_conv2d_path_out", "dwconv_kx1_out", "_dwconv_kx1_path_out",
+              "_depthwise_conv2d_path_out"):
     torch.library.register_fake(f"cute_dwconv::{_name}")(lambda *args: None)
 
 
@@ -80,6 +95,16 @@ def _(grad_out, weight, height, width, stride, padding, dilation, path):
 
 
 @torch.library.register_fake("cute_dwconv::_strip_conv2d_grad_input_float_params")
+def _(grad_out, weight, height, width, stride, padding, dilation):
+    return _fake_grad_input(grad_out, height, width)
+
+
+@torch.library.register_fake("cute_dwconv::depthwise_conv2d_grad_input")
+def _(grad_out, weight, height, width, stride, padding, dilation):
+    return _fake_grad_input(grad_out, height, width)
+
+
+@torch.library.register_fake("cute_dwconv::_depthwise_conv2d_grad_input_float_params")
 def _(grad_out, weight, height, width, stride, padding, dilation):
     return _fake_grad_input(grad_out, height, width)
 
@@ -113,3 +138,13 @@ def _(grad_out, x, kernel_size, stride, padding, dilation):
 @torch.library.register_fake("cute_dwconv::dwconv_kx1_grad_weight")
 def _(grad_out, x, kernel_size, stride, padding, dilation):
     return _fake_grad_weight(x, kernel_size, 1)
+
+
+@torch.library.register_fake("cute_dwconv::depthwise_conv2d_grad_weight")
+def _(grad_out, x, kernel_size, stride, padding, dilation):
+    return _fake_grad_weight(x, kernel_size[0], kernel_size[1])
+
+
+@torch.library.register_fake("cute_dwconv::_depthwise_conv2d_grad_weight_float_params")
+def _(grad_out, x, kernel_size, stride, padding, dilation):
+    return _fake_grad_weight(x, kernel_size[0], kernel_size[1], dtype=torch.float32)

@@ -87,6 +87,11 @@ def resolve_conv_args(kernel_hw, stride: IntOrPair, padding: Padding, dilation: 
     return stride, _padding(padding, kernel_hw, stride, dilation), dilation
 
 
+def resolve_window_args(weight: torch.Tensor, stride: IntOrPair, padding: Padding, dilation: IntOrPair) -> tuple:
+    """(stride, padding, dilation) as torch.ops.cute_dwconv.depthwise_conv2d takes them."""
+    return resolve_strip_args(weight, stride, padding, dilation)
+
+
 def resolve_strip_args(weight: torch.Tensor, stride: IntOrPair, padding: Padding, dilation: IntOrPair) -> tuple:
     """(stride, padding, dilation) as torch.ops.cute_dwconv.strip_conv2d takes them."""
     kernel_hw = tuple(weight.shape[2:]) if weight.dim() == 4 else (1, 1)
@@ -124,6 +129,21 @@ def strip_conv2d_out(
         raise ValueError(f"cute_dwconv: out must be a torch.Tensor, got {type(out).__name__}")
     _ops.strip_conv2d_out.default(x, weight, bias, *resolve_strip_args(weight, stride, padding, dilation), out)
     return out
+
+
+def depthwise_conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: Optional[torch.Tensor] = None,
+    stride: IntOrPair = 1,
+    padding: Padding = 0,
+    dilation: IntOrPair = 1,
+) -> torch.Tensor:
+    """``F.conv2d(x, weight, bias, stride, padding, dilation, groups=C)`` for x of shape (N, C, H, W)
+    and any depthwise weight of shape (C, 1, kh, kw): square and rectangular windows, strips
+    included. stride and dilation take an int or an (h, w) pair; padding also "same" and "valid"."""
+    _check_tensors(x, weight, bias)
+    return _ops.depthwise_conv2d.default(x, weight, bias, *resolve_window_args(weight, stride, padding, dilation))
 
 
 def _check_int_args(stride, padding, dilation) -> None:

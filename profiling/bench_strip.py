@@ -153,7 +153,7 @@ def run_block_case(case: BlockCase, flusher: L2Flusher) -> dict:
     torch.manual_seed(0)
     reference = _build_block(case.block, case.shape[1]).to(device)
     converted = copy.deepcopy(reference)
-    names = cute_dwconv.convert(converted)
+    names = cute_dwconv.convert(converted, strips_only=True)
     autocast = (torch.autocast("cuda", dtype=getattr(torch, case.autocast)) if case.autocast else nullcontext())
     x = torch.randn(case.shape, device=device)
     xs = inputs_to_rotate(lambda: torch.randn(case.shape, device=device, requires_grad=True),

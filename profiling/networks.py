@@ -1,7 +1,8 @@
 """Whole networks: training steps (forward, loss, backward), eager against converted.
 
-    python profiling/networks.py [--networks mscan_t,inception_next_tiny] [--modes fp32,bf16,fp32_cl,bf16_cl]
-                                 [--compile] [--steps 10] [--json out.json]
+    python profiling/networks.py [--networks mscan_t,inception_next_tiny,convnext_tiny]
+                                 [--modes fp32,bf16,fp32_cl,bf16_cl] [--strips-only] [--compile] [--steps 10]
+                                 [--json out.json]
 
 For each network and mode it prints the wall time of one step (host clock around --steps steps, the
 GPU synchronised at both ends; median of --repeats such runs, eager's and converted's interleaved) and the profiler's device time of one
@@ -12,8 +13,14 @@ Modes: fp32 (float32), bf16 (float32 weights under bf16 autocast), each in NCHW 
 (`_cl`: the model and the input in torch.channels_last). `--compile` adds each mode under
 torch.compile (eager-compiled against converted-compiled).
 
-Networks: SegNeXt's MSCAN-T backbone (tests/mscan.py) at 8x3x512x512; timm's inception_next_tiny at
-32x3x224x224 when timm is installed (profiling/requirements-networks.txt).
+Converted: a deep copy of the model after `cute_dwconv.convert(model)`, which turns every depthwise
+nn.Conv2d into ours (strips into StripConv2d, the others into DepthwiseConv2d); `--strips-only`
+converts the strip layers only (`convert(model, strips_only=True)`, the behaviour of builds before
+DepthwiseConv2d, whose convert() takes no strips_only and converts strips only whatever is asked:
+the script says so when it runs one).
+
+Networks: SegNeXt's MSCAN-T backbone (tests/mscan.py) at 8x3x512x512; timm's inception_next_tiny and
+convnext_tiny at 32x3x224x224 when timm is installed (profiling/requirements-networks.txt).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime
+import inspect
 import json
 import statistics
 import sys
@@ -60,10 +68,31 @@ def networks() -> dict:
         import timm
     except ImportError:
         return found
-    found["inception_next_tiny"] = Network(
-        "inception_next_tiny", lambda: timm.create_model("inception_next_tiny", pretrained=False),
-        (32, 3, 224, 224), classification_loss)
+    for name in ("inception_next_tiny", "convnext_tiny"):
+        found[name] = Network(name, lambda name=name: timm.create_model(name, pretrained=False), (32, 3, 224, 224),
+                              classification_loss)
     return found
+
+
+def converts_all_depthwise() -> bool:
+    """Whether this build's convert() turns every depthwise layer into ours (it takes strips_only)."""
+    try:
+        return "strips_only" in inspect.signature(cute_dwconv.convert).parameters
+    except (TypeError, ValueError):
+        return hasattr(cute_dwconv, "DepthwiseConv2d")
+
+
+def convert(model: nn.Module, strips_only: bool) -> dict:
+    """Converts `model` in place: {"names": converted layers, "strip": how many StripConv2d, "other":
+    how many other converted layers (DepthwiseConv2d)}."""
+    if converts_all_depthwise():
+        names = cute_dwconv.convert(model, strips_only=strips_only)
+    else:
+        names = cute_dwconv.convert(model)  # an older build: strip layers only
+    names = list(names or [])
+    modules = dict(model.named_modules())
+    strip = sum(1 for n in names if isinstance(modules.get(n), cute_dwconv.StripConv2d))
+    return {"names": names, "strip": strip, "other": len(names) - strip}
 
 
 MODES = {
@@ -115,16 +144,19 @@ def device_ms(step, steps: int = 3) -> float:
     return sum(e.self_device_time_total for e in kernels) / 1e3 / steps
 
 
-def run_case(net: Network, mode: str, compiled: bool, steps_per_run: int, repeats: int) -> dict:
+def run_case(net: Network, mode: str, compiled: bool, steps_per_run: int, repeats: int,
+             strips_only: bool = False) -> dict:
     dtype, channels_last = MODES[mode]
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     torch.manual_seed(0)
     eager = net.build().cuda().to(memory_format=fmt).train()
     converted = copy.deepcopy(eager)
-    names = cute_dwconv.convert(converted)
+    conversion = convert(converted, strips_only)
     x = torch.randn(net.input_shape, device="cuda").contiguous(memory_format=fmt)
     labels = torch.randint(0, 1000, (net.input_shape[0],), device="cuda")
-    row = {"network": net.name, "mode": mode + (" compiled" if compiled else ""), "converted_layers": len(names)}
+    row = {"network": net.name, "mode": mode + (" compiled" if compiled else ""),
+           "converted_layers": len(conversion["names"]), "converted_strip": conversion["strip"],
+           "converted_other": conversion["other"]}
     steps = {}
     for who, model in (("eager", eager), ("converted", converted)):
         steps[who] = make_step(torch.compile(model) if compiled else model, net, x, labels, dtype)
@@ -147,6 +179,9 @@ def main() -> int:
     parser.add_argument("--compile", action="store_true", help="also each mode under torch.compile")
     parser.add_argument("--steps", type=int, default=5, help="steps per timed run")
     parser.add_argument("--repeats", type=int, default=8, help="timed runs per figure, eager and converted in turn (median)")
+    parser.add_argument("--strips-only", action="store_true",
+                        help="convert the strip layers only (convert(model, strips_only=True)), as before "
+                             "DepthwiseConv2d")
     parser.add_argument("--json", type=Path, help="write the rows here")
     args = parser.parse_args()
     if not torch.cuda.is_available():
@@ -157,23 +192,30 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown or unavailable networks {unknown} (timm installed: {'inception_next_tiny' in available})")
     torch.backends.cudnn.benchmark = True
+    all_depthwise = converts_all_depthwise()
+    if args.strips_only or not all_depthwise:
+        converted_what = "strip layers only" + ("" if all_depthwise else
+                                                 " (this build's convert() takes no strips_only: strips only)")
+    else:
+        converted_what = "every depthwise layer"
     print(f"# training steps, {torch.cuda.get_device_name()}, torch {torch.__version__}, "
-          f"{datetime.date.today()}, cudnn.benchmark on")
-    header = ("| network | mode | layers converted | eager ms | converted ms | speedup | eager GPU ms | "
+          f"{datetime.date.today()}, cudnn.benchmark on; converted: {converted_what}")
+    header = ("| network | mode | layers converted (strip + other) | eager ms | converted ms | speedup | eager GPU ms | "
               "converted GPU ms | GPU speedup |")
     print(header + "\n|---|---|---:|---:|---:|---:|---:|---:|---:|", flush=True)
     rows = []
     for name in wanted:
         for mode in args.modes.split(","):
             for compiled in ((False, True) if args.compile else (False,)):
-                r = run_case(available[name], mode, compiled, args.steps, args.repeats)
+                r = run_case(available[name], mode, compiled, args.steps, args.repeats, args.strips_only)
                 rows.append(r)
-                print(f"| {r['network']} | {r['mode']} | {r['converted_layers']} | {r['eager_ms']:.2f} | "
+                print(f"| {r['network']} | {r['mode']} | {r['converted_layers']} ({r['converted_strip']} + "
+                      f"{r['converted_other']}) | {r['eager_ms']:.2f} | "
                       f"{r['converted_ms']:.2f} | {r['speedup']:.2f}× | {r['eager_device_ms']:.2f} | "
                       f"{r['converted_device_ms']:.2f} | {r['device_speedup']:.2f}× |", flush=True)
     if args.json:
         args.json.write_text(json.dumps({"device": torch.cuda.get_device_name(), "torch": torch.__version__,
-                                         "rows": rows}, indent=1))
+                                         "converted": converted_what, "rows": rows}, indent=1))
     return 0
 
 

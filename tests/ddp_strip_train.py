@@ -56,7 +56,7 @@ def main() -> None:
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.manual_seed(0)
     model = StripNetwork()
-    assert len(cute_dwconv.convert(model)) == 3
+    assert len(cute_dwconv.convert(model, strips_only=True)) == 3
     if opts.single:
         device = torch.device("cuda", 0)
         model.to(device)

@@ -1,6 +1,7 @@
 """A representative set of calls for compute-sanitizer (see sanitize.sh): every forward dispatch
 table entry, the general and direct paths, the fixed-shape instantiation, with padding, stride,
-dilation, odd sizes and unaligned views; then the backward operators on each of their paths. Each
+dilation, odd sizes and unaligned views; then the backward operators on each of their paths; then
+the (kh, kw) window kernels and their gradients. Each
 result is checked, so the run also fails on a wrong answer. Exits non-zero on any mismatch."""
 
 from __future__ import annotations
@@ -130,6 +131,92 @@ def check_strip_backward(label, x, w, stride, padding, dilation, input_path="aut
     return ok
 
 
+def window_problem(shape, kh, kw, dtype, with_bias, channels_last=False):
+    n, c, h, w = shape
+    x = torch.randn(shape).to(dtype)
+    weight = torch.randn((c, 1, kh, kw)).to(dtype)
+    bias = torch.randn((c,)).to(dtype) if with_bias else None
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return tuple(None if t is None else t.to("cuda") for t in (x, weight, bias))
+
+
+def check_window(label, path, x, w, b, stride, padding, dilation) -> bool:
+    """depthwise_conv2d's window kernels through one forced path, into a NaN-filled output."""
+    expected = torch.nn.functional.conv2d(x.double(), w.double(), None if b is None else b.double(), stride,
+                                          padding, dilation, x.shape[1])
+    out = torch.full(expected.shape, float("nan"), dtype=x.dtype, device="cuda")
+    out = out.contiguous(memory_format=torch.channels_last) if path == "channels_last" else out
+    torch.ops.cute_dwconv._depthwise_conv2d_path_out(x, w, b, list(stride), list(padding), list(dilation), path, out)
+    torch.cuda.synchronize()
+    taps = w.shape[2] * w.shape[3]
+    tol = {k: v * max(1.0, taps / 32) for k, v in TOLERANCES[x.dtype].items()}
+    ok = not torch.isnan(out).any() and torch.allclose(out.double(), expected, **tol)
+    if not ok:
+        print(f"MISMATCH window {label} path={path} dtype={x.dtype} kernel={tuple(w.shape[2:])} stride={stride} "
+              f"padding={padding} dilation={dilation}")
+    return ok
+
+
+def check_window_backward(label, x, w, stride, padding, dilation, float_params=False) -> bool:
+    """The window gradient operators (flipped forward or gather; the weight gradient) against float64."""
+    ops = torch.ops.cute_dwconv
+    w_used = w.float() if float_params else w
+    xd, wd = x.double().requires_grad_(), w_used.double().requires_grad_()
+    bd = torch.zeros(x.shape[1], dtype=torch.float64, device="cuda", requires_grad=True)
+    reference_out = torch.nn.functional.conv2d(xd, wd, bd, stride, padding, dilation, x.shape[1])
+    grad_out = torch.randn(reference_out.shape).to(x.dtype).to("cuda")
+    reference_out.backward(grad_out.double())
+    args = (list(stride), list(padding), list(dilation))
+    if float_params:
+        grad_x = ops._depthwise_conv2d_grad_input_float_params(grad_out, w_used, x.shape[2], x.shape[3], *args)
+        grad_w, grad_b = ops._depthwise_conv2d_grad_weight_float_params(grad_out, x, list(w.shape[2:]), *args)
+    else:
+        grad_x = ops.depthwise_conv2d_grad_input(grad_out, w, x.shape[2], x.shape[3], *args)
+        grad_w, grad_b = ops.depthwise_conv2d_grad_weight(grad_out, x, list(w.shape[2:]), *args)
+    torch.cuda.synchronize()
+    tol = TOLERANCES[x.dtype]
+    taps = w.shape[2] * w.shape[3]
+    input_tol = {k: v * max(1.0, taps / 32) for k, v in tol.items()}
+    reduction = dict(rtol=tol["rtol"], atol=tol["atol"] * grad_out[:, 0].numel() ** 0.5)
+    ok = (torch.allclose(grad_x.double(), xd.grad, **input_tol) and torch.allclose(grad_w.double(), wd.grad, **reduction)
+          and torch.allclose(grad_b.double(), bd.grad, **reduction))
+    if not ok:
+        print(f"MISMATCH window backward {label} dtype={x.dtype} kernel={tuple(w.shape[2:])} stride={stride}")
+    return ok
+
+
+def check_windows() -> bool:
+    """Every window bucket (NCHW tiles and channels_last), the general tiles, the direct path, the
+    copy to NCHW of long channels_last windows, and the gradients, with odd sizes and partial tiles."""
+    ok = True
+    for dtype in TILED_DTYPES:
+        for kh, kw, s in [(3, 3, 1), (5, 5, 1), (7, 7, 1), (9, 13, 1), (31, 31, 1), (5, 51, 1), (3, 3, 2), (7, 5, 2)]:
+            p = (kh // 2, kw // 2)
+            for width in (37, 72):
+                x, w, b = window_problem((2, 3, 21 + kh, width + kw), kh, kw, dtype, width == 37)
+                ok &= check_window("tiled", "tiled", x, w, b, (s, s), p, (1, 1))
+            if kw <= 7:
+                x, w, b = window_problem((2, 12, 9 + kh, 11 + kw), kh, kw, dtype, True, channels_last=True)
+                ok &= check_window("channels_last", "channels_last", x, w, b, (s, s), p, (1, 1))
+        x, w, b = window_problem((2, 3, 30, 41), 4, 6, dtype, True)
+        ok &= check_window("general tiles", "tiled", x, w, b, (2, 1), (1, 3), (2, 1))
+        x, w, b = window_problem((2, 8, 40, 40), 11, 11, dtype, True, channels_last=True)
+        ok &= check_window("channels_last copied to NCHW", "auto", x, w, b, (1, 1), (5, 5), (1, 1))
+    for dtype in FLOAT_DTYPES:
+        x, w, b = window_problem((2, 3, 17, 19), 3, 5, dtype, True)
+        ok &= check_window("direct", "direct", x, w, b, (2, 1), (1, 2), (1, 2))
+        for kh, kw, stride, padding in [(3, 3, (1, 1), (1, 1)), (5, 5, (2, 2), (2, 2)), (7, 3, (1, 2), (3, 0))]:
+            x, w, _ = window_problem((2, 3, 23, 29), kh, kw, dtype, False)
+            ok &= check_window_backward("nchw", x, w, stride, padding, (1, 1))
+        x, w, _ = window_problem((2, 8, 15, 13), 3, 3, dtype, False, channels_last=True)
+        ok &= check_window_backward("channels_last", x, w, (1, 1), (1, 1), (1, 1))
+    for dtype in (torch.float16, torch.bfloat16):
+        x, w, _ = window_problem((2, 8, 19, 21), 5, 5, dtype, False)
+        ok &= check_window_backward("float params", x, w, (1, 1), (2, 2), (1, 1), float_params=True)
+    return ok
+
+
 def main() -> int:
     torch.manual_seed(0)
     ok = True
@@ -208,6 +295,7 @@ def main() -> int:
                                                 (1, 6, (1, 2), (0, 2), "nchw"), (33, 1, (1, 1), (16, 0), "nchw"),
                                                 (5, 1, (1, 1), (2, 0), "channels_last"), (1, 5, (2, 2), (1, 2), "odd")]:
             ok &= check_float_params(dtype, kh, kw, stride, padding, layout)
+    ok &= check_windows()
     print("all sanitizer calls matched the reference" if ok else "some calls MISMATCHED")
     return 0 if ok else 1
 

@@ -73,7 +73,7 @@ def test_convert_on_cpu(block):
     model = copy.deepcopy(reference)
     params_before = dict(model.named_parameters())
     state_before = model.state_dict()
-    names = cute_dwconv.convert(model)
+    names = cute_dwconv.convert(model, strips_only=True)
     _check_conversion(reference, model, names, BLOCKS[block][2])
     params_after = dict(model.named_parameters())
     assert list(params_after) == list(params_before)
@@ -83,7 +83,7 @@ def test_convert_on_cpu(block):
     assert list(state_after) == list(state_before)
     for key, value in state_after.items():
         assert torch.equal(value, state_before[key]), key
-    assert cute_dwconv.convert(model) == [], "a second convert converted again"
+    assert cute_dwconv.convert(model, strips_only=True) == [], "a second convert converted again"
 
 
 def test_convert_skips_what_is_not_a_strip():
@@ -100,7 +100,7 @@ def test_convert_skips_what_is_not_a_strip():
         cute_dwconv.StripConv2d(8, 8, (1, 5), groups=8, padding=(0, 2)),  # already converted
     )
     before = [type(m) for m in model]
-    assert cute_dwconv.convert(model) == ["8"]
+    assert cute_dwconv.convert(model, strips_only=True) == ["8"]
     assert [type(m) for m in model] == before[:8] + [cute_dwconv.StripConv2d, cute_dwconv.StripConv2d]
 
 
@@ -109,7 +109,7 @@ def test_state_dict_loads_across_convert(block):
     reference = _build(block, 1)
     saved = reference.state_dict()
     model = _build(block, 2)  # other parameters
-    cute_dwconv.convert(model)
+    cute_dwconv.convert(model, strips_only=True)
     assert list(model.state_dict()) == list(saved)
     model.load_state_dict(saved)  # strict
     for key, value in model.state_dict().items():
@@ -124,7 +124,7 @@ def test_converted_model_on_cpu_is_conv2d(block):
     seed = random.randrange(2**31)
     reference = _build(block, seed)
     model = copy.deepcopy(reference)
-    cute_dwconv.convert(model)
+    cute_dwconv.convert(model, strips_only=True)
     x = torch.randn(BLOCKS[block][1], generator=torch.Generator().manual_seed(seed))
     results = []
     for m in (reference, model):
@@ -141,7 +141,7 @@ def test_converted_model_on_cpu_is_conv2d(block):
 def test_float64_on_cpu_falls_back():
     reference = SegNeXtAttention(4).double()
     model = copy.deepcopy(reference)
-    cute_dwconv.convert(model)
+    cute_dwconv.convert(model, strips_only=True)
     x = torch.randn(2, 4, 24, 26, dtype=torch.float64)
     with torch.no_grad():
         assert torch.equal(model(x), reference(x))
@@ -234,8 +234,10 @@ def test_training_matches_unconverted(block, mode, no_tf32):
     seed = random.randrange(2**31)
     reference = _build(block, seed).cuda().to(memory_format=memory_format)
     model = copy.deepcopy(reference)
+    # Under autocast, both 16-bit runs are measured against this float32 one.
+    full_precision = copy.deepcopy(reference) if autocast_dtype is not None else None
     optimizers = [torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9) for m in (reference, model)]
-    names = cute_dwconv.convert(model)  # after the optimizer was built: it must keep working
+    names = cute_dwconv.convert(model, strips_only=True)  # after the optimizer was built: it must keep working
     _check_conversion(reference, model, names, BLOCKS[block][2])
 
     generator = torch.Generator(device="cuda").manual_seed(seed)
@@ -252,6 +254,10 @@ def test_training_matches_unconverted(block, mode, no_tf32):
     initial = {n: p.detach().clone() for n, p in reference.named_parameters()}
     expected_outputs = _train(reference, optimizers[0], x, target, 3, autocast_dtype)
     outputs = _train(model, optimizers[1], x, target, 3, autocast_dtype)
+    if full_precision is not None:
+        _train(full_precision, torch.optim.SGD(full_precision.parameters(), lr=0.05, momentum=0.9), x, target, 3,
+               None)
+        full_params = dict(full_precision.named_parameters())
     context = f"{block} {mode} seed={seed}"
     for step, (got, expected) in enumerate(zip(outputs, expected_outputs)):
         assert got.dtype == expected.dtype, f"{context} step {step}: {got.dtype} vs {expected.dtype}"
@@ -276,7 +282,15 @@ def test_training_matches_unconverted(block, mode, no_tf32):
                                        msg=lambda m: f"{context} {name}: {m}")
             assert not meaningful or _relative_error(moved, expected_moved) < 1e-3, f"{context} {name}: update differs"
         else:
-            assert not meaningful or _relative_error(moved, expected_moved) < 0.1, f"{context} {name}: update differs"
+            # Under autocast the two runs round differently (the converted layers read the float32
+            # weights as they are; nn.Conv2d rounds them to 16 bits first), and a bias update is a
+            # sum with cancellation: two 16-bit runs differed by 0.13-0.28 on some seeds. So each is
+            # measured against the float32 run: ours must be about as close to it as eager is.
+            full_moved = full_params[name].detach() - initial[name]
+            ours_error = _relative_error(moved, full_moved)
+            eager_error = _relative_error(expected_moved, full_moved)
+            assert not meaningful or ours_error < 2 * eager_error + 0.05, \
+                f"{context} {name}: update off float32's by {ours_error:.3f}, eager's by {eager_error:.3f}"
     for (name, got), (_, expected) in zip(model.named_buffers(), reference.named_buffers()):
         if got.is_floating_point():
             torch.testing.assert_close(got, expected, rtol=1e-4 if autocast_dtype is None else 5e-2,
@@ -292,7 +306,7 @@ def test_compiled_converted_matches_eager(block, no_tf32):
     torch._dynamo.reset()
     reference = _build(block, seed).cuda()
     model = copy.deepcopy(reference)
-    cute_dwconv.convert(model)
+    cute_dwconv.convert(model, strips_only=True)
     compiled = torch.compile(model, fullgraph=True)
     generator = torch.Generator(device="cuda").manual_seed(seed)
     x = torch.randn(BLOCKS[block][1], device="cuda", generator=generator)
@@ -322,7 +336,7 @@ def test_compiled_converted_matches_eager(block, no_tf32):
 def test_float64_on_gpu_falls_back():
     reference = SegNeXtAttention(4).cuda().double()
     model = copy.deepcopy(reference)
-    cute_dwconv.convert(model)
+    cute_dwconv.convert(model, strips_only=True)
     x = torch.randn(2, 4, 24, 26, dtype=torch.float64, device="cuda")
     with torch.no_grad(), OpLog() as log:
         out = model(x)
@@ -339,7 +353,7 @@ def test_half_precision_models(dtype, no_tf32):
     seed = random.randrange(2**31)
     reference = _build("segnext", seed).cuda().to(dtype)
     model = copy.deepcopy(reference)
-    cute_dwconv.convert(model)
+    cute_dwconv.convert(model, strips_only=True)
     x = torch.randn(BLOCKS["segnext"][1], device="cuda", generator=torch.Generator(device="cuda").manual_seed(seed))
     x = x.to(dtype)
     with torch.no_grad(), OpLog() as log:

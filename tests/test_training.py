@@ -147,5 +147,9 @@ def test_opcheck_remaining_operators():
                "_forward_channels_last_table", "dwconv_kx1_grad_input", "_dwconv_kx1_grad_input_path",
                "dwconv_kx1_grad_weight", "strip_conv2d", "strip_conv2d_out", "_strip_conv2d_path_out",
                "strip_conv2d_grad_input", "_strip_conv2d_grad_input_path", "strip_conv2d_grad_weight",
-               "_planning_limits"}
+               "_planning_limits",
+               # The depthwise_conv2d family goes through opcheck in test_depthwise.py.
+               "depthwise_conv2d", "_depthwise_conv2d_float_params", "_depthwise_conv2d_path_out",
+               "depthwise_conv2d_grad_input", "_depthwise_conv2d_grad_input_float_params",
+               "depthwise_conv2d_grad_weight", "_depthwise_conv2d_grad_weight_float_params"}
     assert defined == checked, defined ^ checked

@@ -1,0 +1,112 @@
+// The one place where run-time window arguments become window kernel instantiations.
+#include "dispatch/window_dispatch.h"
+
+#include <cutlass/numeric_types.h>
+
+#include "dispatch/window_table.h"
+#include "kernels/window/window_config.h"
+#include "kernels/window/window_launch.h"
+
+namespace cute_dwconv {
+namespace {
+
+template <class T>
+LaunchStatus launch_channels_last(WindowParams const& p, cudaStream_t stream) {
+  if (p.stride_h != p.stride_w || p.dilation_h != 1 || p.dilation_w != 1) return LaunchStatus::kUnsupported;
+#define CUTE_DWCONV_TRY_BUCKET(KW_, S_)                                                  \
+  if (p.stride_h == S_ && p.kw <= KW_) {                                                 \
+    return launch_window_channels_last<WindowChannelsLastConfig<T, KW_, S_>>(p, stream); \
+  }
+  CUTE_DWCONV_WINDOW_CHANNELS_LAST_TABLE(CUTE_DWCONV_TRY_BUCKET)
+#undef CUTE_DWCONV_TRY_BUCKET
+  return LaunchStatus::kUnsupported;
+}
+
+template <class T>
+LaunchStatus launch_tile(WindowParams const& p, cudaStream_t stream) {
+  if (p.stride_h == p.stride_w && p.dilation_h == 1 && p.dilation_w == 1) {
+#define CUTE_DWCONV_TRY_BUCKET(KW_, S_)                                                         \
+    if (p.stride_h == S_ && p.kw <= KW_) {                                                      \
+      LaunchStatus const status = launch_window_tile<WindowTileConfig<T, KW_, S_>>(p, stream);  \
+      if (status == LaunchStatus::kLaunched) return status;                                     \
+    }
+    CUTE_DWCONV_WINDOW_TILE_TABLE(CUTE_DWCONV_TRY_BUCKET)
+#undef CUTE_DWCONV_TRY_BUCKET
+  }
+  return launch_window_tile<WindowTileConfig<T, 0, 0>>(p, stream);
+}
+
+template <class T>
+FwdStatus forward_typed(WindowParams const& p, WindowPath path, cudaStream_t stream) {
+  auto done = [](LaunchStatus s) { return s == LaunchStatus::kLaunched; };
+  bool const staged = path == WindowPath::kAuto || path == WindowPath::kStaged;
+  if constexpr (!std::is_same_v<T, double>) {
+    if ((staged || path == WindowPath::kChannelsLast) && done(launch_channels_last<T>(p, stream))) {
+      return FwdStatus::kLaunched;
+    }
+    if ((staged || path == WindowPath::kTiled) && done(launch_tile<T>(p, stream))) return FwdStatus::kLaunched;
+  }
+  if (path == WindowPath::kAuto || path == WindowPath::kDirect) {
+    launch_window_direct<T>(p, stream);
+    return FwdStatus::kLaunched;
+  }
+  return FwdStatus::kPathUnavailable;
+}
+
+template <template <class> class Fn, class... Args>
+auto by_dtype(ElementType dtype, Args&&... args) {
+  switch (dtype) {
+    case ElementType::kFloat32: return Fn<float>::run(args...);
+    case ElementType::kFloat16: return Fn<cutlass::half_t>::run(args...);
+    case ElementType::kBFloat16: return Fn<cutlass::bfloat16_t>::run(args...);
+    default: return Fn<double>::run(args...);
+  }
+}
+
+template <class T>
+struct Forward {
+  static FwdStatus run(WindowParams const& p, WindowPath path, cudaStream_t stream) {
+    return forward_typed<T>(p, path, stream);
+  }
+};
+
+template <class T>
+struct GatherInput {
+  static int run(WindowParams const& p, void const* grad_out, void* grad_input, cudaStream_t stream) {
+    launch_window_grad_input_gather<T>(p, grad_out, grad_input, stream);
+    return 0;
+  }
+};
+
+template <class T>
+struct GradWeightPlan {
+  static WindowGradWeightPlan run(WindowGradWeightParams const& p) { return plan_window_grad_weight<T>(p); }
+};
+
+template <class T>
+struct GradWeight {
+  static FwdStatus run(WindowGradWeightParams const& p, WindowGradWeightPlan const& plan, cudaStream_t stream) {
+    return launch_window_grad_weight<T>(p, plan, stream) == LaunchStatus::kLaunched ? FwdStatus::kLaunched
+                                                                                     : FwdStatus::kPathUnavailable;
+  }
+};
+
+}  // namespace
+
+FwdStatus window_forward(WindowParams const& p, WindowPath path, cudaStream_t stream) {
+  return by_dtype<Forward>(p.dtype, p, path, stream);
+}
+
+void window_grad_input_gather(WindowParams const& p, void const* grad_out, void* grad_input, cudaStream_t stream) {
+  by_dtype<GatherInput>(p.dtype, p, grad_out, grad_input, stream);
+}
+
+WindowGradWeightPlan window_grad_weight_plan(WindowGradWeightParams const& p) {
+  return by_dtype<GradWeightPlan>(p.dtype, p);
+}
+
+FwdStatus window_grad_weight(WindowGradWeightParams const& p, WindowGradWeightPlan const& plan, cudaStream_t stream) {
+  return by_dtype<GradWeight>(p.dtype, p, plan, stream);
+}
+
+}  // namespace cute_dwconv

@@ -1,0 +1,26 @@
+// Entry from the torch glue into the window kernels: picks an instantiation and launches it.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include "dispatch/fwd_dispatch.h"
+#include "window_params.h"
+
+namespace cute_dwconv {
+
+// kAuto: what users get. kStaged: the shared-memory paths only (channels_last, then NCHW tiles),
+// so that the caller can pick a fallback. The others force one kernel, for tests and benchmarks.
+enum class WindowPath { kAuto, kStaged, kTiled, kChannelsLast, kDirect };
+
+// kPathUnavailable: the path cannot take the call (nothing was launched).
+FwdStatus window_forward(WindowParams const& p, WindowPath path, cudaStream_t stream);
+
+// p describes the forward call, with x's strides replaced by grad_input's and out's by grad_out's.
+void window_grad_input_gather(WindowParams const& p, void const* grad_out, void* grad_input, cudaStream_t stream);
+
+WindowGradWeightPlan window_grad_weight_plan(WindowGradWeightParams const& p);
+
+// kPathUnavailable: the tile's staged input does not fit shared memory.
+FwdStatus window_grad_weight(WindowGradWeightParams const& p, WindowGradWeightPlan const& plan, cudaStream_t stream);
+
+}  // namespace cute_dwconv

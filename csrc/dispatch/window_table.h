@@ -1,0 +1,13 @@
+// The window instantiations: widths the kernels unroll into registers (a call takes the narrowest
+// bucket at least as wide as its window) for each fixed stride. Any window height runs on each.
+// Chosen from the networks that use depthwise windows (profiling/NOTES.md, windows): 3x3 (MSCAN's
+// MLP, MobileNet, InceptionNeXt), 5x5 (SegNeXt, RepLKNet's companion), 7x7 (ConvNeXt), 13x13 and
+// 31x31 (RepLKNet), 51 (SLaK's 5x51).
+#pragma once
+
+#define CUTE_DWCONV_WINDOW_TILE_TABLE(X) \
+  X(3, 1) X(5, 1) X(7, 1) X(13, 1) X(31, 1) X(51, 1) X(3, 2) X(5, 2) X(7, 2)
+
+// channels_last reads its window from registers per input row: narrow rows only (the input row's
+// kWindow x 4 channels live in registers).
+#define CUTE_DWCONV_WINDOW_CHANNELS_LAST_TABLE(X) X(3, 1) X(5, 1) X(7, 1) X(3, 2) X(5, 2) X(7, 2)

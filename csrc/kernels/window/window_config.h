@@ -1,0 +1,53 @@
+// Compile-time configurations of the (Kh, Kw) window kernels. Light on purpose: the dispatch unit
+// names these types without pulling in CuTe.
+//
+// The row count Kh is always read from the call: rows are walked by a loop, and a window row's
+// taps come from shared memory (NCHW) or one staged row of weights (channels_last) per step, so
+// one instantiation serves every height. The width is a bucket: kKwMax is the widest window row
+// the instantiation unrolls into registers, and narrower rows skip the taps past Kw (a uniform
+// branch). The stride is fixed (both axes) and the dilation is 1; kKwMax == 0 is the general
+// instantiation, which reads every argument from the call and shared memory element by element.
+#pragma once
+
+#include <cutlass/numeric_types.h>
+
+namespace cute_dwconv {
+
+// NCHW: a block stages a tile of input rows of one (n, c) plane into shared memory and each lane
+// computes kRows output rows of kVec adjacent columns from it.
+template <class T, int kKwMax_, int kStride_>
+struct WindowTileConfig {
+  static_assert((kKwMax_ > 0) == (kStride_ > 0), "bucket and stride are fixed together");
+  using Element = T;
+  static constexpr int kKwMax = kKwMax_;
+  static constexpr int kStride = kStride_;
+  static constexpr bool kBucketed = kKwMax_ > 0;
+
+  static constexpr int kThreads = 128;
+  // Output columns per lane: 16 bytes, so that the lanes of a row read shared memory in adjacent
+  // 16-byte units, free of bank conflicts (32 bytes of float32 per lane measured 21% of the floor on
+  // ConvNeXt's 7x7: two-way conflicts within a row and more across the rows a warp spans).
+  static constexpr int kVec = 16 / int(sizeof(T));
+  // Output rows per lane. A stride doubles the input rows per output row, so it takes fewer.
+  static constexpr int kRows = kStride_ == 1 ? 4 : 2;
+  // Input columns a lane reads per window row when bucketed.
+  static constexpr int kWindow = kBucketed ? (kVec - 1) * kStride_ + kKwMax_ : 0;
+};
+
+// channels_last: a lane owns kChannels adjacent channels of kCols adjacent output columns in kRows
+// output rows, and reads the input through L1 (adjacent lanes read adjacent channels).
+template <class T, int kKwMax_, int kStride_>
+struct WindowChannelsLastConfig {
+  static_assert(kKwMax_ > 0 && kStride_ > 0, "channels_last windows are bucketed");
+  using Element = T;
+  static constexpr int kKwMax = kKwMax_;
+  static constexpr int kStride = kStride_;
+
+  static constexpr int kThreads = 256;
+  static constexpr int kChannels = 4;  // 16 bytes of float32, 8 of 16-bit
+  static constexpr int kCols = 4;
+  static constexpr int kRows = 2;
+  static constexpr int kWindow = (kCols - 1) * kStride_ + kKwMax_;
+};
+
+}  // namespace cute_dwconv

@@ -1,0 +1,37 @@
+// Declarations of the window kernels' launchers. Definitions live in the .cuh files beside this one
+// and are instantiated in csrc/instantiations/window_*.cu, so they compile in parallel.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include "kernels/launch.h"
+#include "window_params.h"
+
+namespace cute_dwconv {
+
+// NCHW: rows of x staged in shared memory; x needs unit column stride.
+template <class Cfg>
+LaunchStatus launch_window_tile(WindowParams const& p, cudaStream_t stream);
+
+// channels_last: x and out with unit channel stride, C a multiple of 4.
+template <class Cfg>
+LaunchStatus launch_window_channels_last(WindowParams const& p, cudaStream_t stream);
+
+// Any strides, window, stride, padding and dilation; float64 included.
+template <class T>
+LaunchStatus launch_window_direct(WindowParams const& p, cudaStream_t stream);
+
+// The input gradient at any stride, gathered per input element; p is the forward call's geometry
+// with x's strides replaced by grad_input's and out's by grad_out's.
+template <class T>
+void launch_window_grad_input_gather(WindowParams const& p, void const* grad_out, void* grad_input,
+                                     cudaStream_t stream);
+
+template <class T>
+WindowGradWeightPlan plan_window_grad_weight(WindowGradWeightParams const& p);
+
+template <class T>
+LaunchStatus launch_window_grad_weight(WindowGradWeightParams const& p, WindowGradWeightPlan const& plan,
+                                       cudaStream_t stream);
+
+}  // namespace cute_dwconv

@@ -1,0 +1,330 @@
+// NCHW window kernel, for any (Kh, Kw) depthwise window: a block stages the input rows under a
+// tile of output rows and columns of one (n, c) plane into shared memory (cp.async with zero-fill
+// for the padding where rows are 16-byte aligned, plain loads otherwise), then each lane computes
+// kRows output rows of kVec adjacent columns. Per window row, a lane reads the kWindow input
+// columns under its outputs once into registers and slides the row's taps across them, so shared
+// memory is read about (kVec + Kw - 1) / (kVec * Kw) times per FMA: long windows are bound by the
+// FMA pipe, not by loads.
+#pragma once
+
+#include <cstdint>
+
+#include <cute/tensor.hpp>
+#include <cutlass/fast_math.h>
+
+#include "device_limits.h"
+#include "kernels/compile_time.h"
+#include "kernels/kernel_attributes.h"
+#include "kernels/launch.h"
+#include "kernels/param_access.h"
+#include "kernels/staging/lane_io.cuh"
+#include "kernels/staging/row_ring.cuh"
+#include "kernels/window/window_config.h"
+#include "kernels/window/window_store.cuh"
+#include "window_params.h"
+
+namespace cute_dwconv {
+namespace window {
+
+// Host-planned tiling; see launch_window_tile.
+struct TileGeometry {
+  int lanes_x;        // lanes along a row: 4, 8, 16 or 32 (the block's other lanes stack down)
+  int tile_rows;      // output rows per tile: (kThreads / lanes_x) * kRows
+  int tile_cols;      // output columns per tile: lanes_x * kVec
+  int col_origin;     // the first strip's first output column, <= 0 (see launch_window_tile)
+  int in_rows;        // staged input rows per tile
+  int chunks;         // staged copy chunks per row
+  int chunk_elems;    // elements per chunk (the copy width; 1 for plain loads)
+  int pitch;          // elements per staged row, a multiple of 16 bytes
+  int shift;          // the first input column's offset past its chunk, the same for every tile
+  int row_alignment;  // staging::RowAlignment of every lane's first column
+  int64_t tiles;
+  cutlass::FastDivmod tiles_in_plane;  // tile -> (plane, row tile * strips + strip)
+  cutlass::FastDivmod strip_count;     // -> (row tile, strip)
+  cutlass::FastDivmod channel_count;   // plane -> (n, c)
+};
+
+template <class Cfg, int kCopyBytes>
+__global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowParams const p, TileGeometry const g) {
+  using namespace cute;
+  using T = typename Cfg::Element;
+  constexpr int kVec = Cfg::kVec;
+  constexpr int kRows = Cfg::kRows;
+  constexpr bool kBucketed = Cfg::kBucketed;
+
+  int const Kh = int(p.kh), Kw = int(p.kw);
+  auto const S = fixed_or<kBucketed, Cfg::kStride>(int(p.stride_h));
+  auto const Sw = fixed_or<kBucketed, Cfg::kStride>(int(p.stride_w));
+  int const Dh = kBucketed ? 1 : int(p.dilation_h);
+  int const Dw = kBucketed ? 1 : int(p.dilation_w);
+  int const H = int(p.H), W = int(p.W), Ho = int(p.Ho), Wo = int(p.Wo);
+
+  // Two buffers of taps and input rows: the next tile's copies are in flight while this one computes
+  // (with one buffer, every warp waited at the barrier behind its block's copies: ncu's top stall on
+  // ConvNeXt's 7x7, profiling/NOTES.md, windows).
+  extern __shared__ __align__(128) unsigned char smem_bytes[];
+  int const taps_padded = (Kh * Kw + 3) / 4 * 4;
+  int const buffer_bytes = taps_padded * 4 + g.in_rows * g.pitch * int(sizeof(T));  // a multiple of 16
+  auto taps_of = [&](int buffer) { return reinterpret_cast<float*>(smem_bytes + buffer * buffer_bytes); };
+  auto tile_of = [&](int buffer) { return reinterpret_cast<T*>(smem_bytes + buffer * buffer_bytes + taps_padded * 4); };
+
+  int const stage_lanes = min(g.chunks, Cfg::kThreads);
+  int const stage_rows_per_pass = Cfg::kThreads / stage_lanes;
+  int const stage_lane = threadIdx.x % stage_lanes;
+  // Lanes past the last whole row of lanes stage nothing (they would repeat another lane's rows).
+  int const stage_row = int(threadIdx.x) < stage_rows_per_pass * stage_lanes ? threadIdx.x / stage_lanes : 1 << 30;
+  int const lane_x = threadIdx.x % g.lanes_x;
+  int const lane_y = threadIdx.x / g.lanes_x;
+  T const* const x = static_cast<T const*>(p.x);
+  T* const out = static_cast<T*>(p.out);
+  ParamReader<T> const weight{p.weight, p.params_float32};
+  ParamReader<T> const bias{p.bias, p.params_float32};
+
+  struct Coords {
+    int n, c, out_row0, out_col0, in_row0, in_col0;
+  };
+  auto coords_of = [&](int64_t tile) {
+    int plane, in_plane, row_tile, strip;
+    Coords k;
+    g.tiles_in_plane(plane, in_plane, int(tile));
+    g.strip_count(row_tile, strip, in_plane);
+    g.channel_count(k.n, k.c, plane);
+    k.out_row0 = row_tile * g.tile_rows;
+    k.out_col0 = strip * g.tile_cols + g.col_origin;
+    k.in_row0 = k.out_row0 * S - int(p.padding_h);
+    k.in_col0 = k.out_col0 * Sw - int(p.padding_w) - g.shift;
+    return k;
+  };
+
+  // The taps and the input rows under a tile, zero outside the image. Rows past the last output
+  // row's window are staged anyway (at most a tile's worth). Lanes take a row's chunks in turn,
+  // several rows per pass (no division per chunk).
+  auto stage = [&](Coords const& k, int buffer) {
+    float* const taps = taps_of(buffer);
+    T* const tile_x = tile_of(buffer);
+    T const* const x_plane = x + (int64_t(k.n) * p.x_stride_n + int64_t(k.c) * p.x_stride_c);
+    for (int t = threadIdx.x; t < Kh * Kw; t += Cfg::kThreads) {
+      taps[t] = static_cast<float>(weight[int64_t(k.c) * p.w_stride_c + int64_t(t / Kw) * p.w_stride_h +
+                                          int64_t(t % Kw) * p.w_stride_w]);
+    }
+    if constexpr (kCopyBytes > 0) {
+      constexpr int kCopyElems = kCopyBytes / int(sizeof(T));
+      using Atom = staging::StageCopyAtom<T, kCopyBytes>;
+      for (int row = stage_row; row < g.in_rows; row += stage_rows_per_pass) {
+        int const in_row = k.in_row0 + row;
+        bool const row_inside = unsigned(in_row) < unsigned(H);
+        for (int chunk = stage_lane; chunk < g.chunks; chunk += stage_lanes) {
+          int const in_col = k.in_col0 + chunk * kCopyElems;
+          bool const inside = row_inside && unsigned(in_col) < unsigned(W);
+          // A zero-filled chunk still needs a valid address: the plane's first element.
+          int64_t const offset = inside ? int64_t(in_row) * p.x_stride_h + in_col : 0;
+          Tensor src = make_tensor(make_gmem_ptr(x_plane + offset), make_layout(Int<kCopyElems>{}));
+          Tensor dst = make_tensor(make_smem_ptr(tile_x + row * g.pitch + chunk * kCopyElems),
+                                   make_layout(Int<kCopyElems>{}));
+          copy(Atom{}.with(inside), src, dst);
+        }
+      }
+    } else {  // plain loads: one element per chunk
+      for (int row = stage_row; row < g.in_rows; row += stage_rows_per_pass) {
+        int const in_row = k.in_row0 + row;
+        bool const row_inside = unsigned(in_row) < unsigned(H);
+        for (int col = stage_lane; col < g.chunks; col += stage_lanes) {
+          int const in_col = k.in_col0 + col;
+          bool const inside = row_inside && unsigned(in_col) < unsigned(W);
+          tile_x[row * g.pitch + col] =
+              inside ? x_plane[int64_t(in_row) * p.x_stride_h + int64_t(in_col) * p.x_stride_w] : T(0);
+        }
+      }
+    }
+  };
+
+  int64_t tile = blockIdx.x;
+  if (tile < g.tiles) stage(coords_of(tile), 0);
+  cp_async_fence();
+  for (int buffer = 0; tile < g.tiles; tile += gridDim.x, buffer ^= 1) {
+    int64_t const next = tile + gridDim.x;
+    if (next < g.tiles) stage(coords_of(next), buffer ^ 1);
+    cp_async_fence();
+    cp_async_wait<1>();  // this tile's copies (the next tile's may still be in flight)
+    __syncthreads();
+
+    Coords const k = coords_of(tile);
+    int const n = k.n, c = k.c, out_row0 = k.out_row0, out_col0 = k.out_col0;
+    float const* const taps = taps_of(buffer);
+    T const* const tile_x = tile_of(buffer);
+    int const lane_col = out_col0 + lane_x * kVec;
+    int const lane_row = out_row0 + lane_y * kRows;
+    if (lane_col < Wo && lane_col + kVec > 0 && lane_row < Ho) {
+      float const bias_value = bias ? static_cast<float>(bias[int64_t(c) * p.bias_stride]) : 0.0f;
+      float acc[kRows][kVec];
+      CUTE_UNROLL
+      for (int r = 0; r < kRows; ++r) {
+        CUTE_UNROLL
+        for (int e = 0; e < kVec; ++e) acc[r][e] = bias_value;
+      }
+      T const* const lane_tile = tile_x + g.shift + lane_x * kVec * Sw;
+      int const lane_tile_row = lane_y * kRows * S;
+
+      if constexpr (kBucketed) {
+        constexpr int kKwMax = Cfg::kKwMax;
+        constexpr int kStride = Cfg::kStride;
+        staging::with_row_alignment<T>(g.row_alignment, [&](auto alignment) {
+          for (int i = 0; i < Kh; ++i) {
+            float row_taps[kKwMax];
+            CUTE_UNROLL
+            for (int j = 0; j < kKwMax; ++j) row_taps[j] = j < Kw ? taps[i * Kw + j] : 0.0f;
+            CUTE_UNROLL
+            for (int r = 0; r < kRows; ++r) {
+              float values[Cfg::kWindow];
+              staging::load_elements<T, Cfg::kWindow, decltype(alignment)::value>(
+                  lane_tile + (lane_tile_row + r * kStride + i) * g.pitch, values);
+              CUTE_UNROLL
+              for (int j = 0; j < kKwMax; ++j) {
+                if (j < Kw) {
+                  CUTE_UNROLL
+                  for (int e = 0; e < kVec; ++e) acc[r][e] = fmaf(row_taps[j], values[e * kStride + j], acc[r][e]);
+                }
+              }
+            }
+          }
+        });
+      } else {
+        for (int i = 0; i < Kh; ++i) {
+          for (int j = 0; j < Kw; ++j) {
+            float const w = taps[i * Kw + j];
+            CUTE_UNROLL
+            for (int r = 0; r < kRows; ++r) {
+              T const* const row = lane_tile + (lane_tile_row + r * S + i * Dh) * g.pitch + j * Dw;
+              CUTE_UNROLL
+              for (int e = 0; e < kVec; ++e) acc[r][e] = fmaf(w, static_cast<float>(row[e * Sw]), acc[r][e]);
+            }
+          }
+        }
+      }
+
+      int const cols_left = Wo - lane_col;
+      int const cols_before = lane_col < 0 ? -lane_col : 0;  // columns left of the image (first strip)
+      CUTE_UNROLL
+      for (int r = 0; r < kRows; ++r) {
+        int const row = lane_row + r;
+        if (row >= Ho) break;
+        T* const dst = out + (int64_t(n) * p.out_stride_n + int64_t(c) * p.out_stride_c + int64_t(row) * p.out_stride_h +
+                              int64_t(lane_col) * p.out_stride_w);
+        store_row_outputs<T, kVec>(dst, p.out_stride_w, cols_before, cols_left, acc[r]);
+      }
+    }
+    __syncthreads();  // the next iteration restages this buffer
+  }
+}
+
+}  // namespace window
+
+// Plans and launches fwd_window_tile_kernel; kUnsupported where x's rows are not unit-stride, the
+// tile does not fit shared memory, or coordinates would not fit an int.
+template <class Cfg>
+LaunchStatus launch_window_tile(WindowParams const& p, cudaStream_t stream) {
+  using T = typename Cfg::Element;
+  constexpr int64_t kCoordLimit = int64_t(1) << 30;
+  if (p.x_stride_w != 1) return LaunchStatus::kUnsupported;
+  if constexpr (Cfg::kBucketed) {
+    if (p.stride_h != Cfg::kStride || p.stride_w != Cfg::kStride || p.dilation_h != 1 || p.dilation_w != 1 ||
+        p.kw > Cfg::kKwMax) {
+      return LaunchStatus::kUnsupported;
+    }
+  }
+  auto magnitude = [](int64_t v) { return v < 0 ? -v : v; };
+  int64_t const reach_h = (p.kh - 1) * p.dilation_h + 1;
+  int64_t const reach_w = Cfg::kBucketed ? Cfg::kKwMax : (p.kw - 1) * p.dilation_w + 1;
+  bool const small_coords = p.H < kCoordLimit && p.W < kCoordLimit && magnitude(p.padding_h) < kCoordLimit &&
+                            magnitude(p.padding_w) < kCoordLimit && p.Ho * p.stride_h + reach_h < kCoordLimit &&
+                            (p.Wo + 256) * p.stride_w + reach_w < kCoordLimit && p.kh * p.kw < kCoordLimit;
+  if (!small_coords) return LaunchStatus::kUnsupported;
+
+  window::TileGeometry g{};
+  int const copy_bytes = staging::stage_copy_bytes<T>(p.x, p.W, p.x_stride_h, p.x_stride_c, p.x_stride_n) == 16 ? 16 : 0;
+  constexpr int64_t kVecElems = 16 / int64_t(sizeof(T));
+  // Strips may start left of the image, at the origin that puts every lane's first input column on
+  // the best boundary for its shared-memory reads: 16 bytes at stride 1 whatever the padding (a
+  // 16-bit window at an odd column would be read word by word and realigned).
+  int64_t shift = 0, chunk_elems = 1, origin = 0;
+  if (copy_bytes == 16) {
+    chunk_elems = kVecElems;
+    auto shift_at = [&](int64_t o) { return ((-o * p.stride_w - p.padding_w) % chunk_elems + chunk_elems) % chunk_elems; };
+    auto rank = [&](int64_t sh) { return int(staging::row_alignment(int(sh * int64_t(sizeof(T))))); };
+    for (int64_t o = 0; o < chunk_elems; ++o) {
+      if (rank(shift_at(o)) < rank(shift_at(origin))) origin = o;
+    }
+    shift = shift_at(origin);
+  }
+  // The narrowest row of lanes that covers the output width, so that narrow planes (56 columns, say)
+  // leave few lanes idle; wider ones take several strips of 32 lanes.
+  g.lanes_x = 32;
+  for (int lanes : {4, 8, 16}) {
+    if (int64_t(lanes) * Cfg::kVec >= p.Wo) {
+      g.lanes_x = lanes;
+      break;
+    }
+  }
+  g.tile_cols = g.lanes_x * Cfg::kVec;
+  // ... but only where the shift costs no extra strip (a 128-column plane with a 16-bit 3x3 would
+  // take two strips, or twice the lanes, for the alignment: measured twice as slow).
+  int64_t const strips_unshifted = (p.Wo + g.tile_cols - 1) / g.tile_cols;
+  if ((p.Wo + origin + g.tile_cols - 1) / g.tile_cols > strips_unshifted) {
+    int64_t best = 0;
+    for (int64_t o = 0; o < chunk_elems && (p.Wo + o + g.tile_cols - 1) / g.tile_cols == strips_unshifted; ++o) {
+      auto rank = [&](int64_t sh) { return int(staging::row_alignment(int(sh * int64_t(sizeof(T))))); };
+      int64_t const sh_o = ((-o * p.stride_w - p.padding_w) % chunk_elems + chunk_elems) % chunk_elems;
+      int64_t const sh_best = ((-best * p.stride_w - p.padding_w) % chunk_elems + chunk_elems) % chunk_elems;
+      if (rank(sh_o) < rank(sh_best)) best = o;
+    }
+    origin = best;
+    shift = ((-origin * p.stride_w - p.padding_w) % chunk_elems + chunk_elems) % chunk_elems;
+  }
+  g.col_origin = int(-origin);
+  g.tile_rows = (Cfg::kThreads / g.lanes_x) * Cfg::kRows;
+  int64_t const in_rows = int64_t(g.tile_rows - 1) * p.stride_h + reach_h;
+  // The columns every lane's reads reach: its kVec outputs' windows (kWindow, or the dilated reach),
+  // plus the word past them that 16-bit reads touch.
+  int64_t const lane_reach = Cfg::kBucketed ? Cfg::kWindow : (Cfg::kVec - 1) * p.stride_w + reach_w;
+  int64_t const span = int64_t(g.lanes_x - 1) * Cfg::kVec * p.stride_w + lane_reach + 1;
+  int64_t const chunks = (shift + span + chunk_elems - 1) / chunk_elems;
+  int64_t const pitch = (chunks * chunk_elems + kVecElems - 1) / kVecElems * kVecElems;
+  int64_t const taps_bytes = (p.kh * p.kw + 3) / 4 * 4 * 4;
+  int64_t const smem_bytes = 2 * (taps_bytes + in_rows * pitch * int64_t(sizeof(T)));  // two buffers
+  DeviceLimits const& limits = device_limits(p.device);
+  if (smem_bytes > limits.smem_per_block_optin) return LaunchStatus::kUnsupported;
+
+  g.in_rows = int(in_rows);
+  g.chunks = int(chunks);
+  g.chunk_elems = int(chunk_elems);
+  g.pitch = int(pitch);
+  g.shift = int(shift);
+  g.row_alignment = int(staging::row_alignment(int(shift * int64_t(sizeof(T)))));
+  int64_t const strips = (p.Wo + origin + g.tile_cols - 1) / g.tile_cols;
+  int64_t const row_tiles = (p.Ho + g.tile_rows - 1) / g.tile_rows;
+  int64_t const planes = p.N * p.C;
+  constexpr int64_t kIndexLimit = int64_t(1) << 31;
+  if (strips * row_tiles >= kIndexLimit || planes >= kIndexLimit || planes * strips * row_tiles >= kIndexLimit) {
+    return LaunchStatus::kUnsupported;
+  }
+  g.tiles = planes * strips * row_tiles;
+  g.tiles_in_plane = cutlass::FastDivmod(int(strips * row_tiles));
+  g.strip_count = cutlass::FastDivmod(int(strips));
+  g.channel_count = cutlass::FastDivmod(int(p.C));
+
+  int registers = 0;
+  auto* kernel = &window::fwd_window_tile_kernel<Cfg, 0>;
+  if (copy_bytes == 16) {
+    kernel = &window::fwd_window_tile_kernel<Cfg, 16>;
+    registers = KernelAttributes<&window::fwd_window_tile_kernel<Cfg, 16>>::registers_if_launchable(p.device, int(smem_bytes));
+  } else {
+    registers = KernelAttributes<&window::fwd_window_tile_kernel<Cfg, 0>>::registers_if_launchable(p.device, int(smem_bytes));
+  }
+  if (registers == 0) return LaunchStatus::kUnsupported;
+  int const blocks_per_sm = blocks_per_multiprocessor(limits, Cfg::kThreads, registers, int(smem_bytes));
+  int64_t const grid = std::min<int64_t>(g.tiles, int64_t(blocks_per_sm) * limits.multiprocessors * 64);
+  kernel<<<dim3(unsigned(grid)), Cfg::kThreads, size_t(smem_bytes), stream>>>(p, g);
+  return LaunchStatus::kLaunched;
+}
+
+}  // namespace cute_dwconv
