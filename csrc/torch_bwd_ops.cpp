@@ -44,10 +44,7 @@ at::Tensor grad_input_impl(at::Tensor const& grad_out, at::Tensor const& weight,
   TORCH_CHECK(H > 0 && W > 0, "cute_dwconv: the input height and width must be >= 1, got ", H, " and ", W);
   StripKernel const kernel = strip_kernel(weight, C, "grad_out", args, allow_horizontal);
   check_grad_out_shape(grad_out, N, C, H, W, kernel, args);
-  element_type(grad_out.scalar_type(), "grad_out");
-  check_param_dtype(weight, "weight", grad_out, "grad_out", float_weight);
-  check_cuda(grad_out, "grad_out");
-  check_same_device(weight, "weight", grad_out, "grad_out");
+  check_grad_input_tensors(grad_out, weight, float_weight);
 
   at::Tensor grad_input =
       at::empty({N, C, H, W}, grad_out.options().memory_format(grad_out.suggest_memory_format()));
@@ -100,14 +97,7 @@ std::tuple<at::Tensor, at::Tensor> grad_weight_impl(at::Tensor const& grad_out, 
   TORCH_CHECK(grad_out.dim() == 4, "cute_dwconv: grad_out must be a 4-D (N, C, Ho, Wo) tensor, got shape ",
               grad_out.sizes());
   check_grad_out_shape(grad_out, N, C, H, W, kernel, args);
-  element_type(x.scalar_type());
-  check_same_dtype(grad_out, "grad_out", x, "x");
-  check_cuda(x, "x");
-  check_same_device(grad_out, "grad_out", x, "x");
-
-  TORCH_CHECK_TYPE(!float_grads || x.scalar_type() == at::kHalf || x.scalar_type() == at::kBFloat16,
-                   "cute_dwconv: float32 weight gradients are for a float16 or bfloat16 x, got x of dtype ",
-                   x.scalar_type());
+  check_grad_weight_tensors(grad_out, x, float_grads);
   at::TensorOptions const grad_options = float_grads ? x.options().dtype(at::kFloat) : x.options();
   at::Tensor grad_weight = at::empty({C, 1, kh, kw}, grad_options);
   at::Tensor grad_bias = at::empty({C}, grad_options);

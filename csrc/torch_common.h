@@ -157,6 +157,48 @@ inline void check_cuda(at::Tensor const& t, char const* name) {
   TORCH_CHECK(t.is_cuda(), "cute_dwconv: ", name, " must be a CUDA tensor, got a tensor on ", t.device());
 }
 
+// The checks every operator makes, in the order the messages should come: shapes, then dtypes, then
+// devices (so that a CPU call with mixed dtypes hears about the dtypes).
+
+// bias, if given, is (C,) to match x's channels.
+inline void check_bias_shape(std::optional<at::Tensor> const& bias, int64_t C) {
+  if (bias.has_value()) {
+    TORCH_CHECK(bias->dim() == 1 && bias->size(0) == C, "cute_dwconv: bias must have shape (", C,
+                ",) to match x's channels, got ", bias->sizes());
+  }
+}
+
+// A forward's dtypes and devices: x of a supported dtype on a CUDA device, weight and bias of its
+// dtype (float32 beside 16-bit x with float_params) on its device.
+inline void check_forward_tensors(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
+                                  bool float_params) {
+  element_type(x.scalar_type());
+  check_param_dtype(weight, "weight", x, "x", float_params);
+  if (bias.has_value()) check_param_dtype(*bias, "bias", x, "x", float_params);
+  check_cuda(x, "x");
+  check_same_device(weight, "weight", x, "x");
+  if (bias.has_value()) check_same_device(*bias, "bias", x, "x");
+}
+
+// An input gradient's dtypes and devices (float_weight: a float32 weight beside 16-bit grad_out).
+inline void check_grad_input_tensors(at::Tensor const& grad_out, at::Tensor const& weight, bool float_weight) {
+  element_type(grad_out.scalar_type(), "grad_out");
+  check_param_dtype(weight, "weight", grad_out, "grad_out", float_weight);
+  check_cuda(grad_out, "grad_out");
+  check_same_device(weight, "weight", grad_out, "grad_out");
+}
+
+// A weight gradient's dtypes and devices (float_grads: float32 gradients for a 16-bit x).
+inline void check_grad_weight_tensors(at::Tensor const& grad_out, at::Tensor const& x, bool float_grads) {
+  element_type(x.scalar_type());
+  check_same_dtype(grad_out, "grad_out", x, "x");
+  check_cuda(x, "x");
+  check_same_device(grad_out, "grad_out", x, "x");
+  TORCH_CHECK_TYPE(!float_grads || x.scalar_type() == at::kHalf || x.scalar_type() == at::kBFloat16,
+                   "cute_dwconv: float32 weight gradients are for a float16 or bfloat16 x, got x of dtype ",
+                   x.scalar_type());
+}
+
 // An out= tensor: x's device and dtype, shape (N, C, Ho, Wo), no self-overlap, no overlap with x.
 inline void check_out(at::Tensor const& out, at::Tensor const& x, int64_t N, int64_t C, int64_t Ho, int64_t Wo) {
   TORCH_CHECK(out.device() == x.device(), "cute_dwconv: out must be on x's device ", x.device(), ", got ",

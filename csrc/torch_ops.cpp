@@ -35,17 +35,9 @@ ConvShape check_args(at::Tensor const& x, at::Tensor const& weight, std::optiona
   check_input_shape(x);
   int64_t const N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   StripKernel const kernel = strip_kernel(weight, C, "x", args, allow_horizontal);
-  if (bias.has_value()) {
-    TORCH_CHECK(bias->dim() == 1 && bias->size(0) == C, "cute_dwconv: bias must have shape (", C,
-                ",) to match x's channels, got ", bias->sizes());
-  }
+  check_bias_shape(bias, C);
   auto const [Ho, Wo] = output_size(H, W, kernel, args);
-  element_type(x.scalar_type());
-  check_param_dtype(weight, "weight", x, "x", float_params);
-  if (bias.has_value()) check_param_dtype(*bias, "bias", x, "x", float_params);
-  check_cuda(x, "x");
-  check_same_device(weight, "weight", x, "x");
-  if (bias.has_value()) check_same_device(*bias, "bias", x, "x");
+  check_forward_tensors(x, weight, bias, float_params);
   return {N, C, H, W, Ho, Wo, kernel, args};
 }
 

@@ -49,17 +49,9 @@ WindowShape check_forward_args(at::Tensor const& x, at::Tensor const& weight, st
   check_input_shape(x);
   int64_t const N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   auto const [kh, kw] = window_kernel(weight, C, "x");
-  if (bias.has_value()) {
-    TORCH_CHECK(bias->dim() == 1 && bias->size(0) == C, "cute_dwconv: bias must have shape (", C,
-                ",) to match x's channels, got ", bias->sizes());
-  }
+  check_bias_shape(bias, C);
   auto const [Ho, Wo] = window_output_size(H, W, kh, kw, args);
-  element_type(x.scalar_type());
-  check_param_dtype(weight, "weight", x, "x", float_params);
-  if (bias.has_value()) check_param_dtype(*bias, "bias", x, "x", float_params);
-  check_cuda(x, "x");
-  check_same_device(weight, "weight", x, "x");
-  if (bias.has_value()) check_same_device(*bias, "bias", x, "x");
+  check_forward_tensors(x, weight, bias, float_params);
   return {N, C, H, W, Ho, Wo, kh, kw, args};
 }
 
@@ -236,10 +228,7 @@ at::Tensor grad_input_impl(at::Tensor const& grad_out, at::Tensor const& weight,
   TORCH_CHECK(H > 0 && W > 0, "cute_dwconv: the input height and width must be >= 1, got ", H, " and ", W);
   auto const [kh, kw] = window_kernel(weight, C, "grad_out");
   check_grad_out(grad_out, N, C, H, W, kh, kw, args);
-  element_type(grad_out.scalar_type(), "grad_out");
-  check_param_dtype(weight, "weight", grad_out, "grad_out", float_weight);
-  check_cuda(grad_out, "grad_out");
-  check_same_device(weight, "weight", grad_out, "grad_out");
+  check_grad_input_tensors(grad_out, weight, float_weight);
   if (is_strip(kh, kw)) {
     static auto const strip_op = operator_handle<StripGradInput>("cute_dwconv::strip_conv2d_grad_input");
     static auto const strip_float_op =
@@ -304,13 +293,7 @@ std::tuple<at::Tensor, at::Tensor> grad_weight_impl(at::Tensor const& grad_out, 
   check_input_shape(x);
   int64_t const N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   check_grad_out(grad_out, N, C, H, W, kh, kw, args);
-  element_type(x.scalar_type());
-  check_same_dtype(grad_out, "grad_out", x, "x");
-  check_cuda(x, "x");
-  check_same_device(grad_out, "grad_out", x, "x");
-  TORCH_CHECK_TYPE(!float_grads || x.scalar_type() == at::kHalf || x.scalar_type() == at::kBFloat16,
-                   "cute_dwconv: float32 weight gradients are for a float16 or bfloat16 x, got x of dtype ",
-                   x.scalar_type());
+  check_grad_weight_tensors(grad_out, x, float_grads);
   if (is_strip(kh, kw)) {
     static auto const strip_op = operator_handle<StripGradWeight>("cute_dwconv::strip_conv2d_grad_weight");
     static auto const strip_float_op =
