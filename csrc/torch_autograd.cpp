@@ -121,10 +121,11 @@ bool records(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Te
          (x.requires_grad() || weight.requires_grad() || (bias.has_value() && bias->defined() && bias->requires_grad()));
 }
 
-template <Family kFamily, bool kFloatParams, class Op>
-at::Tensor apply(Op const& op, at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
+// `run` calls the forward operator (below autograd); stride, padding and dilation are the per-axis
+// arguments the gradient operators take.
+template <Family kFamily, bool kFloatParams, class Run>
+at::Tensor apply(Run const& run, at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
                  at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
-  auto const run = [&] { return op.call(x, weight, bias, stride, padding, dilation); };
   if (!records(x, weight, bias)) {
     at::AutoDispatchBelowADInplaceOrView const below_autograd;
     return run();
@@ -132,44 +133,47 @@ at::Tensor apply(Op const& op, at::Tensor const& x, at::Tensor const& weight, st
   return DepthwiseFunction<kFamily, kFloatParams>::apply(x, weight, bias, stride, padding, dilation, run);
 }
 
+// apply for an operator with strip_conv2d's signature.
+template <Family kFamily, bool kFloatParams, class Op>
+at::Tensor apply_op(Op const& op, at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
+                    at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
+  return apply<kFamily, kFloatParams>([&] { return op.call(x, weight, bias, stride, padding, dilation); }, x, weight,
+                                      bias, stride, padding, dilation);
+}
+
 at::Tensor strip_conv2d_autograd(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
                                  at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
   static auto const op = operator_handle<StripForward>("cute_dwconv::strip_conv2d");
-  return apply<Family::kStrip, false>(op, x, weight, bias, stride, padding, dilation);
+  return apply_op<Family::kStrip, false>(op, x, weight, bias, stride, padding, dilation);
 }
 
 at::Tensor strip_conv2d_float_params_autograd(at::Tensor const& x, at::Tensor const& weight,
                                               std::optional<at::Tensor> const& bias, at::IntArrayRef stride,
                                               at::IntArrayRef padding, at::IntArrayRef dilation) {
   static auto const op = operator_handle<StripForward>("cute_dwconv::_strip_conv2d_float_params");
-  return apply<Family::kStrip, true>(op, x, weight, bias, stride, padding, dilation);
+  return apply_op<Family::kStrip, true>(op, x, weight, bias, stride, padding, dilation);
 }
 
 at::Tensor depthwise_conv2d_autograd(at::Tensor const& x, at::Tensor const& weight,
                                      std::optional<at::Tensor> const& bias, at::IntArrayRef stride,
                                      at::IntArrayRef padding, at::IntArrayRef dilation) {
   static auto const op = operator_handle<StripForward>("cute_dwconv::depthwise_conv2d");
-  return apply<Family::kWindow, false>(op, x, weight, bias, stride, padding, dilation);
+  return apply_op<Family::kWindow, false>(op, x, weight, bias, stride, padding, dilation);
 }
 
 at::Tensor depthwise_conv2d_float_params_autograd(at::Tensor const& x, at::Tensor const& weight,
                                                   std::optional<at::Tensor> const& bias, at::IntArrayRef stride,
                                                   at::IntArrayRef padding, at::IntArrayRef dilation) {
   static auto const op = operator_handle<StripForward>("cute_dwconv::_depthwise_conv2d_float_params");
-  return apply<Family::kWindow, true>(op, x, weight, bias, stride, padding, dilation);
+  return apply_op<Family::kWindow, true>(op, x, weight, bias, stride, padding, dilation);
 }
 
 at::Tensor dwconv_kx1_autograd(at::Tensor const& x, at::Tensor const& weight, std::optional<at::Tensor> const& bias,
                                int64_t stride, int64_t padding, int64_t dilation) {
   static auto const op = operator_handle<Kx1Forward>("cute_dwconv::dwconv_kx1");
-  auto const run = [&] { return op.call(x, weight, bias, stride, padding, dilation); };
-  if (!records(x, weight, bias)) {
-    at::AutoDispatchBelowADInplaceOrView const below_autograd;
-    return run();
-  }
   int64_t const s[2] = {stride, stride}, p[2] = {padding, padding}, d[2] = {dilation, dilation};
-  return DepthwiseFunction<Family::kStrip, false>::apply(x, weight, bias, at::IntArrayRef(s), at::IntArrayRef(p),
-                                                         at::IntArrayRef(d), run);
+  return apply<Family::kStrip, false>([&] { return op.call(x, weight, bias, stride, padding, dilation); }, x, weight,
+                                      bias, s, p, d);
 }
 
 }  // namespace
