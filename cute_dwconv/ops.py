@@ -87,13 +87,9 @@ def resolve_conv_args(kernel_hw, stride: IntOrPair, padding: Padding, dilation: 
     return stride, _padding(padding, kernel_hw, stride, dilation), dilation
 
 
-def resolve_window_args(weight: torch.Tensor, stride: IntOrPair, padding: Padding, dilation: IntOrPair) -> tuple:
-    """(stride, padding, dilation) as torch.ops.cute_dwconv.depthwise_conv2d takes them."""
-    return resolve_strip_args(weight, stride, padding, dilation)
-
-
-def resolve_strip_args(weight: torch.Tensor, stride: IntOrPair, padding: Padding, dilation: IntOrPair) -> tuple:
-    """(stride, padding, dilation) as torch.ops.cute_dwconv.strip_conv2d takes them."""
+def resolve_weight_args(weight: torch.Tensor, stride: IntOrPair, padding: Padding, dilation: IntOrPair) -> tuple:
+    """(stride, padding, dilation) as torch.ops.cute_dwconv.strip_conv2d and depthwise_conv2d take them
+    for this weight (its (kh, kw) matters only to "same")."""
     kernel_hw = tuple(weight.shape[2:]) if weight.dim() == 4 else (1, 1)
     return resolve_conv_args(kernel_hw, stride, padding, dilation)
 
@@ -110,7 +106,7 @@ def strip_conv2d(
     and a depthwise strip weight of shape (C, 1, K, 1) or (C, 1, 1, K). stride and dilation take an
     int or an (h, w) pair; padding also "same" and "valid"."""
     _check_tensors(x, weight, bias)
-    return _ops.strip_conv2d.default(x, weight, bias, *resolve_strip_args(weight, stride, padding, dilation))
+    return _ops.strip_conv2d.default(x, weight, bias, *resolve_weight_args(weight, stride, padding, dilation))
 
 
 def strip_conv2d_out(
@@ -127,7 +123,7 @@ def strip_conv2d_out(
     _check_tensors(x, weight, bias)
     if not isinstance(out, torch.Tensor):
         raise ValueError(f"cute_dwconv: out must be a torch.Tensor, got {type(out).__name__}")
-    _ops.strip_conv2d_out.default(x, weight, bias, *resolve_strip_args(weight, stride, padding, dilation), out)
+    _ops.strip_conv2d_out.default(x, weight, bias, *resolve_weight_args(weight, stride, padding, dilation), out)
     return out
 
 
@@ -143,7 +139,7 @@ def depthwise_conv2d(
     and any depthwise weight of shape (C, 1, kh, kw): square and rectangular windows, strips
     included. stride and dilation take an int or an (h, w) pair; padding also "same" and "valid"."""
     _check_tensors(x, weight, bias)
-    return _ops.depthwise_conv2d.default(x, weight, bias, *resolve_window_args(weight, stride, padding, dilation))
+    return _ops.depthwise_conv2d.default(x, weight, bias, *resolve_weight_args(weight, stride, padding, dilation))
 
 
 def _check_int_args(stride, padding, dilation) -> None:
