@@ -17,6 +17,7 @@
 #include "kernels/kernel_attributes.h"
 #include "kernels/launch.h"
 #include "kernels/param_access.h"
+#include "kernels/staging/lane_io.cuh"
 #include "kernels/window/window_config.h"
 #include "window_params.h"
 
@@ -46,10 +47,7 @@ CUTE_DEVICE void load_channels(T const* src, float (&values)[kChannels]) {
     uint2 const v = __ldg(reinterpret_cast<uint2 const*>(src));
     uint32_t const words[2] = {v.x, v.y};
     CUTE_UNROLL
-    for (int e = 0; e < 4; ++e) {
-      uint16_t const bits = static_cast<uint16_t>(e % 2 ? words[e / 2] >> 16 : words[e / 2] & 0xffffu);
-      values[e] = static_cast<float>(T::bitcast(bits));
-    }
+    for (int e = 0; e < 4; ++e) values[e] = staging::element_from_words<T>(words, e);
   }
 }
 
