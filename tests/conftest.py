@@ -100,3 +100,14 @@ class OpLog(TorchDispatchMode):
 
     def count(self, predicate):
         return sum(1 for n in self.names if predicate(n))
+
+
+@pytest.fixture
+def no_tf32():
+    """TF32 would round the dense convolutions and the Linear layers at 10 bits, so that tiny
+    differences upstream flip roundings and hide what is compared; both models run in true float32."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved

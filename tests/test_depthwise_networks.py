@@ -13,12 +13,12 @@ import random
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 import cute_dwconv
 from conftest import OpLog, requires_cuda
 from depthwise_blocks import ConvNeXtBlock, InvertedResidual, MSCABlock, RepLKBlock, expected_conversions
+from training_checks import aten_convolution, check_update_near_float32, conv_count, ours, relative_error, train_steps
 
 
 def _msca_block(dim, ratio):
@@ -42,18 +42,6 @@ BLOCKS = {
 def _build(block, seed):
     torch.manual_seed(seed)
     return BLOCKS[block][0]()
-
-
-def ours(name):
-    return name.startswith("cute_dwconv::")
-
-
-def aten_convolution(name):
-    return name == "aten::convolution"
-
-
-def _conv_count(model):
-    return sum(1 for m in model.modules() if isinstance(m, nn.Conv2d))
 
 
 def _check_conversion(reference, model, names, strips_only=False):
@@ -105,17 +93,6 @@ def test_convert_on_cpu(block, strips_only):
 # on the GPU
 
 
-@pytest.fixture
-def no_tf32():
-    """TF32 would round the dense convolutions and the Linear layers at 10 bits, so that tiny
-    differences upstream flip roundings and hide what is compared; both models run in true float32."""
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cuda.matmul.allow_tf32 = False
-    yield
-    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
-
-
 MODES = {  # mode: (memory format, autocast dtype)
     "float32": (torch.contiguous_format, None),
     "float32_channels_last": (torch.channels_last, None),
@@ -125,26 +102,8 @@ MODES = {  # mode: (memory format, autocast dtype)
 STEPS = 3
 
 
-def _train(model, optimizer, x, target, steps, autocast_dtype):
-    outputs = []
-    for _ in range(steps):
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast("cuda", dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
-            out = model(x)
-        loss = F.mse_loss(out.float(), target)
-        loss.backward()
-        optimizer.step()
-        outputs.append(out.detach())
-    return outputs
-
-
 def _is_channels_last(t):
     return t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
-
-
-def _relative_error(got, expected):
-    expected = expected.double()
-    return ((got.double() - expected).norm() / expected.norm().clamp_min(1e-30)).item()
 
 
 @requires_cuda
@@ -180,17 +139,17 @@ def test_training_matches_unconverted(block, mode, no_tf32):
     target = torch.randn(probe_out.shape, device="cuda", generator=generator)
     converted = len(names)
     assert log.count(ours) == converted, f"expected {converted} calls of our operators: {log.names}"
-    assert log.count(aten_convolution) == _conv_count(reference) - converted, log.names
+    assert log.count(aten_convolution) == conv_count(reference) - converted, log.names
     assert len(layouts) == converted
     for name, channels_last_in, channels_last_out in layouts:  # channels_last in, channels_last out
         assert channels_last_in == channels_last_out, \
             f"{name}: channels_last in {channels_last_in}, out {channels_last_out}"
 
     initial = {n: p.detach().clone() for n, p in reference.named_parameters()}
-    expected_outputs = _train(reference, optimizers[0], x, target, STEPS, autocast_dtype)
-    outputs = _train(model, optimizers[1], x, target, STEPS, autocast_dtype)
+    expected_outputs = train_steps(reference, optimizers[0], x, target, STEPS, autocast_dtype)
+    outputs = train_steps(model, optimizers[1], x, target, STEPS, autocast_dtype)
     if full_precision is not None:
-        _train(full_precision, torch.optim.SGD(full_precision.parameters(), lr=0.05, momentum=0.9), x, target,
+        train_steps(full_precision, torch.optim.SGD(full_precision.parameters(), lr=0.05, momentum=0.9), x, target,
                STEPS, None)
         full_params = dict(full_precision.named_parameters())
     context = f"{block} {mode} seed={seed}"
@@ -204,7 +163,7 @@ def test_training_matches_unconverted(block, mode, no_tf32):
             torch.testing.assert_close(got, expected, rtol=1e-4 * growth, atol=1e-4 * growth * scale,
                                        msg=lambda m: f"{context} step {step} output: {m}")
         else:
-            assert _relative_error(got, expected) < 2e-2 * growth, f"{context} step {step}"
+            assert relative_error(got, expected) < 2e-2 * growth, f"{context} step {step}"
             torch.testing.assert_close(got.float(), expected.float(), rtol=5e-2, atol=5e-2 * growth * scale,
                                        msg=lambda m: f"{context} step {step} output: {m}")
     reference_params = dict(reference.named_parameters())
@@ -220,17 +179,11 @@ def test_training_matches_unconverted(block, mode, no_tf32):
             torch.testing.assert_close(p.detach(), expected, rtol=1e-4 * STEPS,
                                        atol=max(1e-4 * STEPS * expected.abs().max().item(), noise),
                                        msg=lambda m: f"{context} {name}: {m}")
-            assert not meaningful or _relative_error(moved, expected_moved) < 1e-3 * STEPS, \
+            assert not meaningful or relative_error(moved, expected_moved) < 1e-3 * STEPS, \
                 f"{context} {name}: update differs"
         else:
-            # The two 16-bit runs round differently (ours reads the float32 weights as they are), and
-            # a bias before BatchNorm moves by noise alone: two runs differed by 0.4-1.2 on its update.
-            # So each is measured against the float32 run: ours must be about as close as eager is.
-            full_moved = full_params[name].detach() - initial[name]
-            ours_error = _relative_error(moved, full_moved)
-            eager_error = _relative_error(expected_moved, full_moved)
-            assert not meaningful or ours_error < 2 * eager_error + 0.05, \
-                f"{context} {name}: update off float32's by {ours_error:.3f}, eager's by {eager_error:.3f}"
+            check_update_near_float32(moved, expected_moved, full_params[name].detach() - initial[name], meaningful,
+                                      f"{context} {name}")
     for (name, got), (_, expected) in zip(model.named_buffers(), reference.named_buffers()):
         if got.is_floating_point():
             torch.testing.assert_close(got, expected, rtol=1e-4 if autocast_dtype is None else 5e-2,
@@ -256,7 +209,7 @@ def test_half_precision_blocks(block, dtype, no_tf32):
     with torch.no_grad():
         expected = reference(x)
     assert out.dtype == dtype
-    assert _relative_error(out, expected) < (5e-3 if dtype == torch.float16 else 2e-2)
+    assert relative_error(out, expected) < (5e-3 if dtype == torch.float16 else 2e-2)
 
 
 @requires_cuda

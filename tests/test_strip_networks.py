@@ -10,21 +10,13 @@ import random
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 import cute_dwconv
 from conftest import OpLog, requires_cuda
 from strip_blocks import (InceptionNeXtMixer, SegNeXtAttention, StripNet, SubclassedConv2d, is_depthwise_strip,
                           strip_conv_names)
-
-
-def ours(name):
-    return name.startswith("cute_dwconv::")
-
-
-def aten_convolution(name):
-    return name == "aten::convolution"
+from training_checks import aten_convolution, check_update_near_float32, conv_count, ours, relative_error, train_steps
 
 
 # block name: (constructor, input shape, expected number of strip convolutions)
@@ -38,10 +30,6 @@ BLOCKS = {
 def _build(block, seed):
     torch.manual_seed(seed)
     return BLOCKS[block][0]()
-
-
-def _conv_count(model):
-    return sum(1 for m in model.modules() if isinstance(m, nn.Conv2d))
 
 
 def _check_conversion(reference, model, names, expected_count):
@@ -187,40 +175,11 @@ def test_strip_conv2d_module_is_conv2d(kwargs):
 # on the GPU
 
 
-@pytest.fixture
-def no_tf32():
-    """TF32 would round the dense convolutions and the head at 10 bits, so that tiny differences
-    upstream flip roundings and hide what is compared; both models run in true float32."""
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cuda.matmul.allow_tf32 = False
-    yield
-    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
-
-
 MODES = {  # mode: (memory format, autocast dtype)
     "float32": (torch.contiguous_format, None),
     "float32_channels_last": (torch.channels_last, None),
     "bf16_autocast": (torch.contiguous_format, torch.bfloat16),
 }
-
-
-def _train(model, optimizer, x, target, steps, autocast_dtype):
-    outputs = []
-    for _ in range(steps):
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast("cuda", dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None):
-            out = model(x)
-        loss = F.mse_loss(out.float(), target)
-        loss.backward()
-        optimizer.step()
-        outputs.append(out.detach())
-    return outputs
-
-
-def _relative_error(got, expected):
-    expected = expected.double()
-    return ((got.double() - expected).norm() / expected.norm().clamp_min(1e-30)).item()
 
 
 @requires_cuda
@@ -249,13 +208,13 @@ def test_training_matches_unconverted(block, mode, no_tf32):
     target = torch.randn(out_shape, device="cuda", generator=generator)
     strips = BLOCKS[block][2]
     assert log.count(ours) == strips, f"expected {strips} calls of our operators: {log.names}"
-    assert log.count(aten_convolution) == _conv_count(reference) - strips, log.names
+    assert log.count(aten_convolution) == conv_count(reference) - strips, log.names
 
     initial = {n: p.detach().clone() for n, p in reference.named_parameters()}
-    expected_outputs = _train(reference, optimizers[0], x, target, 3, autocast_dtype)
-    outputs = _train(model, optimizers[1], x, target, 3, autocast_dtype)
+    expected_outputs = train_steps(reference, optimizers[0], x, target, 3, autocast_dtype)
+    outputs = train_steps(model, optimizers[1], x, target, 3, autocast_dtype)
     if full_precision is not None:
-        _train(full_precision, torch.optim.SGD(full_precision.parameters(), lr=0.05, momentum=0.9), x, target, 3,
+        train_steps(full_precision, torch.optim.SGD(full_precision.parameters(), lr=0.05, momentum=0.9), x, target, 3,
                None)
         full_params = dict(full_precision.named_parameters())
     context = f"{block} {mode} seed={seed}"
@@ -267,7 +226,7 @@ def test_training_matches_unconverted(block, mode, no_tf32):
             torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4 * scale,
                                        msg=lambda m: f"{context} step {step} output: {m}")
         else:
-            assert _relative_error(got, expected) < 2e-2, f"{context} step {step}"
+            assert relative_error(got, expected) < 2e-2, f"{context} step {step}"
             torch.testing.assert_close(got.float(), expected.float(), rtol=5e-2, atol=5e-2 * scale,
                                        msg=lambda m: f"{context} step {step} output: {m}")
     reference_params = dict(reference.named_parameters())
@@ -280,17 +239,10 @@ def test_training_matches_unconverted(block, mode, no_tf32):
         if autocast_dtype is None:
             torch.testing.assert_close(p.detach(), expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item(),
                                        msg=lambda m: f"{context} {name}: {m}")
-            assert not meaningful or _relative_error(moved, expected_moved) < 1e-3, f"{context} {name}: update differs"
+            assert not meaningful or relative_error(moved, expected_moved) < 1e-3, f"{context} {name}: update differs"
         else:
-            # Under autocast the two runs round differently (the converted layers read the float32
-            # weights as they are; nn.Conv2d rounds them to 16 bits first), and a bias update is a
-            # sum with cancellation: two 16-bit runs differed by 0.13-0.28 on some seeds. So each is
-            # measured against the float32 run: ours must be about as close to it as eager is.
-            full_moved = full_params[name].detach() - initial[name]
-            ours_error = _relative_error(moved, full_moved)
-            eager_error = _relative_error(expected_moved, full_moved)
-            assert not meaningful or ours_error < 2 * eager_error + 0.05, \
-                f"{context} {name}: update off float32's by {ours_error:.3f}, eager's by {eager_error:.3f}"
+            check_update_near_float32(moved, expected_moved, full_params[name].detach() - initial[name], meaningful,
+                                      f"{context} {name}")
     for (name, got), (_, expected) in zip(model.named_buffers(), reference.named_buffers()):
         if got.is_floating_point():
             torch.testing.assert_close(got, expected, rtol=1e-4 if autocast_dtype is None else 5e-2,
@@ -326,7 +278,7 @@ def test_compiled_converted_matches_eager(block, no_tf32):
     for name, expected, eager, comp in zip(names, *results):
         scale = expected.abs().max().item()
         for label, got, want in (("eager", eager, expected), ("compiled", comp, eager)):
-            assert _relative_error(got, want) < 1e-3, f"{block} seed={seed} {label} {name}"
+            assert relative_error(got, want) < 1e-3, f"{block} seed={seed} {label} {name}"
             torch.testing.assert_close(got, want, rtol=1e-3, atol=1e-3 * scale,
                                        msg=lambda m: f"{block} seed={seed} {label} {name}: {m}")
 
@@ -362,4 +314,4 @@ def test_half_precision_models(dtype, no_tf32):
     with torch.no_grad():
         expected = reference(x)
     assert out.dtype == dtype
-    assert _relative_error(out, expected) < (5e-3 if dtype == torch.float16 else 2e-2)
+    assert relative_error(out, expected) < (5e-3 if dtype == torch.float16 else 2e-2)
