@@ -117,6 +117,8 @@ def check_strip_backward(label, x, w, stride, padding, dilation, input_path="aut
     bd = torch.zeros(x.shape[1], dtype=torch.float64, device="cuda", requires_grad=True)
     reference_out = torch.nn.functional.conv2d(xd, wd, bd, stride, padding, dilation, x.shape[1])
     grad_out = torch.randn(reference_out.shape).to(x.dtype).to("cuda")
+    if x.stride(1) == 1 and x.shape[1] > 1:  # channels_last x: grad_out in its layout, as autograd gives it
+        grad_out = grad_out.contiguous(memory_format=torch.channels_last)
     reference_out.backward(grad_out.double())
     grad_x = ops._strip_conv2d_grad_input_path(grad_out, w, x.shape[2], x.shape[3], *args, input_path)
     grad_w, grad_b = ops.strip_conv2d_grad_weight(grad_out, x, list(w.shape[2:]), *args)
@@ -166,6 +168,8 @@ def check_window_backward(label, x, w, stride, padding, dilation, float_params=F
     bd = torch.zeros(x.shape[1], dtype=torch.float64, device="cuda", requires_grad=True)
     reference_out = torch.nn.functional.conv2d(xd, wd, bd, stride, padding, dilation, x.shape[1])
     grad_out = torch.randn(reference_out.shape).to(x.dtype).to("cuda")
+    if x.stride(1) == 1 and x.shape[1] > 1:  # channels_last x: grad_out in its layout, as autograd gives it
+        grad_out = grad_out.contiguous(memory_format=torch.channels_last)
     reference_out.backward(grad_out.double())
     args = (list(stride), list(padding), list(dilation))
     if float_params:
@@ -209,8 +213,14 @@ def check_windows() -> bool:
         for kh, kw, stride, padding in [(3, 3, (1, 1), (1, 1)), (5, 5, (2, 2), (2, 2)), (7, 3, (1, 2), (3, 0))]:
             x, w, _ = window_problem((2, 3, 23, 29), kh, kw, dtype, False)
             ok &= check_window_backward("nchw", x, w, stride, padding, (1, 1))
-        x, w, _ = window_problem((2, 8, 15, 13), 3, 3, dtype, False, channels_last=True)
-        ok &= check_window_backward("channels_last", x, w, (1, 1), (1, 1), (1, 1))
+        # Weight gradients of 16-byte-aligned rows, of many channels (600), and of channels_last
+        # windows 3, 5 and 7 wide.
+        for kh, kw, shape in [(5, 5, (2, 3, 23, 32)), (7, 7, (2, 600, 12, 16))]:
+            x, w, _ = window_problem(shape, kh, kw, dtype, False)
+            ok &= check_window_backward("nchw registers", x, w, (1, 1), (kh // 2, kw // 2), (1, 1))
+        for k in (3, 5, 7):
+            x, w, _ = window_problem((2, 8, 15, 13), k, k, dtype, False, channels_last=True)
+            ok &= check_window_backward("channels_last", x, w, (1, 1), (k // 2, k // 2), (1, 1))
     for dtype in (torch.float16, torch.bfloat16):
         x, w, _ = window_problem((2, 8, 19, 21), 5, 5, dtype, False)
         ok &= check_window_backward("float params", x, w, (1, 1), (2, 2), (1, 1), float_params=True)

@@ -407,6 +407,29 @@ def test_large_planes(case, dtype):
                            f"{describe(*case)} {dtype} {layout} seed={seed}")
 
 
+# Many channels with few positions each, in both layouts: weight gradients that split a channel's
+# positions among blocks, and a block's work among its lanes, with several pieces per block.
+MANY_TILE_CASES = [
+    ((3, 3), 1, 1, 1, (6, 1536, 21, 19)),
+    ((5, 5), 1, (2, 1), 1, (5, 1536, 13, 37)),
+    ((7, 7), 1, 3, 1, (4, 1024, 40, 9)),
+    ((3, 5), 1, (0, 2), 1, (7, 1536, 11, 24)),
+]
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("case", MANY_TILE_CASES, ids=[describe(*c) for c in MANY_TILE_CASES])
+def test_weight_gradient_over_many_tiles_per_block(case, dtype, layout):
+    kernel, stride, padding, dilation, shape = case
+    seed = random.randrange(2**31)
+    generator = seeded(seed)
+    x = make_input(shape, dtype, layout, generator)
+    weight, bias = make_params(shape[1], kernel, dtype, True, generator)
+    check_forward_backward(x, weight, bias, stride, padding, dilation, generator,
+                           f"{describe(*case)} {dtype} {layout} seed={seed}")
+
+
 def test_padding_forms_agree():
     """torch.ops' 2-int padding is the 4-int padding with equal sides, and the Python entry's."""
     generator = seeded(random.randrange(2**31))
