@@ -1,5 +1,8 @@
-"""Benchmark: depthwise strip convolutions, (1, K) and (K, 1), ours against PyTorch eager, and two
-blocks built from them (SegNeXt's attention, InceptionNeXt's mixer), eager against converted.
+"""Benchmark: depthwise strip convolutions, (1, K) and (K, 1), ours against PyTorch eager, and
+blocks built from them (SegNeXt's attention, InceptionNeXt's mixer, LSKA with k = 23 and 35), eager
+against converted. The strip rows: (1, 7)/(7, 1), (1, 21)/(21, 1) and LSKA's dilated (1, 11)/(11, 1)
+in float32 and bfloat16, NCHW and channels_last; LSKA's other pairs; InceptionNeXt's channel-sliced
+channels_last bands.
 
     python profiling/bench_strip.py [--runs 2] [--json out.json] [--cases k7_h,k21_v] [--no-blocks]
 
@@ -28,7 +31,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # strip_blocks
 
 import cute_dwconv  # noqa: E402
 from cute_dwconv.benchmarking import L2Flusher, conv_bytes, copy_bandwidth, inputs_to_rotate, time_ms  # noqa: E402
-from strip_blocks import InceptionNeXtMixer, SegNeXtAttention  # noqa: E402
+from strip_blocks import LSKA, InceptionNeXtMixer, SegNeXtAttention  # noqa: E402
 
 
 @dataclass
@@ -42,17 +45,39 @@ class Case:
     # "nchw"; "channels_last"; or "channels_last_slice": channels [C, 2C) of an 8C-channel
     # channels_last tensor, the view torch.split gives InceptionNeXt's band branches.
     layout: str = "nchw"
+    dilation: int = 1
 
 
 STRIP_SHAPE = (16, 64, 256, 256)
+
+
+def _strip_pair(name: str, k: int, dilation: int = 1, shape=STRIP_SHAPE) -> list:
+    """(1, k) and (k, 1) with padding (k // 2) * dilation, in float32 and bfloat16, NCHW and
+    channels_last: the rows of the strip floor table."""
+    reach = (k // 2) * dilation
+    cases = []
+    for dtype, dtype_tag in (("float32", ""), ("bfloat16", "_bf16")):
+        for layout, layout_tag in (("nchw", ""), ("channels_last", "_cl")):
+            for kernel, padding, axis in (((1, k), (0, reach), "h"), ((k, 1), (reach, 0), "v")):
+                cases.append(Case(f"{name}_{axis}{dtype_tag}{layout_tag}", shape, kernel, padding, dtype=dtype,
+                                  layout=layout, dilation=dilation))
+    return cases
+
+
 CASES = [
-    Case("k7_h", STRIP_SHAPE, (1, 7), (0, 3)),
-    Case("k7_v", STRIP_SHAPE, (7, 1), (3, 0)),
     Case("k11_h", STRIP_SHAPE, (1, 11), (0, 5)),
     Case("k11_v", STRIP_SHAPE, (11, 1), (5, 0)),
-    Case("k21_h", STRIP_SHAPE, (1, 21), (0, 10)),
-    Case("k21_v", STRIP_SHAPE, (21, 1), (10, 0)),
-    Case("k21_h_bf16", STRIP_SHAPE, (1, 21), (0, 10), dtype="bfloat16"),
+    *_strip_pair("k7", 7),
+    *_strip_pair("k21", 21),
+    # LSKA's pairs (Lau et al., 2023): k = 35's dilated (1, 11)/(11, 1) in every dtype and layout; the
+    # local (1, 5)/(5, 1) of k >= 23 and the dilated pairs of k = 23 and 53, float32 NCHW.
+    *_strip_pair("lska35_d3_k11", 11, dilation=3),
+    Case("lska_k5_h", STRIP_SHAPE, (1, 5), (0, 2)),
+    Case("lska_k5_v", STRIP_SHAPE, (5, 1), (2, 0)),
+    Case("lska23_d3_k7_h", STRIP_SHAPE, (1, 7), (0, 9), dilation=3),
+    Case("lska23_d3_k7_v", STRIP_SHAPE, (7, 1), (9, 0), dilation=3),
+    Case("lska53_d3_k17_h", STRIP_SHAPE, (1, 17), (0, 24), dilation=3),
+    Case("lska53_d3_k17_v", STRIP_SHAPE, (17, 1), (24, 0), dilation=3),
     # InceptionNeXt-T's first stage: 12 of 96 channels, 56x56, under channels_last.
     Case("inc_band_h_cl", (64, 12, 56, 56), (1, 11), (0, 5), layout="channels_last_slice"),
     Case("inc_band_v_cl", (64, 12, 56, 56), (11, 1), (5, 0), layout="channels_last_slice"),
@@ -73,6 +98,9 @@ BLOCK_CASES = [
     BlockCase("segnext_f32", "segnext", (16, 32, 128, 128)),
     BlockCase("segnext_bf16_autocast", "segnext", (16, 32, 128, 128), autocast="bfloat16"),
     BlockCase("inceptionnext_f32", "inceptionnext", (64, 96, 56, 56)),
+    BlockCase("lska23_f32", "lska23", (16, 64, 128, 128)),
+    BlockCase("lska35_f32", "lska35", (16, 64, 128, 128)),
+    BlockCase("lska35_bf16_autocast", "lska35", (16, 64, 128, 128), autocast="bfloat16"),
 ]
 
 
@@ -91,8 +119,10 @@ def run_case(case: Case, bandwidth: float, flusher: L2Flusher) -> dict:
     dtype = getattr(torch, case.dtype)
     c = case.shape[1]
     torch.manual_seed(0)
-    reference = nn.Conv2d(c, c, case.kernel, padding=case.padding, groups=c, bias=case.bias).to(device, dtype)
-    ours = cute_dwconv.StripConv2d(c, c, case.kernel, padding=case.padding, groups=c, bias=case.bias).to(device, dtype)
+    reference = nn.Conv2d(c, c, case.kernel, padding=case.padding, dilation=case.dilation, groups=c,
+                          bias=case.bias).to(device, dtype)
+    ours = cute_dwconv.StripConv2d(c, c, case.kernel, padding=case.padding, dilation=case.dilation, groups=c,
+                                   bias=case.bias).to(device, dtype)
     ours.load_state_dict(reference.state_dict())
     weight, bias = reference.weight, reference.bias
 
@@ -113,13 +143,13 @@ def run_case(case: Case, bandwidth: float, flusher: L2Flusher) -> dict:
     xs = inputs_to_rotate(make_x, x.untyped_storage().nbytes(), device)
 
     impls = {
-        "ours": lambda xi: cute_dwconv.strip_conv2d(xi, weight, bias, 1, case.padding, 1),
+        "ours": lambda xi: cute_dwconv.strip_conv2d(xi, weight, bias, 1, case.padding, case.dilation),
         "eager": lambda xi: reference(xi),
     }
     result = {"case": asdict(case), "bytes": moved, "floor_ms": floor_ms, "ms": {}, "rel_error": {}}
     with torch.no_grad():
-        expected = F.conv2d(x.double(), weight.double(), None if bias is None else bias.double(), 1, case.padding, 1,
-                            c)
+        expected = F.conv2d(x.double(), weight.double(), None if bias is None else bias.double(), 1, case.padding,
+                            case.dilation, c)
         for name, fn in impls.items():
             err = _relative_error(fn(x), expected)
             result["rel_error"][name] = err
@@ -144,6 +174,8 @@ def run_case(case: Case, bandwidth: float, flusher: L2Flusher) -> dict:
 
 
 def _build_block(block: str, channels: int) -> nn.Module:
+    if block.startswith("lska"):
+        return LSKA(channels, int(block[len("lska"):]))
     return SegNeXtAttention(channels) if block == "segnext" else InceptionNeXtMixer(channels)
 
 

@@ -1,6 +1,6 @@
 """Whole networks: training steps (forward, loss, backward), eager against converted.
 
-    python profiling/networks.py [--networks mscan_t,inception_next_tiny,convnext_tiny]
+    python profiling/networks.py [--networks mscan_t,lska35,inception_next_tiny,convnext_tiny]
                                  [--modes fp32,bf16,fp32_cl,bf16_cl] [--strips-only] [--compile] [--steps 10]
                                  [--json out.json]
 
@@ -19,7 +19,8 @@ converts the strip layers only (`convert(model, strips_only=True)`, the behaviou
 DepthwiseConv2d, whose convert() takes no strips_only and converts strips only whatever is asked:
 the script says so when it runs one).
 
-Networks: SegNeXt's MSCAN-T backbone (tests/mscan.py) at 8x3x512x512; timm's inception_next_tiny and
+Networks: SegNeXt's MSCAN-T backbone (tests/mscan.py) at 8x3x512x512; lska35, the same backbone with
+LSKA (k = 35: (1, 5)/(5, 1) and (1, 11)/(11, 1) at dilation 3) as its attention, as VAN-LSKA has it; timm's inception_next_tiny and
 convnext_tiny at 32x3x224x224 when timm is installed (profiling/requirements-networks.txt).
 """
 
@@ -47,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # mscan, strip_blocks
 
 import cute_dwconv  # noqa: E402
-from mscan import backbone_loss, mscan_t  # noqa: E402
+from mscan import backbone_loss, lska_backbone, mscan_t  # noqa: E402
 
 
 @dataclass
@@ -63,7 +64,10 @@ def classification_loss(logits, labels):
 
 
 def networks() -> dict:
-    found = {"mscan_t": Network("mscan_t", mscan_t, (8, 3, 512, 512), lambda out, labels: backbone_loss(out))}
+    found = {
+        "mscan_t": Network("mscan_t", mscan_t, (8, 3, 512, 512), lambda out, labels: backbone_loss(out)),
+        "lska35": Network("lska35", lambda: lska_backbone(35), (8, 3, 512, 512), lambda out, labels: backbone_loss(out)),
+    }
     try:
         import timm
     except ImportError:

@@ -12,6 +12,10 @@ and profiling/networks.py. Plain PyTorch: nothing here imports cute_dwconv.
 
 MSCAN-T: widths 32, 64, 160, 256; depths 3, 3, 5, 2; MLP ratios 8, 8, 4, 4. The layers run in the
 memory format of their input, so a channels_last model on a channels_last input stays channels_last.
+
+`lska_backbone(k)` is the same backbone with LSKA(k) (strip_blocks.LSKA) as the attention's gating
+unit, the way the LSKA paper puts it into VAN, whose block, widths, depths and MLP ratios MSCAN-T
+shares (VAN's stem is one 7x7 stride-4 convolution; this one keeps MSCAN's).
 """
 
 from __future__ import annotations
@@ -19,15 +23,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from strip_blocks import SegNeXtAttention, depthwise
+from strip_blocks import LSKA, SegNeXtAttention, depthwise
 
 
 class SpatialAttention(nn.Module):
-    def __init__(self, dim: int):
+    def __init__(self, dim: int, gating=SegNeXtAttention):
         super().__init__()
         self.proj_1 = nn.Conv2d(dim, dim, 1)
         self.activation = nn.GELU()
-        self.spatial_gating_unit = SegNeXtAttention(dim)
+        self.spatial_gating_unit = gating(dim)
         self.proj_2 = nn.Conv2d(dim, dim, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -48,10 +52,10 @@ class Mlp(nn.Module):
 
 
 class MSCABlock(nn.Module):
-    def __init__(self, dim: int, mlp_ratio: int):
+    def __init__(self, dim: int, mlp_ratio: int, gating=SegNeXtAttention):
         super().__init__()
         self.norm1 = nn.BatchNorm2d(dim)
-        self.attn = SpatialAttention(dim)
+        self.attn = SpatialAttention(dim, gating)
         self.norm2 = nn.BatchNorm2d(dim)
         self.mlp = Mlp(dim, mlp_ratio)
         self.layer_scale_1 = nn.Parameter(torch.full((dim, 1, 1), 1e-2))
@@ -77,7 +81,7 @@ class ChannelLayerNorm(nn.LayerNorm):
 
 class MSCAN(nn.Module):
     def __init__(self, widths=(32, 64, 160, 256), depths=(3, 3, 5, 2), mlp_ratios=(8, 8, 4, 4),
-                 in_channels: int = 3):
+                 in_channels: int = 3, gating=SegNeXtAttention):
         super().__init__()
         self.stages = nn.ModuleList()
         for i, (width, depth, ratio) in enumerate(zip(widths, depths, mlp_ratios)):
@@ -85,7 +89,7 @@ class MSCAN(nn.Module):
                 embed = nn.Sequential(*conv_bn(in_channels, width // 2), nn.GELU(), *conv_bn(width // 2, width))
             else:
                 embed = nn.Sequential(*conv_bn(widths[i - 1], width))
-            blocks = [MSCABlock(width, ratio) for _ in range(depth)]
+            blocks = [MSCABlock(width, ratio, gating) for _ in range(depth)]
             self.stages.append(nn.Sequential(embed, *blocks, ChannelLayerNorm(width)))
 
     def forward(self, x: torch.Tensor) -> list:
@@ -98,6 +102,10 @@ class MSCAN(nn.Module):
 
 def mscan_t() -> MSCAN:
     return MSCAN()
+
+
+def lska_backbone(kernel_size: int = 35) -> MSCAN:
+    return MSCAN(gating=lambda dim: LSKA(dim, kernel_size))
 
 
 def backbone_loss(outs) -> torch.Tensor:

@@ -8,6 +8,10 @@ for the tests and profiling/bench_strip.py. Plain PyTorch: nothing here imports 
 - InceptionNeXtMixer: InceptionNeXt's token mixer (Yu et al., "InceptionNeXt: When Inception Meets
   ConvNeXt", CVPR 2024): the channels split into an identity part, a 3x3 depthwise branch and
   (1, K) and (K, 1) depthwise band branches, concatenated back.
+- LSKA: large separable kernel attention (Lau et al., "Large Separable Kernel Attention: Rethinking
+  the Large Kernel Attention Design in CNN", 2023): a k x k depthwise kernel with dilation d as a
+  (1, 2d-1) -> (2d-1, 1) depthwise pair, then a (1, k // d) -> (k // d, 1) pair with dilation d, a
+  1x1 conv, and the result multiplies the block's input.
 - StripNet: a tiny classifier using both, plus convolutions that are not depthwise strips (dense,
   grouped, reflect-padded, 3x3 depthwise, a subclass of nn.Conv2d), to count what a conversion takes.
 
@@ -73,6 +77,30 @@ class InceptionNeXtMixer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x_id, x_hw, x_w, x_h = torch.split(x, self.split_indexes, dim=1)
         return torch.cat((x_id, self.dwconv_hw(x_hw), self.dwconv_w(x_w), self.dwconv_h(x_h)), dim=1)
+
+
+class LSKA(nn.Module):
+    """LSKA with kernel size k: d = 2 for k <= 11, else 3; DW(1, 2d-1), DW(2d-1, 1), DW(1, k//d) and
+    DW(k//d, 1) with dilation d and padding (k//d // 2) * d, a 1x1; times the input. k = 23 gives the
+    (1, 5)/(5, 1) and dilated (1, 7)/(7, 1) pairs, k = 35 dilated (1, 11)/(11, 1), k = 53 (1, 17)/(17, 1)."""
+
+    STRIP_CONVS = ["conv0h", "conv0v", "conv_spatial_h", "conv_spatial_v"]
+
+    def __init__(self, dim: int, kernel_size: int = 35):
+        super().__init__()
+        d = 2 if kernel_size <= 11 else 3
+        local, spatial = 2 * d - 1, kernel_size // d
+        reach = (spatial // 2) * d
+        self.conv0h = depthwise(dim, (1, local), (0, local // 2))
+        self.conv0v = depthwise(dim, (local, 1), (local // 2, 0))
+        self.conv_spatial_h = depthwise(dim, (1, spatial), (0, reach), dilation=d)
+        self.conv_spatial_v = depthwise(dim, (spatial, 1), (reach, 0), dilation=d)
+        self.conv1 = nn.Conv2d(dim, dim, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        attn = self.conv0v(self.conv0h(x))
+        attn = self.conv_spatial_v(self.conv_spatial_h(attn))
+        return x * self.conv1(attn)
 
 
 class SubclassedConv2d(nn.Conv2d):

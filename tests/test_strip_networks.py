@@ -1,5 +1,5 @@
-"""Networks with strip convolutions: SegNeXt's attention, InceptionNeXt's mixer and a small
-classifier, converted with cute_dwconv.convert, against their unconverted copies: what convert takes
+"""Networks with strip convolutions: SegNeXt's attention, InceptionNeXt's mixer, LSKA (k = 23 and
+35) and a small classifier, converted with cute_dwconv.convert, against their unconverted copies: what convert takes
 and leaves, state_dicts, outputs and parameters after SGD steps (float32, channels_last, bfloat16
 autocast), torch.compile; and, without a GPU, the converted model on CPU tensors."""
 
@@ -14,8 +14,8 @@ from torch import nn
 
 import cute_dwconv
 from conftest import OpLog, requires_cuda
-from strip_blocks import (InceptionNeXtMixer, SegNeXtAttention, StripNet, SubclassedConv2d, is_depthwise_strip,
-                          strip_conv_names)
+from strip_blocks import (LSKA, InceptionNeXtMixer, SegNeXtAttention, StripNet, SubclassedConv2d,
+                          is_depthwise_strip, strip_conv_names)
 from training_checks import aten_convolution, check_update_near_float32, conv_count, ours, relative_error, train_steps
 
 
@@ -24,6 +24,8 @@ BLOCKS = {
     "segnext": (lambda: SegNeXtAttention(8), (2, 8, 40, 36), 6),
     "inceptionnext": (lambda: InceptionNeXtMixer(32), (2, 32, 23, 30), 2),
     "stripnet": (lambda: StripNet(16), (3, 3, 32, 28), 10),
+    "lska23": (lambda: LSKA(8, 23), (2, 8, 40, 36), 4),  # (1, 5)/(5, 1), then (1, 7)/(7, 1) at dilation 3
+    "lska35": (lambda: LSKA(8, 35), (2, 8, 40, 36), 4),  # (1, 11)/(11, 1) at dilation 3
 }
 
 
