@@ -59,9 +59,10 @@ struct WindowGradWeightParams {
 // Tiles of output positions per channel, each summed by one block into its own slot of the
 // workspace, then added in a fixed order: the same bits on every run.
 struct WindowGradWeightPlan {
-  int64_t tile_rows, tile_cols;  // output rows and columns per tile
-  int64_t tiles_per_channel;     // N * row tiles * column tiles
-  int64_t workspace_bytes;
+  int64_t tile_rows, tile_cols;  // the general kernel's output rows and columns per tile
+  int64_t tiles_per_channel;     // the general kernel's partial sums per channel: N * row tiles * column tiles
+  int64_t register_partials;     // a register kernel's partial sums per channel (0: neither takes the call)
+  int64_t workspace_bytes;       // room for either kernel's partial sums
 };
 
 }  // namespace cute_dwconv

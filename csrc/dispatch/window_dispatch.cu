@@ -3,6 +3,9 @@
 
 #include <cutlass/numeric_types.h>
 
+#include <algorithm>
+#include <type_traits>
+
 #include "dispatch/window_table.h"
 #include "kernels/window/window_config.h"
 #include "kernels/window/window_launch.h"
@@ -78,16 +81,69 @@ struct GatherInput {
   }
 };
 
+// The register weight gradients' bucket for a call: the smallest K x K that holds the window, or 0.
+inline int grad_weight_register_bucket(WindowGradWeightParams const& p) {
+#define CUTE_DWCONV_TRY_BUCKET(K_) \
+  if (p.kh <= K_ && p.kw <= K_) return K_;
+  CUTE_DWCONV_WINDOW_GRAD_WEIGHT_TILE_TABLE(CUTE_DWCONV_TRY_BUCKET)
+#undef CUTE_DWCONV_TRY_BUCKET
+  return 0;
+}
+
+// The register weight gradients of one bucket: the NCHW tile kernel where x's rows are unit-stride,
+// else the channels_last kernel. `partials` (0: neither takes the call) and `launch` agree on the
+// kernel, for the plan and the launch are the same host code.
+template <class T, int kK>
+struct RegisterGradWeight {
+  using Tile = WindowGradWeightTileConfig<T, kK>;
+  using ChannelsLast = WindowGradWeightChannelsLastConfig<T, kK>;
+  static int64_t partials(WindowGradWeightParams const& p) {
+    int64_t const tile = window_grad_weight_tile_partials<Tile>(p);
+    return tile > 0 ? tile : window_grad_weight_channels_last_partials<ChannelsLast>(p);
+  }
+  static LaunchStatus launch(WindowGradWeightParams const& p, cudaStream_t stream) {
+    if (window_grad_weight_tile_partials<Tile>(p) > 0) return launch_window_grad_weight_tile<Tile>(p, stream);
+    return launch_window_grad_weight_channels_last<ChannelsLast>(p, stream);
+  }
+};
+
 template <class T>
 struct GradWeightPlan {
-  static WindowGradWeightPlan run(WindowGradWeightParams const& p) { return plan_window_grad_weight<T>(p); }
+  static WindowGradWeightPlan run(WindowGradWeightParams const& p) {
+    WindowGradWeightPlan plan = plan_window_grad_weight<T>(p);
+    if constexpr (!std::is_same_v<T, double>) {
+      int const bucket = grad_weight_register_bucket(p);
+#define CUTE_DWCONV_TRY_BUCKET(K_) \
+      if (bucket == K_) plan.register_partials = RegisterGradWeight<T, K_>::partials(p);
+      CUTE_DWCONV_WINDOW_GRAD_WEIGHT_TILE_TABLE(CUTE_DWCONV_TRY_BUCKET)
+#undef CUTE_DWCONV_TRY_BUCKET
+    }
+    int64_t const register_bytes = p.C * plan.register_partials * (p.kh * p.kw + 1) * int64_t(sizeof(float));
+    plan.workspace_bytes = std::max(plan.workspace_bytes, register_bytes);
+    return plan;
+  }
 };
 
 template <class T>
 struct GradWeight {
   static FwdStatus run(WindowGradWeightParams const& p, WindowGradWeightPlan const& plan, cudaStream_t stream) {
-    return launch_window_grad_weight<T>(p, plan, stream) == LaunchStatus::kLaunched ? FwdStatus::kLaunched
-                                                                                     : FwdStatus::kPathUnavailable;
+    if constexpr (!std::is_same_v<T, double>) {
+      if (plan.register_partials > 0) {
+        int const bucket = grad_weight_register_bucket(p);
+        LaunchStatus status = LaunchStatus::kUnsupported;
+#define CUTE_DWCONV_TRY_BUCKET(K_) \
+        if (bucket == K_) status = RegisterGradWeight<T, K_>::launch(p, stream);
+        CUTE_DWCONV_WINDOW_GRAD_WEIGHT_TILE_TABLE(CUTE_DWCONV_TRY_BUCKET)
+#undef CUTE_DWCONV_TRY_BUCKET
+        if (status == LaunchStatus::kLaunched) {
+          launch_window_grad_weight_reduce<T>(p, plan.register_partials, stream);
+          return FwdStatus::kLaunched;
+        }
+      }
+    }
+    if (launch_window_grad_weight<T>(p, plan, stream) != LaunchStatus::kLaunched) return FwdStatus::kPathUnavailable;
+    launch_window_grad_weight_reduce<T>(p, plan.tiles_per_channel, stream);
+    return FwdStatus::kLaunched;
   }
 };
 

@@ -11,3 +11,8 @@
 // channels_last reads its window from registers per input row: narrow rows only (the input row's
 // kWindow x 4 channels live in registers).
 #define CUTE_DWCONV_WINDOW_CHANNELS_LAST_TABLE(X) X(3, 1) X(5, 1) X(7, 1) X(3, 2) X(5, 2) X(7, 2)
+
+// Weight gradients held in registers, one per tap (NCHW and channels_last): windows within K x K
+// at unit stride and dilation (the square windows of MSCAN, MobileNet, InceptionNeXt and ConvNeXt, and what fits in
+// them). Larger windows and other strides take the general weight gradient.
+#define CUTE_DWCONV_WINDOW_GRAD_WEIGHT_TILE_TABLE(X) X(3) X(5) X(7)

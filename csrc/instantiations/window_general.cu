@@ -11,7 +11,8 @@ namespace cute_dwconv {
   template void launch_window_grad_input_gather<T_>(WindowParams const&, void const*, void*, cudaStream_t);   \
   template WindowGradWeightPlan plan_window_grad_weight<T_>(WindowGradWeightParams const&);                    \
   template LaunchStatus launch_window_grad_weight<T_>(WindowGradWeightParams const&, WindowGradWeightPlan const&, \
-                                                      cudaStream_t);
+                                                      cudaStream_t);                                            \
+  template void launch_window_grad_weight_reduce<T_>(WindowGradWeightParams const&, int64_t, cudaStream_t);
 CUTE_DWCONV_INSTANTIATE(float)
 CUTE_DWCONV_INSTANTIATE(cutlass::half_t)
 CUTE_DWCONV_INSTANTIATE(cutlass::bfloat16_t)

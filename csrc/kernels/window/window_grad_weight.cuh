@@ -211,10 +211,10 @@ __global__ void __launch_bounds__(kGradThreads)
   }
 }
 
-// grad_weight[c, tap] and grad_bias[c]: the tiles' partial sums added in tile order.
+// grad_weight[c, tap] and grad_bias[c]: the partial sums of each channel added in order.
 template <class T>
 __global__ void __launch_bounds__(kGradThreads)
-    bwd_window_weight_reduce_kernel(WindowGradWeightParams const p, int64_t tiles_per_channel) {
+    bwd_window_weight_reduce_kernel(WindowGradWeightParams const p, int64_t partials) {
   int64_t const taps = p.kh * p.kw;
   int64_t const work = p.C * (taps + 1);
   ParamWriter<T> const grad_weight{p.grad_weight, p.grads_float32};
@@ -224,7 +224,7 @@ __global__ void __launch_bounds__(kGradThreads)
   for (int64_t i = int64_t(blockIdx.x) * kGradThreads + threadIdx.x; i < work; i += int64_t(gridDim.x) * kGradThreads) {
     int64_t const c = i / (taps + 1), tap = i % (taps + 1);
     double sum = 0.0;
-    for (int64_t t = 0; t < tiles_per_channel; ++t) sum += workspace[(c * tiles_per_channel + t) * (taps + 1) + tap];
+    for (int64_t t = 0; t < partials; ++t) sum += workspace[(c * partials + t) * (taps + 1) + tap];
     if (tap < taps) {
       grad_weight.set(c * taps + tap, static_cast<accumulator_t<T>>(sum));
     } else if (grad_bias) {
@@ -305,13 +305,16 @@ LaunchStatus launch_window_grad_weight(WindowGradWeightParams const& p, WindowGr
     launched = launch(std::integral_constant<decltype(&window::bwd_window_weight_kernel<T, 0>),
                                              &window::bwd_window_weight_kernel<T, 0>>{});
   }
-  if (!launched) return LaunchStatus::kUnsupported;
+  return launched ? LaunchStatus::kLaunched : LaunchStatus::kUnsupported;
+}
+
+template <class T>
+void launch_window_grad_weight_reduce(WindowGradWeightParams const& p, int64_t partials, cudaStream_t stream) {
   int64_t const work = p.C * (p.kh * p.kw + 1);
   int64_t const reduce_blocks = std::min<int64_t>((work + window::kGradThreads - 1) / window::kGradThreads,
-                                                  int64_t(limits.multiprocessors) * 32);
+                                                  int64_t(device_limits(p.device).multiprocessors) * 32);
   window::bwd_window_weight_reduce_kernel<T>
-      <<<dim3(unsigned(reduce_blocks)), window::kGradThreads, 0, stream>>>(p, plan.tiles_per_channel);
-  return LaunchStatus::kLaunched;
+      <<<dim3(unsigned(reduce_blocks)), window::kGradThreads, 0, stream>>>(p, partials);
 }
 
 }  // namespace cute_dwconv

@@ -27,11 +27,32 @@ template <class T>
 void launch_window_grad_input_gather(WindowParams const& p, void const* grad_out, void* grad_input,
                                      cudaStream_t stream);
 
+// The general weight gradient: any window, stride and dilation that fit a tile in shared memory.
 template <class T>
 WindowGradWeightPlan plan_window_grad_weight(WindowGradWeightParams const& p);
 
+// Writes the general kernel's partial sums per tile into p.workspace.
 template <class T>
 LaunchStatus launch_window_grad_weight(WindowGradWeightParams const& p, WindowGradWeightPlan const& plan,
                                        cudaStream_t stream);
+
+// NCHW windows within Cfg::kK squared at unit stride and dilation, one register per tap: partial
+// sums per channel (0 where it declines), and the launch that writes them into p.workspace.
+template <class Cfg>
+int64_t window_grad_weight_tile_partials(WindowGradWeightParams const& p);
+
+template <class Cfg>
+LaunchStatus launch_window_grad_weight_tile(WindowGradWeightParams const& p, cudaStream_t stream);
+
+// The same for channels_last x and grad_out (unit channel stride, C a multiple of the lane's channels).
+template <class Cfg>
+int64_t window_grad_weight_channels_last_partials(WindowGradWeightParams const& p);
+
+template <class Cfg>
+LaunchStatus launch_window_grad_weight_channels_last(WindowGradWeightParams const& p, cudaStream_t stream);
+
+// grad_weight and grad_bias: `partials` sums per channel and tap in p.workspace, added in order.
+template <class T>
+void launch_window_grad_weight_reduce(WindowGradWeightParams const& p, int64_t partials, cudaStream_t stream);
 
 }  // namespace cute_dwconv

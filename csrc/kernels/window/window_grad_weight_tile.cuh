@@ -1,0 +1,302 @@
+// Weight and bias gradients of a small NCHW window (at most kK x kK taps, unit stride and
+// dilation), with the forward's tile and staging turned around: a block takes every `slices`-th
+// tile of output positions of one channel, stages the input rows under each tile in shared memory
+// (16-byte cp.async into two buffers, so the next tile's copies fly while this one computes), and
+// each lane reads its kRows x kVec grad_out values straight into registers. Tiles start where every
+// lane's input columns start on a 16-byte boundary (left of the plane when the padding is not a
+// multiple of 16 bytes), so each window row is read with whole 16-byte loads in one code path. Per window row a lane reads the
+// kWindow input columns under its outputs once and adds grad_out x input into one register per
+// tap, so shared memory is read once per kVec * Kw FMAs and nothing is written until the block's
+// tiles are done. Then the block's lanes are summed (warp butterflies, then warps in order) into
+// one partial per tap; bwd_window_weight_reduce_kernel adds the partials in slice order. The same
+// bits on every run.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include <cute/tensor.hpp>
+#include <cutlass/fast_math.h>
+
+#include "device_limits.h"
+#include "kernels/kernel_attributes.h"
+#include "kernels/launch.h"
+#include "kernels/staging/lane_io.cuh"
+#include "kernels/staging/row_ring.cuh"
+#include "kernels/window/window_config.h"
+#include "window_params.h"
+
+namespace cute_dwconv {
+namespace window {
+
+// Host-planned tiling; see launch_window_grad_weight_tile.
+struct GradTileGeometry {
+  int lanes_x;        // lanes along a row: 4, 8, 16 or 32 (the block's other lanes stack down)
+  int tile_rows;      // output rows per tile: (kThreads / lanes_x) * kRows
+  int tile_cols;      // output columns per tile: lanes_x * kVec
+  int in_rows;        // staged input rows per tile
+  int chunks;         // staged copy chunks per row
+  int pitch;          // elements per staged row, a multiple of 16 bytes
+  int col_origin;     // the first strip's first output column, in (-kVec, 0]
+  bool g_wide;        // grad_out rows are read 16 bytes per lane
+  int tiles_per_channel;               // N * row tiles * strips
+  int slices;                          // blocks per channel
+  cutlass::FastDivmod slice_count;     // block -> (c, slice)
+  cutlass::FastDivmod strip_count;     // tile -> (n * row tiles + row tile, strip)
+  cutlass::FastDivmod row_tile_count;  // -> (n, row tile)
+};
+
+template <class Cfg>
+__global__ void __launch_bounds__(Cfg::kThreads)
+    bwd_window_weight_tile_kernel(WindowGradWeightParams const p, GradTileGeometry const g) {
+  using namespace cute;
+  using T = typename Cfg::Element;
+  constexpr int kVec = Cfg::kVec;
+  constexpr int kRows = Cfg::kRows;
+  constexpr int kK = Cfg::kK;
+  constexpr int kWindow = Cfg::kWindow;
+  constexpr int kWarps = Cfg::kThreads / 32;
+
+  int c, slice;
+  g.slice_count(c, slice, int(blockIdx.x));
+  int const Kh = int(p.kh), Kw = int(p.kw);
+  int const H = int(p.H), W = int(p.W), Ho = int(p.Ho), Wo = int(p.Wo);
+
+  extern __shared__ __align__(128) unsigned char smem_bytes[];
+  int const buffer_elems = g.in_rows * g.pitch;  // a multiple of 16 bytes
+  auto tile_of = [&](int buffer) { return reinterpret_cast<T*>(smem_bytes) + buffer * buffer_elems; };
+
+  int const stage_lanes = min(g.chunks, Cfg::kThreads);
+  int const stage_rows_per_pass = Cfg::kThreads / stage_lanes;
+  int const stage_lane = threadIdx.x % stage_lanes;
+  // Lanes past the last whole row of lanes stage nothing (they would repeat another lane's rows).
+  int const stage_row = int(threadIdx.x) < stage_rows_per_pass * stage_lanes ? threadIdx.x / stage_lanes : 1 << 30;
+  int const lane_x = threadIdx.x % g.lanes_x;
+  int const lane_y = threadIdx.x / g.lanes_x;
+  T const* const x_channel = static_cast<T const*>(p.x) + int64_t(c) * p.x_stride_c;
+  T const* const g_channel = static_cast<T const*>(p.grad_out) + int64_t(c) * p.g_stride_c;
+
+  struct Coords {
+    int n, out_row0, out_col0;
+  };
+  auto coords_of = [&](int tile) {
+    int image_row, strip, row_tile;
+    Coords k;
+    g.strip_count(image_row, strip, tile);
+    g.row_tile_count(k.n, row_tile, image_row);
+    k.out_row0 = row_tile * g.tile_rows;
+    k.out_col0 = strip * g.tile_cols + g.col_origin;
+    return k;
+  };
+
+  // The input rows under a tile, zero outside the image (as the forward's stage).
+  auto stage = [&](Coords const& k, int buffer) {
+    using Atom = staging::StageCopyAtom<T, 16>;
+    T* const tile_x = tile_of(buffer);
+    T const* const x_plane = x_channel + int64_t(k.n) * p.x_stride_n;
+    int const in_row0 = k.out_row0 - int(p.padding_h);
+    int const in_col0 = k.out_col0 - int(p.padding_w);
+    for (int row = stage_row; row < g.in_rows; row += stage_rows_per_pass) {
+      int const in_row = in_row0 + row;
+      bool const row_inside = unsigned(in_row) < unsigned(H);
+      for (int chunk = stage_lane; chunk < g.chunks; chunk += stage_lanes) {
+        int const in_col = in_col0 + chunk * kVec;
+        bool const inside = row_inside && unsigned(in_col) < unsigned(W);
+        // A zero-filled chunk still needs a valid address: the plane's first element.
+        int64_t const offset = inside ? int64_t(in_row) * p.x_stride_h + in_col : 0;
+        Tensor src = make_tensor(make_gmem_ptr(x_plane + offset), make_layout(Int<kVec>{}));
+        Tensor dst = make_tensor(make_smem_ptr(tile_x + row * g.pitch + chunk * kVec), make_layout(Int<kVec>{}));
+        copy(Atom{}.with(inside), src, dst);
+      }
+    }
+  };
+
+  // This lane's grad_out values of a tile, zero past the plane's edges (so that they add nothing).
+  auto load_grads = [&](Coords const& k, float (&gv)[kRows][kVec]) {
+    int const col = k.out_col0 + lane_x * kVec;
+    T const* const g_plane = g_channel + int64_t(k.n) * p.g_stride_n;
+    CUTE_UNROLL
+    for (int r = 0; r < kRows; ++r) {
+      int const row = k.out_row0 + lane_y * kRows + r;
+      T const* const src = g_plane + int64_t(row) * p.g_stride_h + int64_t(col) * p.g_stride_w;
+      if (g.g_wide && row < Ho && col + kVec <= Wo) {  // (g_wide: col_origin is 0, so col >= 0)
+        uint4 const v = *reinterpret_cast<uint4 const*>(src);
+        uint32_t words[4] = {v.x, v.y, v.z, v.w};
+        CUTE_UNROLL
+        for (int e = 0; e < kVec; ++e) gv[r][e] = staging::element_from_words<T>(words, e);
+      } else {
+        CUTE_UNROLL
+        for (int e = 0; e < kVec; ++e) {
+          bool const inside = row < Ho && unsigned(col + e) < unsigned(Wo);
+          gv[r][e] = inside ? static_cast<float>(src[int64_t(e) * p.g_stride_w]) : 0.0f;
+        }
+      }
+    }
+  };
+
+  float acc[kK][kK];
+  CUTE_UNROLL
+  for (int i = 0; i < kK; ++i) {
+    CUTE_UNROLL
+    for (int j = 0; j < kK; ++j) acc[i][j] = 0.0f;
+  }
+  float bias_acc = 0.0f;
+
+  int tile = slice;
+  if (tile < g.tiles_per_channel) stage(coords_of(tile), 0);
+  cp_async_fence();
+  for (int buffer = 0; tile < g.tiles_per_channel; tile += g.slices, buffer ^= 1) {
+    int const next = tile + g.slices;
+    if (next < g.tiles_per_channel) stage(coords_of(next), buffer ^ 1);
+    cp_async_fence();
+    // grad_out's loads go out before the wait, so their latency overlaps it.
+    float gv[kRows][kVec];
+    load_grads(coords_of(tile), gv);
+    cp_async_wait<1>();  // this tile's copies (the next tile's may still be in flight)
+    __syncthreads();
+
+    CUTE_UNROLL
+    for (int r = 0; r < kRows; ++r) {
+      CUTE_UNROLL
+      for (int e = 0; e < kVec; ++e) bias_acc += gv[r][e];
+    }
+    T const* const lane_tile = tile_of(buffer) + lane_x * kVec;
+    CUTE_UNROLL
+    for (int i = 0; i < kK; ++i) {
+      if (i < Kh) {
+        CUTE_UNROLL
+        for (int r = 0; r < kRows; ++r) {
+          float values[kWindow];
+          staging::load_elements<T, kWindow, staging::RowAlignment::kWords16>(
+              lane_tile + (lane_y * kRows + r + i) * g.pitch, values);
+          CUTE_UNROLL
+          for (int j = 0; j < kK; ++j) {
+            if (j < Kw) {
+              CUTE_UNROLL
+              for (int e = 0; e < kVec; ++e) acc[i][j] = fmaf(gv[r][e], values[e + j], acc[i][j]);
+            }
+          }
+        }
+      }
+    }
+    __syncthreads();  // the next iteration restages this buffer
+  }
+
+  // The block's lanes summed: a butterfly within each warp (every lane ends with the warp's sum),
+  // then the warps in order, through shared memory (free now: the last barrier is behind us).
+  float* const red = reinterpret_cast<float*>(smem_bytes);  // [kWarps][kK * kK + 1]
+  constexpr int kSums = kK * kK + 1;
+  int const warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  CUTE_UNROLL
+  for (int q = 0; q < kSums; ++q) {
+    float v = q < kK * kK ? acc[q / kK][q % kK] : bias_acc;
+    CUTE_UNROLL
+    for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
+    if (lane == 0) red[warp * kSums + q] = v;
+  }
+  __syncthreads();
+  int64_t const taps = int64_t(Kh) * Kw;
+  float* const workspace = static_cast<float*>(p.workspace) + (int64_t(c) * g.slices + slice) * (taps + 1);
+  for (int q = threadIdx.x; q < kSums; q += Cfg::kThreads) {
+    int const i = q / kK, j = q % kK;
+    bool const bias_sum = q == kK * kK;
+    if (bias_sum || (i < Kh && j < Kw)) {
+      float sum = 0.0f;
+      for (int w = 0; w < kWarps; ++w) sum += red[w * kSums + q];
+      workspace[bias_sum ? taps : i * Kw + j] = sum;
+    }
+  }
+}
+
+}  // namespace window
+
+// Blocks per channel: enough blocks in all for several per multiprocessor, each with a share of
+// the channel's tiles (fewer, longer blocks keep the copies in flight across tiles).
+inline int64_t window_grad_weight_tile_slices(int64_t channels, int64_t tiles_per_channel, int multiprocessors) {
+  int64_t const target_blocks = int64_t(multiprocessors) * 8;
+  return std::max<int64_t>(1, std::min<int64_t>(tiles_per_channel, (target_blocks + channels - 1) / channels));
+}
+
+// The tiling of launch_window_grad_weight_tile, without the launch: whether it takes the call
+// (window within the bucket, unit stride and dilation, x's rows 16-byte aligned, the staged input
+// within shared memory) and how many partial sums per channel it writes.
+template <class Cfg>
+bool plan_window_grad_weight_tile(WindowGradWeightParams const& p, window::GradTileGeometry& g, int64_t& smem_bytes) {
+  using T = typename Cfg::Element;
+  constexpr int64_t kVec = Cfg::kVec;
+  constexpr int64_t kCoordLimit = int64_t(1) << 30;
+  if (p.kh > Cfg::kK || p.kw > Cfg::kK || p.stride_h != 1 || p.stride_w != 1 || p.dilation_h != 1 ||
+      p.dilation_w != 1 || p.x_stride_w != 1 ||
+      staging::stage_copy_bytes<T>(p.x, p.W, p.x_stride_h, p.x_stride_c, p.x_stride_n) != 16) {
+    return false;
+  }
+  if (p.H >= kCoordLimit || p.W >= kCoordLimit || p.padding_h >= kCoordLimit || p.padding_w >= kCoordLimit ||
+      p.Ho + 256 >= kCoordLimit || p.Wo + 256 >= kCoordLimit) {
+    return false;
+  }
+  // The first strip starts kVec - (padding_w mod kVec) columns left of the plane, if at all, so that
+  // every strip's input starts on a 16-byte boundary (the columns left of the plane read zeros).
+  int64_t const misalignment = p.padding_w % kVec;
+  g.col_origin = misalignment == 0 ? 0 : int(misalignment - kVec);
+  int64_t const cols = p.Wo - g.col_origin;
+  g.lanes_x = 32;
+  for (int lanes : {4, 8, 16}) {
+    if (lanes * kVec >= cols) {
+      g.lanes_x = lanes;
+      break;
+    }
+  }
+  g.tile_cols = int(g.lanes_x * kVec);
+  g.tile_rows = (Cfg::kThreads / g.lanes_x) * Cfg::kRows;
+  int64_t const in_rows = g.tile_rows + p.kh - 1;
+  // Every lane reads kWindow columns, plus the word past them that 16-bit reads touch.
+  int64_t const span = int64_t(g.lanes_x - 1) * kVec + Cfg::kWindow + 1;
+  int64_t const chunks = (span + kVec - 1) / kVec;
+  int64_t const pitch = chunks * kVec;
+  constexpr int64_t kSums = Cfg::kK * Cfg::kK + 1;
+  smem_bytes = std::max<int64_t>(2 * in_rows * pitch * int64_t(sizeof(T)), (Cfg::kThreads / 32) * kSums * 4);
+  DeviceLimits const& limits = device_limits(p.device);
+  if (smem_bytes > limits.smem_per_block_optin) return false;
+  int64_t const strips = (cols + g.tile_cols - 1) / g.tile_cols;
+  int64_t const row_tiles = (p.Ho + g.tile_rows - 1) / g.tile_rows;
+  int64_t const tiles_per_channel = p.N * strips * row_tiles;
+  int64_t const slices = window_grad_weight_tile_slices(p.C, tiles_per_channel, limits.multiprocessors);
+  if (tiles_per_channel >= (int64_t(1) << 31) || p.C * slices >= (int64_t(1) << 31)) return false;
+  g.in_rows = int(in_rows);
+  g.chunks = int(chunks);
+  g.pitch = int(pitch);
+  auto const g_address = reinterpret_cast<uintptr_t>(p.grad_out);
+  g.g_wide = g.col_origin == 0 && p.g_stride_w == 1 && g_address % 16 == 0 && p.g_stride_h % kVec == 0 &&
+             p.g_stride_c % kVec == 0 && p.g_stride_n % kVec == 0;
+  g.tiles_per_channel = int(tiles_per_channel);
+  g.slices = int(slices);
+  g.slice_count = cutlass::FastDivmod(int(slices));
+  g.strip_count = cutlass::FastDivmod(int(strips));
+  g.row_tile_count = cutlass::FastDivmod(int(row_tiles));
+  return true;
+}
+
+// Partial sums per channel (0 where the tile kernel does not take the call).
+template <class Cfg>
+int64_t window_grad_weight_tile_partials(WindowGradWeightParams const& p) {
+  window::GradTileGeometry g{};
+  int64_t smem_bytes = 0;
+  return plan_window_grad_weight_tile<Cfg>(p, g, smem_bytes) ? g.slices : 0;
+}
+
+// Writes slices partial sums per channel into p.workspace ((C, slices, kh * kw + 1) floats); the
+// caller adds them. kUnsupported where plan_window_grad_weight_tile declines.
+template <class Cfg>
+LaunchStatus launch_window_grad_weight_tile(WindowGradWeightParams const& p, cudaStream_t stream) {
+  window::GradTileGeometry g{};
+  int64_t smem_bytes = 0;
+  if (!plan_window_grad_weight_tile<Cfg>(p, g, smem_bytes)) return LaunchStatus::kUnsupported;
+  constexpr auto kernel = &window::bwd_window_weight_tile_kernel<Cfg>;
+  if (KernelAttributes<kernel>::registers_if_launchable(p.device, int(smem_bytes)) == 0) {
+    return LaunchStatus::kUnsupported;
+  }
+  kernel<<<dim3(unsigned(p.C * g.slices)), Cfg::kThreads, size_t(smem_bytes), stream>>>(p, g);
+  return LaunchStatus::kLaunched;
+}
+
+}  // namespace cute_dwconv
