@@ -215,12 +215,12 @@ def check_windows() -> bool:
             ok &= check_window_backward("nchw", x, w, stride, padding, (1, 1))
         # Weight gradients of 16-byte-aligned rows, of many channels (600), and of channels_last
         # windows 3, 5 and 7 wide.
-        for kh, kw, shape in [(5, 5, (2, 3, 23, 32)), (7, 7, (2, 600, 12, 16))]:
+        for kh, kw, s, shape in [(5, 5, 1, (2, 3, 23, 32)), (7, 7, 1, (2, 600, 12, 16)), (3, 3, 2, (2, 5, 21, 40))]:
             x, w, _ = window_problem(shape, kh, kw, dtype, False)
-            ok &= check_window_backward("nchw registers", x, w, (1, 1), (kh // 2, kw // 2), (1, 1))
-        for k in (3, 5, 7):
+            ok &= check_window_backward("nchw registers", x, w, (s, s), (kh // 2, kw // 2), (1, 1))
+        for k, s in [(3, 1), (5, 1), (7, 1), (3, 2), (5, 2)]:
             x, w, _ = window_problem((2, 8, 15, 13), k, k, dtype, False, channels_last=True)
-            ok &= check_window_backward("channels_last", x, w, (1, 1), (k // 2, k // 2), (1, 1))
+            ok &= check_window_backward("channels_last", x, w, (s, s), (k // 2, k // 2), (1, 1))
     for dtype in (torch.float16, torch.bfloat16):
         x, w, _ = window_problem((2, 8, 19, 21), 5, 5, dtype, False)
         ok &= check_window_backward("float params", x, w, (1, 1), (2, 2), (1, 1), float_params=True)

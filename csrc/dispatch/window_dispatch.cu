@@ -81,11 +81,13 @@ struct GatherInput {
   }
 };
 
-// The register weight gradients' bucket for a call: the smallest K x K that holds the window, or 0.
+// The register weight gradients' bucket for a call: the smallest K x K at the call's stride that
+// holds the window, or 0.
 inline int grad_weight_register_bucket(WindowGradWeightParams const& p) {
-#define CUTE_DWCONV_TRY_BUCKET(K_) \
-  if (p.kh <= K_ && p.kw <= K_) return K_;
-  CUTE_DWCONV_WINDOW_GRAD_WEIGHT_TILE_TABLE(CUTE_DWCONV_TRY_BUCKET)
+  if (p.stride_h != p.stride_w) return 0;
+#define CUTE_DWCONV_TRY_BUCKET(K_, S_) \
+  if (p.stride_h == S_ && p.kh <= K_ && p.kw <= K_) return K_;
+  CUTE_DWCONV_WINDOW_GRAD_WEIGHT_TABLE(CUTE_DWCONV_TRY_BUCKET)
 #undef CUTE_DWCONV_TRY_BUCKET
   return 0;
 }
@@ -93,10 +95,10 @@ inline int grad_weight_register_bucket(WindowGradWeightParams const& p) {
 // The register weight gradients of one bucket: the NCHW tile kernel where x's rows are unit-stride,
 // else the channels_last kernel. `partials` (0: neither takes the call) and `launch` agree on the
 // kernel, for the plan and the launch are the same host code.
-template <class T, int kK>
+template <class T, int kK, int kStride>
 struct RegisterGradWeight {
-  using Tile = WindowGradWeightTileConfig<T, kK>;
-  using ChannelsLast = WindowGradWeightChannelsLastConfig<T, kK>;
+  using Tile = WindowGradWeightTileConfig<T, kK, kStride>;
+  using ChannelsLast = WindowGradWeightChannelsLastConfig<T, kK, kStride>;
   static int64_t partials(WindowGradWeightParams const& p) {
     int64_t const tile = window_grad_weight_tile_partials<Tile>(p);
     return tile > 0 ? tile : window_grad_weight_channels_last_partials<ChannelsLast>(p);
@@ -113,9 +115,9 @@ struct GradWeightPlan {
     WindowGradWeightPlan plan = plan_window_grad_weight<T>(p);
     if constexpr (!std::is_same_v<T, double>) {
       int const bucket = grad_weight_register_bucket(p);
-#define CUTE_DWCONV_TRY_BUCKET(K_) \
-      if (bucket == K_) plan.register_partials = RegisterGradWeight<T, K_>::partials(p);
-      CUTE_DWCONV_WINDOW_GRAD_WEIGHT_TILE_TABLE(CUTE_DWCONV_TRY_BUCKET)
+#define CUTE_DWCONV_TRY_BUCKET(K_, S_) \
+      if (bucket == K_ && p.stride_h == S_) plan.register_partials = RegisterGradWeight<T, K_, S_>::partials(p);
+      CUTE_DWCONV_WINDOW_GRAD_WEIGHT_TABLE(CUTE_DWCONV_TRY_BUCKET)
 #undef CUTE_DWCONV_TRY_BUCKET
     }
     int64_t const register_bytes = p.C * plan.register_partials * (p.kh * p.kw + 1) * int64_t(sizeof(float));
@@ -131,9 +133,9 @@ struct GradWeight {
       if (plan.register_partials > 0) {
         int const bucket = grad_weight_register_bucket(p);
         LaunchStatus status = LaunchStatus::kUnsupported;
-#define CUTE_DWCONV_TRY_BUCKET(K_) \
-        if (bucket == K_) status = RegisterGradWeight<T, K_>::launch(p, stream);
-        CUTE_DWCONV_WINDOW_GRAD_WEIGHT_TILE_TABLE(CUTE_DWCONV_TRY_BUCKET)
+#define CUTE_DWCONV_TRY_BUCKET(K_, S_) \
+        if (bucket == K_ && p.stride_h == S_) status = RegisterGradWeight<T, K_, S_>::launch(p, stream);
+        CUTE_DWCONV_WINDOW_GRAD_WEIGHT_TABLE(CUTE_DWCONV_TRY_BUCKET)
 #undef CUTE_DWCONV_TRY_BUCKET
         if (status == LaunchStatus::kLaunched) {
           launch_window_grad_weight_reduce<T>(p, plan.register_partials, stream);

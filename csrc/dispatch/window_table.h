@@ -12,7 +12,8 @@
 // kWindow x 4 channels live in registers).
 #define CUTE_DWCONV_WINDOW_CHANNELS_LAST_TABLE(X) X(3, 1) X(5, 1) X(7, 1) X(3, 2) X(5, 2) X(7, 2)
 
-// Weight gradients held in registers, one per tap (NCHW and channels_last): windows within K x K
-// at unit stride and dilation (the square windows of MSCAN, MobileNet, InceptionNeXt and ConvNeXt, and what fits in
-// them). Larger windows and other strides take the general weight gradient.
-#define CUTE_DWCONV_WINDOW_GRAD_WEIGHT_TILE_TABLE(X) X(3) X(5) X(7)
+// Weight gradients held in registers, one per tap (NCHW and channels_last): windows within K x K at
+// stride (S, S) and dilation 1, as (K, S) (the square windows of MSCAN, InceptionNeXt and ConvNeXt,
+// MobileNet's strided 3x3, and what fits in them). Larger windows and other strides take the general
+// weight gradient.
+#define CUTE_DWCONV_WINDOW_GRAD_WEIGHT_TABLE(X) X(3, 1) X(5, 1) X(7, 1) X(3, 2) X(5, 2)

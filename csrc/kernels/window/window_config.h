@@ -50,28 +50,32 @@ struct WindowChannelsLastConfig {
   static constexpr int kWindow = (kCols - 1) * kStride_ + kKwMax_;
 };
 
-// NCHW weight gradient of windows within kK x kK at unit stride and dilation: a lane owns kRows
-// output rows of kVec adjacent columns and one register per tap (see window_grad_weight_tile.cuh).
-template <class T, int kK_>
+// NCHW weight gradient of windows within kK x kK at stride (kStride, kStride) and dilation 1: a lane
+// owns kRows output rows of kVec adjacent columns and one register per tap (see
+// window_grad_weight_tile.cuh).
+template <class T, int kK_, int kStride_>
 struct WindowGradWeightTileConfig {
   using Element = T;
   static constexpr int kK = kK_;
+  static constexpr int kStride = kStride_;
   static constexpr int kThreads = 128;
   static constexpr int kVec = 16 / int(sizeof(T));  // 16 bytes of grad_out per lane and row
-  static constexpr int kRows = 4;
-  static constexpr int kWindow = kVec + kK_ - 1;    // input columns under a lane's outputs
+  static constexpr int kRows = kStride_ == 1 ? 4 : 2;  // a stride doubles the input rows per output row
+  static constexpr int kWindow = (kVec - 1) * kStride_ + kK_;  // input columns under a lane's outputs
 };
 
-// channels_last weight gradient of windows within kK x kK at unit stride and dilation: a lane owns
-// kChannels adjacent channels and one register per channel and tap, so wider windows take fewer
-// channels (kK^2 * kChannels registers: 36, 50, 49).
-template <class T, int kK_>
+// channels_last weight gradient of windows within kK x kK at stride (kStride, kStride) and dilation
+// 1: a lane owns kChannels adjacent channels and one register per channel and tap, so wider windows
+// take fewer channels (kK^2 * kChannels registers: 36, 50, 49).
+template <class T, int kK_, int kStride_>
 struct WindowGradWeightChannelsLastConfig {
   using Element = T;
   static constexpr int kK = kK_;
+  static constexpr int kStride = kStride_;
   static constexpr int kThreads = 256;
   static constexpr int kChannels = kK_ <= 3 ? 4 : kK_ <= 5 ? 2 : 1;
   static constexpr int kCols = kChannels == 1 ? 8 : 4;  // output columns per run
+  static constexpr int kWindow = (kCols - 1) * kStride_ + kK_;  // input pixels under a run
 };
 
 }  // namespace cute_dwconv

@@ -1,8 +1,8 @@
-// Weight and bias gradients of a small channels_last window (at most kK x kK taps, unit stride and
-// dilation). Adjacent lanes own adjacent runs of kChannels channels, so every read of a pixel is
+// Weight and bias gradients of a small channels_last window (at most kK x kK taps, stride kStride
+// along both axes, dilation 1). Adjacent lanes own adjacent runs of kChannels channels, so every read of a pixel is
 // one contiguous run across the warp; the warps of a block take runs of kCols output columns in
-// turn. Per run a lane holds its grad_out values in registers, reads the kCols + Kw - 1 input
-// pixels under them once per window row (from L1: the runs above and below read the same rows),
+// turn. Per run a lane holds its grad_out values in registers, reads the kWindow input pixels under
+// them once per window row (from L1: the runs above and below read the same rows),
 // and adds grad_out x input into one register per channel and tap. The block then sums its warps
 // in order through shared memory into one partial per channel and tap, which
 // bwd_window_weight_reduce_kernel adds in slice order: the same bits on every run.
@@ -65,7 +65,8 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   constexpr int kK = Cfg::kK;
   constexpr int kCh = Cfg::kChannels;
   constexpr int kCols = Cfg::kCols;
-  constexpr int kWindow = kCols + kK - 1;
+  constexpr int kS = Cfg::kStride;
+  constexpr int kWindow = Cfg::kWindow;
 
   int group, slice;
   g.slice_count(group, slice, int(blockIdx.x));
@@ -109,16 +110,17 @@ __global__ void __launch_bounds__(Cfg::kThreads)
       CUTE_UNROLL
       for (int e = 0; e < kCh; ++e) bias_acc[e] += gv[u][e];
     }
-    int const wi0 = wo0 - int(p.padding_w);
+    int const wi0 = wo0 * kS - int(p.padding_w);
+    int const reach = (kCols - 1) * kS + Kw;  // the pixels this window's rows read
     CUTE_UNROLL
     for (int i = 0; i < kK; ++i) {
-      int const hi = ho - int(p.padding_h) + i;
+      int const hi = ho * kS - int(p.padding_h) + i;
       if (i < Kh && unsigned(hi) < unsigned(H)) {
         T const* const x_row = x + (int64_t(n) * p.x_stride_n + int64_t(hi) * p.x_stride_h);
         float values[kWindow][kCh];
         CUTE_UNROLL
         for (int t = 0; t < kWindow; ++t) {
-          if (unsigned(wi0 + t) < unsigned(W) && t < kCols + Kw - 1) {
+          if (unsigned(wi0 + t) < unsigned(W) && t < reach) {
             load_run<T, kCh>(x_row + int64_t(wi0 + t) * p.x_stride_w, values[t]);
           } else {
             CUTE_UNROLL
@@ -131,7 +133,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
             CUTE_UNROLL
             for (int u = 0; u < kCols; ++u) {
               CUTE_UNROLL
-              for (int e = 0; e < kCh; ++e) acc[i][j][e] = fmaf(gv[u][e], values[u + j][e], acc[i][j][e]);
+              for (int e = 0; e < kCh; ++e) acc[i][j][e] = fmaf(gv[u][e], values[u * kS + j][e], acc[i][j][e]);
             }
           }
         }
@@ -170,7 +172,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
 }  // namespace window
 
 // The tiling of launch_window_grad_weight_channels_last, without the launch: whether it takes the
-// call (window within the bucket, unit stride and dilation, x and grad_out with unit channel stride,
+// call (window within the bucket, its stride, dilation 1, x and grad_out with unit channel stride,
 // C and every pixel stride a multiple of kChannels, aligned data) and how many slices it sums.
 template <class Cfg>
 bool plan_window_grad_weight_channels_last(WindowGradWeightParams const& p, window::GradChannelsLastGeometry& g,
@@ -178,8 +180,8 @@ bool plan_window_grad_weight_channels_last(WindowGradWeightParams const& p, wind
   using T = typename Cfg::Element;
   constexpr int kCh = Cfg::kChannels;
   constexpr int64_t kCoordLimit = int64_t(1) << 30;
-  if (p.kh > Cfg::kK || p.kw > Cfg::kK || p.stride_h != 1 || p.stride_w != 1 || p.dilation_h != 1 ||
-      p.dilation_w != 1 || p.x_stride_c != 1 || p.g_stride_c != 1 || p.C % kCh != 0) {
+  if (p.kh > Cfg::kK || p.kw > Cfg::kK || p.stride_h != Cfg::kStride || p.stride_w != Cfg::kStride ||
+      p.dilation_h != 1 || p.dilation_w != 1 || p.x_stride_c != 1 || p.g_stride_c != 1 || p.C % kCh != 0) {
     return false;
   }
   auto aligned = [](void const* data, int64_t a, int64_t b, int64_t c) {
@@ -190,7 +192,7 @@ bool plan_window_grad_weight_channels_last(WindowGradWeightParams const& p, wind
     return false;
   }
   if (p.H >= kCoordLimit || p.W >= kCoordLimit || p.padding_h >= kCoordLimit || p.padding_w >= kCoordLimit ||
-      p.Ho + 64 >= kCoordLimit || p.Wo + 256 >= kCoordLimit) {
+      (p.Ho + 64) * Cfg::kStride >= kCoordLimit || (p.Wo + 256) * Cfg::kStride >= kCoordLimit) {
     return false;
   }
   g.channel_lanes = int(std::min<int64_t>(32, p.C / kCh));

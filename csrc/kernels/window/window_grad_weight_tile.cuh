@@ -1,10 +1,11 @@
-// Weight and bias gradients of a small NCHW window (at most kK x kK taps, unit stride and
-// dilation), with the forward's tile and staging turned around: a block takes every `slices`-th
+// Weight and bias gradients of a small NCHW window (at most kK x kK taps, stride kStride along both
+// axes, dilation 1), with the forward's tile and staging turned around: a block takes every `slices`-th
 // tile of output positions of one channel, stages the input rows under each tile in shared memory
 // (16-byte cp.async into two buffers, so the next tile's copies fly while this one computes), and
-// each lane reads its kRows x kVec grad_out values straight into registers. Tiles start where every
-// lane's input columns start on a 16-byte boundary (left of the plane when the padding is not a
-// multiple of 16 bytes), so each window row is read with whole 16-byte loads in one code path. Per window row a lane reads the
+// each lane reads its kRows x kVec grad_out values straight into registers. At stride 1 tiles start
+// where every lane's input columns start on a 16-byte boundary (left of the plane when the padding
+// is not a multiple of 16 bytes), so each window row is read with whole 16-byte loads in one code
+// path; at stride 2 tiles start at column 0 and the lanes read at the padding's alignment. Per window row a lane reads the
 // kWindow input columns under its outputs once and adds grad_out x input into one register per
 // tap, so shared memory is read once per kVec * Kw FMAs and nothing is written until the block's
 // tiles are done. Then the block's lanes are summed (warp butterflies, then warps in order) into
@@ -38,6 +39,8 @@ struct GradTileGeometry {
   int chunks;         // staged copy chunks per row
   int pitch;          // elements per staged row, a multiple of 16 bytes
   int col_origin;     // the first strip's first output column, in (-kVec, 0]
+  int shift;          // the first input column's offset past its chunk (stride 2), the same for every tile
+  int row_alignment;  // staging::RowAlignment of every lane's first column (stride 2)
   bool g_wide;        // grad_out rows are read 16 bytes per lane
   int tiles_per_channel;               // N * row tiles * strips
   int slices;                          // blocks per channel
@@ -55,6 +58,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   constexpr int kRows = Cfg::kRows;
   constexpr int kK = Cfg::kK;
   constexpr int kWindow = Cfg::kWindow;
+  constexpr int kS = Cfg::kStride;
   constexpr int kWarps = Cfg::kThreads / 32;
 
   int c, slice;
@@ -94,8 +98,8 @@ __global__ void __launch_bounds__(Cfg::kThreads)
     using Atom = staging::StageCopyAtom<T, 16>;
     T* const tile_x = tile_of(buffer);
     T const* const x_plane = x_channel + int64_t(k.n) * p.x_stride_n;
-    int const in_row0 = k.out_row0 - int(p.padding_h);
-    int const in_col0 = k.out_col0 - int(p.padding_w);
+    int const in_row0 = k.out_row0 * kS - int(p.padding_h);
+    int const in_col0 = k.out_col0 * kS - int(p.padding_w) - g.shift;
     for (int row = stage_row; row < g.in_rows; row += stage_rows_per_pass) {
       int const in_row = in_row0 + row;
       bool const row_inside = unsigned(in_row) < unsigned(H);
@@ -160,24 +164,31 @@ __global__ void __launch_bounds__(Cfg::kThreads)
       CUTE_UNROLL
       for (int e = 0; e < kVec; ++e) bias_acc += gv[r][e];
     }
-    T const* const lane_tile = tile_of(buffer) + lane_x * kVec;
-    CUTE_UNROLL
-    for (int i = 0; i < kK; ++i) {
-      if (i < Kh) {
-        CUTE_UNROLL
-        for (int r = 0; r < kRows; ++r) {
-          float values[kWindow];
-          staging::load_elements<T, kWindow, staging::RowAlignment::kWords16>(
-              lane_tile + (lane_y * kRows + r + i) * g.pitch, values);
+    T const* const lane_tile = tile_of(buffer) + g.shift + lane_x * kVec * kS;
+    auto accumulate = [&](auto alignment) {
+      CUTE_UNROLL
+      for (int i = 0; i < kK; ++i) {
+        if (i < Kh) {
           CUTE_UNROLL
-          for (int j = 0; j < kK; ++j) {
-            if (j < Kw) {
-              CUTE_UNROLL
-              for (int e = 0; e < kVec; ++e) acc[i][j] = fmaf(gv[r][e], values[e + j], acc[i][j]);
+          for (int r = 0; r < kRows; ++r) {
+            float values[kWindow];
+            staging::load_elements<T, kWindow, decltype(alignment)::value>(
+                lane_tile + ((lane_y * kRows + r) * kS + i) * g.pitch, values);
+            CUTE_UNROLL
+            for (int j = 0; j < kK; ++j) {
+              if (j < Kw) {
+                CUTE_UNROLL
+                for (int e = 0; e < kVec; ++e) acc[i][j] = fmaf(gv[r][e], values[e * kS + j], acc[i][j]);
+              }
             }
           }
         }
       }
+    };
+    if constexpr (kS == 1) {
+      accumulate(std::integral_constant<staging::RowAlignment, staging::RowAlignment::kWords16>{});
+    } else {
+      staging::with_row_alignment<T>(g.row_alignment, accumulate);
     }
     __syncthreads();  // the next iteration restages this buffer
   }
@@ -218,26 +229,29 @@ inline int64_t window_grad_weight_tile_slices(int64_t channels, int64_t tiles_pe
 }
 
 // The tiling of launch_window_grad_weight_tile, without the launch: whether it takes the call
-// (window within the bucket, unit stride and dilation, x's rows 16-byte aligned, the staged input
+// (window within the bucket, its stride, dilation 1, x's rows 16-byte aligned, the staged input
 // within shared memory) and how many partial sums per channel it writes.
 template <class Cfg>
 bool plan_window_grad_weight_tile(WindowGradWeightParams const& p, window::GradTileGeometry& g, int64_t& smem_bytes) {
   using T = typename Cfg::Element;
   constexpr int64_t kVec = Cfg::kVec;
+  constexpr int64_t kS = Cfg::kStride;
   constexpr int64_t kCoordLimit = int64_t(1) << 30;
-  if (p.kh > Cfg::kK || p.kw > Cfg::kK || p.stride_h != 1 || p.stride_w != 1 || p.dilation_h != 1 ||
+  if (p.kh > Cfg::kK || p.kw > Cfg::kK || p.stride_h != kS || p.stride_w != kS || p.dilation_h != 1 ||
       p.dilation_w != 1 || p.x_stride_w != 1 ||
       staging::stage_copy_bytes<T>(p.x, p.W, p.x_stride_h, p.x_stride_c, p.x_stride_n) != 16) {
     return false;
   }
   if (p.H >= kCoordLimit || p.W >= kCoordLimit || p.padding_h >= kCoordLimit || p.padding_w >= kCoordLimit ||
-      p.Ho + 256 >= kCoordLimit || p.Wo + 256 >= kCoordLimit) {
+      (p.Ho + 256) * kS >= kCoordLimit || (p.Wo + 256) * kS >= kCoordLimit) {
     return false;
   }
-  // The first strip starts kVec - (padding_w mod kVec) columns left of the plane, if at all, so that
-  // every strip's input starts on a 16-byte boundary (the columns left of the plane read zeros).
+  // Stride 1: the first strip starts kVec - (padding_w mod kVec) columns left of the plane, if at
+  // all, so that every strip's input starts on a 16-byte boundary (the columns left of the plane
+  // read zeros). Stride 2: strips start at column 0, and the input `shift` elements past a chunk.
   int64_t const misalignment = p.padding_w % kVec;
-  g.col_origin = misalignment == 0 ? 0 : int(misalignment - kVec);
+  g.col_origin = kS == 1 && misalignment != 0 ? int(misalignment - kVec) : 0;
+  g.shift = kS == 1 ? 0 : int((kVec - misalignment) % kVec);
   int64_t const cols = p.Wo - g.col_origin;
   g.lanes_x = 32;
   for (int lanes : {4, 8, 16}) {
@@ -248,9 +262,9 @@ bool plan_window_grad_weight_tile(WindowGradWeightParams const& p, window::GradT
   }
   g.tile_cols = int(g.lanes_x * kVec);
   g.tile_rows = (Cfg::kThreads / g.lanes_x) * Cfg::kRows;
-  int64_t const in_rows = g.tile_rows + p.kh - 1;
+  int64_t const in_rows = (g.tile_rows - 1) * kS + p.kh;
   // Every lane reads kWindow columns, plus the word past them that 16-bit reads touch.
-  int64_t const span = int64_t(g.lanes_x - 1) * kVec + Cfg::kWindow + 1;
+  int64_t const span = g.shift + int64_t(g.lanes_x - 1) * kVec * kS + Cfg::kWindow + 1;
   int64_t const chunks = (span + kVec - 1) / kVec;
   int64_t const pitch = chunks * kVec;
   constexpr int64_t kSums = Cfg::kK * Cfg::kK + 1;
@@ -265,6 +279,7 @@ bool plan_window_grad_weight_tile(WindowGradWeightParams const& p, window::GradT
   g.in_rows = int(in_rows);
   g.chunks = int(chunks);
   g.pitch = int(pitch);
+  g.row_alignment = int(staging::row_alignment(int(g.shift * int64_t(sizeof(T)))));
   auto const g_address = reinterpret_cast<uintptr_t>(p.grad_out);
   g.g_wide = g.col_origin == 0 && p.g_stride_w == 1 && g_address % 16 == 0 && p.g_stride_h % kVec == 0 &&
              p.g_stride_c % kVec == 0 && p.g_stride_n % kVec == 0;
