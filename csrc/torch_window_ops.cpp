@@ -257,14 +257,20 @@ at::Tensor grad_input_impl(at::Tensor const& grad_out, at::Tensor const& weight,
       return p;
     };
     run_auto(params_for(grad_out, grad_input), grad_out, grad_input, params_for, stream);
-  } else if (args.dilation_h == 1 && args.dilation_w == 1) {
-    strided_grad_input_by_phases(grad_out, weight, grad_input, args, float_weight, stream);
   } else {
+    // The forward call's geometry with x's strides replaced by grad_input's and out's by grad_out's.
     WindowShape const s{N, C, H, W, Ho, Wo, kh, kw, args};
     WindowParams p = make_params(grad_input, weight, std::nullopt, grad_input, s, float_weight);
     p.out_stride_n = grad_out.stride(0); p.out_stride_c = grad_out.stride(1);
     p.out_stride_h = grad_out.stride(2); p.out_stride_w = grad_out.stride(3);
-    window_grad_input_gather(p, grad_out.const_data_ptr(), grad_input.mutable_data_ptr(), stream);
+    if (window_grad_input_phases(p, grad_out.const_data_ptr(), grad_input.mutable_data_ptr(), stream) ==
+        FwdStatus::kLaunched) {
+      // all four phases of a stride-2 window in one pass
+    } else if (args.dilation_h == 1 && args.dilation_w == 1) {
+      strided_grad_input_by_phases(grad_out, weight, grad_input, args, float_weight, stream);
+    } else {
+      window_grad_input_gather(p, grad_out.const_data_ptr(), grad_input.mutable_data_ptr(), stream);
+    }
   }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
   return grad_input;

@@ -433,6 +433,31 @@ def test_weight_gradient_over_many_tiles_per_block(case, dtype, layout):
                            f"{describe(*case)} {dtype} {layout} seed={seed}")
 
 
+# Stride 2 with grad_out rows a multiple of 16 bytes in float32 and bfloat16 (32 columns), so that
+# the input gradient can take its four phases in one pass; both parities of p - (k - 1) per axis.
+STRIDE_2_CASES = [
+    ((3, 3), 2, 1, 1, (2, 6, 33, 63)),
+    ((3, 3), 2, 0, 1, (2, 5, 20, 65)),
+    ((5, 5), 2, (2, 1), 1, (2, 4, 30, 66)),
+    ((7, 7), 2, 3, 1, (1, 4, 29, 64)),
+    ((4, 2), 2, (1, 0), 1, (2, 3, 19, 64)),
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("case", STRIDE_2_CASES, ids=[describe(*c) for c in STRIDE_2_CASES])
+def test_stride_2_gradients(case, dtype):
+    kernel, stride, padding, dilation, shape = case
+    assert valid(shape, kernel, stride, padding, dilation)
+    seed = random.randrange(2**31)
+    for j, layout in enumerate(["contiguous", "channels_last"]):
+        generator = seeded(seed + j)
+        x = make_input(shape, dtype, layout, generator)
+        weight, bias = make_params(shape[1], kernel, dtype, j == 0, generator)
+        check_forward_backward(x, weight, bias, stride, padding, dilation, generator,
+                               f"{describe(*case)} {dtype} {layout} seed={seed + j}")
+
+
 def test_padding_forms_agree():
     """torch.ops' 2-int padding is the 4-int padding with equal sides, and the Python entry's."""
     generator = seeded(random.randrange(2**31))

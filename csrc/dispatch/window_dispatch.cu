@@ -74,6 +74,27 @@ struct Forward {
 };
 
 template <class T>
+struct PhasesInput {
+  static FwdStatus run(WindowParams const& p, void const* grad_out, void* grad_input, cudaStream_t stream) {
+    if constexpr (!std::is_same_v<T, double>) {
+      if (p.stride_h == 2 && p.stride_w == 2 && p.dilation_h == 1 && p.dilation_w == 1) {
+#define CUTE_DWCONV_TRY_BUCKET(K_)                                                                          \
+        if (p.kh <= K_ && p.kw <= K_) {                                                                     \
+          return launch_window_grad_input_phases<WindowGradInputPhasesConfig<T, K_>>(p, grad_out, grad_input, \
+                                                                                     stream) ==             \
+                         LaunchStatus::kLaunched                                                            \
+                     ? FwdStatus::kLaunched                                                                 \
+                     : FwdStatus::kPathUnavailable;                                                         \
+        }
+        CUTE_DWCONV_WINDOW_GRAD_INPUT_PHASES_TABLE(CUTE_DWCONV_TRY_BUCKET)
+#undef CUTE_DWCONV_TRY_BUCKET
+      }
+    }
+    return FwdStatus::kPathUnavailable;
+  }
+};
+
+template <class T>
 struct GatherInput {
   static int run(WindowParams const& p, void const* grad_out, void* grad_input, cudaStream_t stream) {
     launch_window_grad_input_gather<T>(p, grad_out, grad_input, stream);
@@ -157,6 +178,10 @@ FwdStatus window_forward(WindowParams const& p, WindowPath path, cudaStream_t st
 
 void window_grad_input_gather(WindowParams const& p, void const* grad_out, void* grad_input, cudaStream_t stream) {
   by_dtype<GatherInput>(p.dtype, p, grad_out, grad_input, stream);
+}
+
+FwdStatus window_grad_input_phases(WindowParams const& p, void const* grad_out, void* grad_input, cudaStream_t stream) {
+  return by_dtype<PhasesInput>(p.dtype, p, grad_out, grad_input, stream);
 }
 
 WindowGradWeightPlan window_grad_weight_plan(WindowGradWeightParams const& p) {

@@ -18,6 +18,10 @@ FwdStatus window_forward(WindowParams const& p, WindowPath path, cudaStream_t st
 // p describes the forward call, with x's strides replaced by grad_input's and out's by grad_out's.
 void window_grad_input_gather(WindowParams const& p, void const* grad_out, void* grad_input, cudaStream_t stream);
 
+// The input gradient at stride (2, 2) in one pass, p as for the gather; kPathUnavailable where it
+// cannot take the call (other strides or dilations, wide windows, grad_out rows it cannot stage).
+FwdStatus window_grad_input_phases(WindowParams const& p, void const* grad_out, void* grad_input, cudaStream_t stream);
+
 WindowGradWeightPlan window_grad_weight_plan(WindowGradWeightParams const& p);
 
 // kPathUnavailable: the tile's staged input does not fit shared memory.

@@ -78,4 +78,18 @@ struct WindowGradWeightChannelsLastConfig {
   static constexpr int kWindow = (kCols - 1) * kStride_ + kK_;  // input pixels under a run
 };
 
+// NCHW input gradient at stride 2 of windows within kK x kK (dilation 1), all four phases in one
+// pass: a lane owns kRows input rows of kVec adjacent columns, which read kG grad_out columns of
+// kGRows grad_out rows (see window_grad_input_phases.cuh).
+template <class T, int kK_>
+struct WindowGradInputPhasesConfig {
+  using Element = T;
+  static constexpr int kK = kK_;
+  static constexpr int kThreads = 128;
+  static constexpr int kVec = 16 / int(sizeof(T));  // 16 bytes of grad_input per lane and row
+  static constexpr int kRows = 4;                   // even: every lane's first row has the same parity
+  static constexpr int kG = (kVec + kK_ - 1) / 2 + 1;
+  static constexpr int kGRows = (kK_ + kRows - 1) / 2 + 1;
+};
+
 }  // namespace cute_dwconv

@@ -27,6 +27,12 @@ template <class T>
 void launch_window_grad_input_gather(WindowParams const& p, void const* grad_out, void* grad_input,
                                      cudaStream_t stream);
 
+// The input gradient at stride (2, 2), dilation 1, windows within Cfg::kK squared, in one pass; p as
+// for the gather. kUnsupported where grad_out's rows do not stage with 16-byte copies.
+template <class Cfg>
+LaunchStatus launch_window_grad_input_phases(WindowParams const& p, void const* grad_out, void* grad_input,
+                                             cudaStream_t stream);
+
 // The general weight gradient: any window, stride and dilation that fit a tile in shared memory.
 template <class T>
 WindowGradWeightPlan plan_window_grad_weight(WindowGradWeightParams const& p);

@@ -1,0 +1,260 @@
+// Input gradient of an NCHW window at stride 2 (dilation 1, at most kK x kK taps), all four phases
+// in one pass: a block stages the grad_out rows and columns under a tile of input positions (16-byte
+// cp.async with zero fill, two buffers: the next tile's copies fly while this one computes), and
+// each lane computes kRows input rows of kVec adjacent columns, so grad_out is read once and
+// grad_input written once, 16 bytes per lane and row. Input position (h, w) takes tap (i, j) where
+// h + p_h - i and w + p_w - j are even, from grad_out element ((h + p_h - i) / 2, (w + p_w - j) / 2):
+// a lane's kVec columns need kG adjacent grad_out columns per grad_out row, and its kRows rows kGRows
+// grad_out rows, each read once into registers. Which taps meet which outputs follows from the
+// paddings' parities, the same for every lane of a launch (a uniform branch per tap).
+#pragma once
+
+#include <cstdint>
+
+#include <cute/tensor.hpp>
+#include <cutlass/fast_math.h>
+
+#include "device_limits.h"
+#include "kernels/kernel_attributes.h"
+#include "kernels/launch.h"
+#include "kernels/param_access.h"
+#include "kernels/staging/lane_io.cuh"
+#include "kernels/staging/row_ring.cuh"
+#include "kernels/window/window_config.h"
+#include "kernels/window/window_store.cuh"
+#include "window_params.h"
+
+namespace cute_dwconv {
+namespace window {
+
+// Host-planned tiling; see launch_window_grad_input_phases.
+struct PhasesGeometry {
+  int lanes_x;        // lanes along a row: 4, 8, 16 or 32 (the block's other lanes stack down)
+  int tile_rows;      // input rows per tile: (kThreads / lanes_x) * kRows
+  int tile_cols;      // input columns per tile: lanes_x * kVec
+  int g_rows;         // staged grad_out rows per tile
+  int chunks;         // staged copy chunks per grad_out row
+  int pitch;          // elements per staged row, a multiple of 16 bytes
+  int shift;          // lane 0's first grad_out column past its chunk
+  int row_alignment;  // staging::RowAlignment of every lane's first column (at most 8 bytes)
+  int row_base, col_base;      // floor((p_h - (Kh - 1)) / 2), floor((p_w - (Kw - 1)) / 2)
+  int row_parity, col_parity;  // (p_h - (Kh - 1)) mod 2, (p_w - (Kw - 1)) mod 2
+  int64_t tiles;
+  cutlass::FastDivmod tiles_in_plane;  // tile -> (plane, row tile * strips + strip)
+  cutlass::FastDivmod strip_count;     // -> (row tile, strip)
+  cutlass::FastDivmod channel_count;   // plane -> (n, c)
+};
+
+// p is the forward call's geometry with x's strides replaced by grad_input's and out's by grad_out's.
+template <class Cfg>
+__global__ void __launch_bounds__(Cfg::kThreads)
+    bwd_window_input_phases_kernel(WindowParams const p, void const* grad_out_data, void* grad_input_data,
+                                   PhasesGeometry const g) {
+  using namespace cute;
+  using T = typename Cfg::Element;
+  constexpr int kVec = Cfg::kVec;
+  constexpr int kRows = Cfg::kRows;
+  constexpr int kK = Cfg::kK;
+  constexpr int kG = Cfg::kG;
+  constexpr int kGRows = Cfg::kGRows;
+
+  int const Kh = int(p.kh), Kw = int(p.kw);
+  int const H = int(p.H), W = int(p.W), Ho = int(p.Ho), Wo = int(p.Wo);
+  int const qm = g.row_parity, pm = g.col_parity;
+
+  extern __shared__ __align__(128) unsigned char smem_bytes[];
+  int const taps_padded = (Kh * Kw + 3) / 4 * 4;
+  int const buffer_bytes = taps_padded * 4 + g.g_rows * g.pitch * int(sizeof(T));  // a multiple of 16
+  auto taps_of = [&](int buffer) { return reinterpret_cast<float*>(smem_bytes + buffer * buffer_bytes); };
+  auto tile_of = [&](int buffer) { return reinterpret_cast<T*>(smem_bytes + buffer * buffer_bytes + taps_padded * 4); };
+
+  int const stage_lanes = min(g.chunks, Cfg::kThreads);
+  int const stage_rows_per_pass = Cfg::kThreads / stage_lanes;
+  int const stage_lane = threadIdx.x % stage_lanes;
+  // Lanes past the last whole row of lanes stage nothing (they would repeat another lane's rows).
+  int const stage_row = int(threadIdx.x) < stage_rows_per_pass * stage_lanes ? threadIdx.x / stage_lanes : 1 << 30;
+  int const lane_x = threadIdx.x % g.lanes_x;
+  int const lane_y = threadIdx.x / g.lanes_x;
+  T const* const grad_out = static_cast<T const*>(grad_out_data);
+  T* const grad_input = static_cast<T*>(grad_input_data);
+  ParamReader<T> const weight{p.weight, p.params_float32};
+
+  struct Coords {
+    int n, c, in_row0, in_col0;
+  };
+  auto coords_of = [&](int64_t tile) {
+    int plane, in_plane, row_tile, strip;
+    Coords k;
+    g.tiles_in_plane(plane, in_plane, int(tile));
+    g.strip_count(row_tile, strip, in_plane);
+    g.channel_count(k.n, k.c, plane);
+    k.in_row0 = row_tile * g.tile_rows;
+    k.in_col0 = strip * g.tile_cols;
+    return k;
+  };
+
+  // The taps and the grad_out rows under a tile, zero outside grad_out.
+  auto stage = [&](Coords const& k, int buffer) {
+    using Atom = staging::StageCopyAtom<T, 16>;
+    float* const taps = taps_of(buffer);
+    T* const tile_g = tile_of(buffer);
+    T const* const g_plane = grad_out + (int64_t(k.n) * p.out_stride_n + int64_t(k.c) * p.out_stride_c);
+    for (int t = threadIdx.x; t < Kh * Kw; t += Cfg::kThreads) {
+      taps[t] = static_cast<float>(weight[int64_t(k.c) * p.w_stride_c + int64_t(t / Kw) * p.w_stride_h +
+                                          int64_t(t % Kw) * p.w_stride_w]);
+    }
+    int const g_row0 = k.in_row0 / 2 + g.row_base;
+    int const g_col0 = k.in_col0 / 2 + g.col_base - g.shift;
+    for (int row = stage_row; row < g.g_rows; row += stage_rows_per_pass) {
+      int const g_row = g_row0 + row;
+      bool const row_inside = unsigned(g_row) < unsigned(Ho);
+      for (int chunk = stage_lane; chunk < g.chunks; chunk += stage_lanes) {
+        int const g_col = g_col0 + chunk * kVec;
+        bool const inside = row_inside && unsigned(g_col) < unsigned(Wo);
+        // A zero-filled chunk still needs a valid address: the plane's first element.
+        int64_t const offset = inside ? int64_t(g_row) * p.out_stride_h + g_col : 0;
+        Tensor src = make_tensor(make_gmem_ptr(g_plane + offset), make_layout(Int<kVec>{}));
+        Tensor dst = make_tensor(make_smem_ptr(tile_g + row * g.pitch + chunk * kVec), make_layout(Int<kVec>{}));
+        copy(Atom{}.with(inside), src, dst);
+      }
+    }
+  };
+
+  int64_t tile = blockIdx.x;
+  if (tile < g.tiles) stage(coords_of(tile), 0);
+  cp_async_fence();
+  for (int buffer = 0; tile < g.tiles; tile += gridDim.x, buffer ^= 1) {
+    int64_t const next = tile + gridDim.x;
+    if (next < g.tiles) stage(coords_of(next), buffer ^ 1);
+    cp_async_fence();
+    cp_async_wait<1>();  // this tile's copies (the next tile's may still be in flight)
+    __syncthreads();
+
+    Coords const k = coords_of(tile);
+    int const lane_row = k.in_row0 + lane_y * kRows;
+    int const lane_col = k.in_col0 + lane_x * kVec;
+    if (lane_row < H && lane_col < W) {
+      float const* const taps = taps_of(buffer);
+      T const* const lane_g = tile_of(buffer) + g.shift + lane_x * (kVec / 2) + lane_y * (kRows / 2) * g.pitch;
+      float acc[kRows][kVec];
+      CUTE_UNROLL
+      for (int r = 0; r < kRows; ++r) {
+        CUTE_UNROLL
+        for (int e = 0; e < kVec; ++e) acc[r][e] = 0.0f;
+      }
+      staging::with_row_alignment<T>(g.row_alignment, [&](auto alignment) {
+        CUTE_UNROLL
+        for (int tg = 0; tg < kGRows; ++tg) {
+          float values[kG];
+          staging::load_elements<T, kG, decltype(alignment)::value>(lane_g + tg * g.pitch, values);
+          CUTE_UNROLL
+          for (int r = 0; r < kRows; ++r) {
+            // Window row Kh - 1 - ii meets input row r through this grad_out row.
+            int const ii = 2 * tg - qm - r;
+            if (ii < 0 || ii >= Kh) continue;
+            float const* const row_taps = taps + (Kh - 1 - ii) * Kw + (Kw - 1);  // tap (i, Kw - 1 - jj) at -jj
+            CUTE_UNROLL
+            for (int jj = 0; jj < kK; ++jj) {
+              if (jj < Kw) {
+                float const w = row_taps[-jj];
+                CUTE_UNROLL
+                for (int e = 0; e < kVec; ++e) {
+                  // Input column e meets column jj of the reversed row where e + pm + jj is even,
+                  // through grad_out column (e + pm + jj) / 2 of the lane's window.
+                  if (((e + jj) & 1) == pm) {
+                    float const v = pm ? values[(e + jj + 1) / 2] : values[(e + jj) / 2];
+                    acc[r][e] = fmaf(w, v, acc[r][e]);
+                  }
+                }
+              }
+            }
+          }
+        }
+      });
+      int const cols_left = W - lane_col;
+      CUTE_UNROLL
+      for (int r = 0; r < kRows; ++r) {
+        int const row = lane_row + r;
+        if (row >= H) break;
+        T* const dst = grad_input + (int64_t(k.n) * p.x_stride_n + int64_t(k.c) * p.x_stride_c +
+                                     int64_t(row) * p.x_stride_h + int64_t(lane_col) * p.x_stride_w);
+        store_row_outputs<T, kVec>(dst, p.x_stride_w, 0, cols_left, acc[r]);
+      }
+    }
+    __syncthreads();  // the next iteration restages this buffer
+  }
+}
+
+}  // namespace window
+
+// Plans and launches bwd_window_input_phases_kernel; kUnsupported unless the call has stride (2, 2),
+// dilation 1 and a window within the bucket, and grad_out's rows stage with 16-byte copies.
+template <class Cfg>
+LaunchStatus launch_window_grad_input_phases(WindowParams const& p, void const* grad_out, void* grad_input,
+                                             cudaStream_t stream) {
+  using T = typename Cfg::Element;
+  constexpr int64_t kVec = Cfg::kVec;
+  constexpr int64_t kCoordLimit = int64_t(1) << 30;
+  if (p.stride_h != 2 || p.stride_w != 2 || p.dilation_h != 1 || p.dilation_w != 1 || p.kh > Cfg::kK ||
+      p.kw > Cfg::kK || p.out_stride_w != 1 ||
+      staging::stage_copy_bytes<T>(grad_out, p.Wo, p.out_stride_h, p.out_stride_c, p.out_stride_n) != 16) {
+    return LaunchStatus::kUnsupported;
+  }
+  if (p.H + 256 >= kCoordLimit || p.W + 256 >= kCoordLimit || p.padding_h >= kCoordLimit ||
+      p.padding_w >= kCoordLimit || p.Ho >= kCoordLimit || p.Wo >= kCoordLimit) {
+    return LaunchStatus::kUnsupported;
+  }
+  auto floor_half = [](int64_t v) { return v >= 0 ? v / 2 : -((-v + 1) / 2); };
+  int64_t const row_from = p.padding_h - (p.kh - 1), col_from = p.padding_w - (p.kw - 1);
+
+  window::PhasesGeometry g{};
+  g.row_base = int(floor_half(row_from));
+  g.col_base = int(floor_half(col_from));
+  g.row_parity = int(row_from - 2 * g.row_base);
+  g.col_parity = int(col_from - 2 * g.col_base);
+  g.shift = int(((g.col_base % kVec) + kVec) % kVec);
+  g.lanes_x = 32;
+  for (int lanes : {4, 8, 16}) {
+    if (lanes * kVec >= p.W) {
+      g.lanes_x = lanes;
+      break;
+    }
+  }
+  g.tile_cols = int(g.lanes_x * kVec);
+  g.tile_rows = (Cfg::kThreads / g.lanes_x) * Cfg::kRows;
+  g.g_rows = g.tile_rows / 2 - Cfg::kRows / 2 + Cfg::kGRows;
+  // Every lane reads kG columns, plus the word past them that 16-bit reads touch.
+  int64_t const span = g.shift + int64_t(g.lanes_x - 1) * (kVec / 2) + Cfg::kG + 1;
+  g.chunks = int((span + kVec - 1) / kVec);
+  g.pitch = int(int64_t(g.chunks) * kVec);
+  // Lanes start kVec / 2 elements (8 bytes) apart: at most 8-byte alignment for all of them.
+  auto alignment = staging::row_alignment(int(g.shift * int64_t(sizeof(T))));
+  if (alignment == staging::RowAlignment::kWords16) alignment = staging::RowAlignment::kWords8;
+  g.row_alignment = int(alignment);
+
+  int64_t const taps_bytes = (p.kh * p.kw + 3) / 4 * 4 * 4;
+  int64_t const smem_bytes = 2 * (taps_bytes + int64_t(g.g_rows) * g.pitch * int64_t(sizeof(T)));
+  DeviceLimits const& limits = device_limits(p.device);
+  if (smem_bytes > limits.smem_per_block_optin) return LaunchStatus::kUnsupported;
+  int64_t const strips = (p.W + g.tile_cols - 1) / g.tile_cols;
+  int64_t const row_tiles = (p.H + g.tile_rows - 1) / g.tile_rows;
+  int64_t const planes = p.N * p.C;
+  constexpr int64_t kIndexLimit = int64_t(1) << 31;
+  if (strips * row_tiles >= kIndexLimit || planes >= kIndexLimit || planes * strips * row_tiles >= kIndexLimit) {
+    return LaunchStatus::kUnsupported;
+  }
+  g.tiles = planes * strips * row_tiles;
+  g.tiles_in_plane = cutlass::FastDivmod(int(strips * row_tiles));
+  g.strip_count = cutlass::FastDivmod(int(strips));
+  g.channel_count = cutlass::FastDivmod(int(p.C));
+
+  constexpr auto kernel = &window::bwd_window_input_phases_kernel<Cfg>;
+  int const registers = KernelAttributes<kernel>::registers_if_launchable(p.device, int(smem_bytes));
+  if (registers == 0) return LaunchStatus::kUnsupported;
+  int const blocks_per_sm = blocks_per_multiprocessor(limits, Cfg::kThreads, registers, int(smem_bytes));
+  int64_t const grid = std::min<int64_t>(g.tiles, int64_t(blocks_per_sm) * limits.multiprocessors * 64);
+  kernel<<<dim3(unsigned(grid)), Cfg::kThreads, size_t(smem_bytes), stream>>>(p, grad_out, grad_input, g);
+  return LaunchStatus::kLaunched;
+}
+
+}  // namespace cute_dwconv
