@@ -39,7 +39,7 @@ def run_case(row, dtype, layout: str, bandwidth: float, flusher, budget_ms: floa
     fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
     n, c, h, w = row.shape
     kh, kw = row.kernel
-    stride, padding, dilation = list(row.stride), list(row.padding), [1, 1]
+    stride, padding, dilation = [row.stride, row.stride], list(row.padding), [1, 1]
     x = torch.randn(row.shape, device="cuda", dtype=dtype).contiguous(memory_format=fmt)
     weight = torch.randn(c, 1, kh, kw, device="cuda", dtype=dtype) / (kh * kw) ** 0.5
     out_shape = torch.nn.functional.conv2d(x[:1, :1].float(), weight[:1].float(), None, row.stride, row.padding).shape
@@ -47,7 +47,7 @@ def run_case(row, dtype, layout: str, bandwidth: float, flusher, budget_ms: floa
     size = x.element_size()
 
     def aten(mask):
-        return torch.ops.aten.convolution_backward(grad_out, x, weight, [c], row.stride, row.padding, [1, 1], False,
+        return torch.ops.aten.convolution_backward(grad_out, x, weight, [c], stride, padding, dilation, False,
                                                    [0, 0], c, mask)
 
     ours_input = lambda i: ops.depthwise_conv2d_grad_input(grad_out, weight, h, w, stride, padding, dilation)
