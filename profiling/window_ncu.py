@@ -21,6 +21,8 @@ METRICS = {
     "dram__throughput.avg.pct_of_peak_sustained_elapsed": "DRAM %",
     "sm__pipe_fma_cycles_active.avg.pct_of_peak_sustained_active": "FMA pipe %",
     "sm__inst_executed_pipe_lsu.avg.pct_of_peak_sustained_active": "LSU %",
+    "sm__inst_issued.avg.pct_of_peak_sustained_active": "issue %",
+    "l1tex__data_pipe_lsu_wavefronts_mem_shared.sum": "smem wavefronts",
     "l1tex__data_bank_conflicts_pipe_lsu_mem_shared.sum": "smem conflicts",
     "sm__warps_active.avg.pct_of_peak_sustained_active": "occupancy %",
     "launch__registers_per_thread": "regs",

@@ -148,7 +148,7 @@ def check_window(label, path, x, w, b, stride, padding, dilation) -> bool:
     expected = torch.nn.functional.conv2d(x.double(), w.double(), None if b is None else b.double(), stride,
                                           padding, dilation, x.shape[1])
     out = torch.full(expected.shape, float("nan"), dtype=x.dtype, device="cuda")
-    out = out.contiguous(memory_format=torch.channels_last) if path == "channels_last" else out
+    out = out.contiguous(memory_format=torch.channels_last) if path.startswith("channels_last") else out
     torch.ops.cute_dwconv._depthwise_conv2d_path_out(x, w, b, list(stride), list(padding), list(dilation), path, out)
     torch.cuda.synchronize()
     taps = w.shape[2] * w.shape[3]
@@ -203,6 +203,10 @@ def check_windows() -> bool:
             if kw <= 7:
                 x, w, b = window_problem((2, 12, 9 + kh, 11 + kw), kh, kw, dtype, True, channels_last=True)
                 ok &= check_window("channels_last", "channels_last", x, w, b, (s, s), p, (1, 1))
+                ok &= check_window("channels_last through L1", "channels_last_l1", x, w, b, (s, s), p, (1, 1))
+                # a partial chunk of channels (20: 16 + 4 in float32, 8-byte copies at 16 bits)
+                x, w, b = window_problem((2, 20, 9 + kh, 40 + kw), kh, kw, dtype, True, channels_last=True)
+                ok &= check_window("channels_last staged", "channels_last_tile", x, w, b, (s, s), p, (1, 1))
         x, w, b = window_problem((2, 3, 30, 41), 4, 6, dtype, True)
         ok &= check_window("general tiles", "tiled", x, w, b, (2, 1), (1, 3), (2, 1))
         x, w, b = window_problem((2, 8, 40, 40), 11, 11, dtype, True, channels_last=True)

@@ -32,7 +32,8 @@ DEVICE = "cuda"
 HALF_AND_FLOAT = [torch.float32, torch.float16, torch.bfloat16]
 ALL_DTYPES = HALF_AND_FLOAT + [torch.float64]
 SIXTEEN_BIT = [torch.bfloat16, torch.float16]
-PATHS = ["auto", "tiled", "channels_last", "direct"]
+PATHS = ["auto", "tiled", "channels_last", "channels_last_tile", "channels_last_l1", "direct"]
+NHWC_PATHS = ("channels_last", "channels_last_tile", "channels_last_l1")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -407,6 +408,49 @@ def test_large_planes(case, dtype):
                            f"{describe(*case)} {dtype} {layout} seed={seed}")
 
 
+# The staged channels_last kernel: a block stages 64 bytes of each pixel (16 float32 or 32 16-bit
+# channels), so channel counts that leave the last chunk partly empty, and 16-bit counts that are
+# not a multiple of 8 (8-byte copies); tiles that cross the image's edges on every side; more tiles
+# than blocks; both strides and every bucket.
+STAGED_CHANNELS_LAST_CASES = [
+    ((3, 3), 1, 1, (3, 20, 37, 45)),
+    ((5, 5), 1, 2, (2, 36, 30, 130)),
+    ((7, 7), 1, 3, (4, 52, 23, 19)),
+    ((7, 5), 1, (0, 4), (2, 12, 17, 70)),
+    ((2, 3), 1, (1, 2), (5, 8, 9, 10)),
+    ((3, 3), 2, 1, (3, 44, 41, 39)),
+    ((5, 5), 2, (2, 0), (2, 20, 30, 33)),
+    ((7, 7), 2, 3, (2, 28, 25, 64)),
+    ((11, 3), 1, (5, 1), (2, 16, 40, 24)),
+    ((3, 3), 1, 1, (64, 48, 14, 14)),
+]
+
+
+@pytest.mark.parametrize("dtype", HALF_AND_FLOAT, ids=str)
+@pytest.mark.parametrize("case", STAGED_CHANNELS_LAST_CASES, ids=[describe(k, s, p, 1, sh) for k, s, p, sh in STAGED_CHANNELS_LAST_CASES])
+def test_staged_channels_last(case, dtype):
+    """The staged kernel takes every such call, forced and through auto, and writes exactly out."""
+    kernel, stride, padding, shape = case
+    seed = random.randrange(2**31)
+    generator = seeded(seed)
+    x = make_input(shape, dtype, "channels_last", generator)
+    weight, bias = make_params(shape[1], kernel, dtype, True, generator)
+    stride_, padding_, dilation_ = op_args(kernel, stride, padding, 1)
+    expected = reference(x, weight, bias, stride, padding, 1)
+    context = f"{describe(kernel, stride, padding, 1, shape)} {dtype} seed={seed}"
+    for out_layout in ("suggested", "channel_slice"):  # vector stores, and stores one element at a time
+        out, holder = poisoned_out(tuple(expected.shape), dtype, out_layout, x)
+        ops._depthwise_conv2d_path_out(x, weight, bias, stride_, padding_, dilation_, "channels_last_tile", out)
+        torch.cuda.synchronize()
+        assert not torch.isnan(out).any(), f"{context} out={out_layout}: unwritten output elements"
+        torch.testing.assert_close(out.double(), expected, **conv_tolerance(dtype, kernel[0] * kernel[1]),
+                                   msg=lambda m: f"{context} out={out_layout}: {m}")
+        assert torch.isnan(holder).sum().item() == holder.numel() - out.numel(), f"{context}: wrote outside out"
+    auto = ops.depthwise_conv2d(x, weight, bias, stride_, padding_, dilation_)
+    torch.testing.assert_close(auto.double(), expected, **conv_tolerance(dtype, kernel[0] * kernel[1]),
+                               msg=lambda m: f"{context} (auto): {m}")
+
+
 # Many channels with few positions each, in both layouts: weight gradients that split a channel's
 # positions among blocks, and a block's work among its lanes, with several pieces per block.
 # Widths a multiple of 16 bytes in both dtypes, so that rows can be staged with 16-byte copies.
@@ -568,7 +612,7 @@ def test_forced_path(path, dtype):
             try:
                 ops._depthwise_conv2d_path_out(x, weight, bias, stride, padding, dilation, path, out)
             except RuntimeError as error:
-                if path in ("tiled", "channels_last") and _is_refusal(error):
+                if (path == "tiled" or path in NHWC_PATHS) and _is_refusal(error):
                     assert torch.isnan(holder).all(), f"{context}: a refused call wrote into out"
                     refused += 1
                     continue
@@ -595,7 +639,7 @@ def test_forced_path(path, dtype):
 def test_each_path_takes_its_own_layout(dtype):
     """The plain call of each kernel: tiled on NCHW into NCHW, channels_last on NHWC into NHWC."""
     generator = seeded(random.randrange(2**31))
-    for path, fmt in (("tiled", torch.contiguous_format), ("channels_last", torch.channels_last)):
+    for path, fmt in [("tiled", torch.contiguous_format)] + [(path, torch.channels_last) for path in NHWC_PATHS]:
         for kernel, padding in (((3, 3), [1, 1]), ((7, 7), [3, 3])):
             x = randn((2, 16, 28, 36), dtype, generator).contiguous(memory_format=fmt)
             weight, bias = make_params(16, kernel, dtype, True, generator)
@@ -614,6 +658,8 @@ def test_paths_refuse_what_they_cannot_take():
                              (torch.float32, torch.contiguous_format, "channels_last"),
                              (torch.float16, torch.contiguous_format, "channels_last"),
                              (torch.float64, torch.contiguous_format, "tiled"),
+                             (torch.bfloat16, torch.contiguous_format, "channels_last_tile"),
+                             (torch.float32, torch.contiguous_format, "channels_last_l1"),
                              (torch.float64, torch.channels_last, "channels_last")]:
         x = randn((2, 8, 12, 13), dtype, generator).contiguous(memory_format=fmt)
         weight, bias = make_params(8, (3, 3), dtype, True, generator)

@@ -13,12 +13,19 @@
 namespace cute_dwconv {
 namespace {
 
+// channels_last: the staged kernel where the call's layout and shared memory allow it (variant 67),
+// else the one that reads through L1, in the narrowest bucket that holds the window.
 template <class T>
-LaunchStatus launch_channels_last(WindowParams const& p, cudaStream_t stream) {
+LaunchStatus launch_channels_last(WindowParams const& p, bool staged, bool l1, cudaStream_t stream) {
   if (p.stride_h != p.stride_w || p.dilation_h != 1 || p.dilation_w != 1) return LaunchStatus::kUnsupported;
-#define CUTE_DWCONV_TRY_BUCKET(KW_, S_)                                                  \
-  if (p.stride_h == S_ && p.kw <= KW_) {                                                 \
-    return launch_window_channels_last<WindowChannelsLastConfig<T, KW_, S_>>(p, stream); \
+#define CUTE_DWCONV_TRY_BUCKET(KW_, S_)                                                                        \
+  if (p.stride_h == S_ && p.kw <= KW_) {                                                                       \
+    if (staged && launch_window_channels_last_tile<WindowChannelsLastTileConfig<T, KW_, S_>>(p, stream) ==     \
+                      LaunchStatus::kLaunched) {                                                               \
+      return LaunchStatus::kLaunched;                                                                          \
+    }                                                                                                          \
+    return l1 ? launch_window_channels_last<WindowChannelsLastConfig<T, KW_, S_>>(p, stream)                   \
+              : LaunchStatus::kUnsupported;                                                                    \
   }
   CUTE_DWCONV_WINDOW_CHANNELS_LAST_TABLE(CUTE_DWCONV_TRY_BUCKET)
 #undef CUTE_DWCONV_TRY_BUCKET
@@ -44,7 +51,10 @@ FwdStatus forward_typed(WindowParams const& p, WindowPath path, cudaStream_t str
   auto done = [](LaunchStatus s) { return s == LaunchStatus::kLaunched; };
   bool const staged = path == WindowPath::kAuto || path == WindowPath::kStaged;
   if constexpr (!std::is_same_v<T, double>) {
-    if ((staged || path == WindowPath::kChannelsLast) && done(launch_channels_last<T>(p, stream))) {
+    bool const any_channels_last = staged || path == WindowPath::kChannelsLast;
+    if ((any_channels_last || path == WindowPath::kChannelsLastTile || path == WindowPath::kChannelsLastL1) &&
+        done(launch_channels_last<T>(p, any_channels_last || path == WindowPath::kChannelsLastTile,
+                                     any_channels_last || path == WindowPath::kChannelsLastL1, stream))) {
       return FwdStatus::kLaunched;
     }
     if ((staged || path == WindowPath::kTiled) && done(launch_tile<T>(p, stream))) return FwdStatus::kLaunched;

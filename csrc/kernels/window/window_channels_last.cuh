@@ -17,7 +17,7 @@
 #include "kernels/kernel_attributes.h"
 #include "kernels/launch.h"
 #include "kernels/param_access.h"
-#include "kernels/staging/lane_io.cuh"
+#include "kernels/window/channels_io.cuh"
 #include "kernels/window/window_config.h"
 #include "window_params.h"
 
@@ -35,38 +35,6 @@ struct ChannelsLastGeometry {
   cutlass::FastDivmod col_tiles;       // pixel tile -> (n * row tiles + row tile, column tile)
   cutlass::FastDivmod row_tiles;       // -> (n, row tile)
 };
-
-// kChannels adjacent elements as floats; the caller guarantees the alignment of a kChannels-wide read.
-template <class T, int kChannels>
-CUTE_DEVICE void load_channels(T const* src, float (&values)[kChannels]) {
-  static_assert(kChannels == 4, "four channels per lane");
-  if constexpr (sizeof(T) == 4) {
-    float4 const v = __ldg(reinterpret_cast<float4 const*>(src));
-    values[0] = v.x; values[1] = v.y; values[2] = v.z; values[3] = v.w;
-  } else {
-    uint2 const v = __ldg(reinterpret_cast<uint2 const*>(src));
-    uint32_t const words[2] = {v.x, v.y};
-    CUTE_UNROLL
-    for (int e = 0; e < 4; ++e) values[e] = staging::element_from_words<T>(words, e);
-  }
-}
-
-template <class T, int kChannels>
-CUTE_DEVICE void store_channels(T* dst, bool vector_store, float const (&values)[kChannels]) {
-  if (vector_store) {
-    alignas(16) T packed[kChannels];
-    CUTE_UNROLL
-    for (int e = 0; e < kChannels; ++e) packed[e] = static_cast<T>(values[e]);
-    if constexpr (sizeof(T) == 4) {
-      *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<uint4 const*>(packed);
-    } else {
-      *reinterpret_cast<uint2*>(dst) = *reinterpret_cast<uint2 const*>(packed);
-    }
-  } else {
-    CUTE_UNROLL
-    for (int e = 0; e < kChannels; ++e) dst[e] = static_cast<T>(values[e]);
-  }
-}
 
 template <class Cfg>
 __global__ void __launch_bounds__(Cfg::kThreads)
@@ -154,7 +122,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
         for (int q = 0; q < kWindow; ++q) {
           int const wi = wi0 + q;
           if (q < window_cols && unsigned(wi) < unsigned(W)) {
-            load_channels<T, kCh>(x_row + int64_t(wi) * p.x_stride_w, values[q]);
+            load_run<T, kCh>(x_row + int64_t(wi) * p.x_stride_w, values[q]);
           } else {
             CUTE_UNROLL
             for (int e = 0; e < kCh; ++e) values[q][e] = 0.0f;
@@ -189,7 +157,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
         for (int v = 0; v < kCols; ++v) {
           int const wo = wo0 + v;
           if (wo < Wo) {
-            store_channels<T, kCh>(out_image + int64_t(ho) * p.out_stride_h + int64_t(wo) * p.out_stride_w,
+            store_run<T, kCh>(out_image + int64_t(ho) * p.out_stride_h + int64_t(wo) * p.out_stride_w,
                                    g.vector_stores != 0, acc[r][v]);
           }
         }

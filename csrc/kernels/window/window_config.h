@@ -50,6 +50,36 @@ struct WindowChannelsLastConfig {
   static constexpr int kWindow = (kCols - 1) * kStride_ + kKwMax_;
 };
 
+// channels_last with staged input: a block owns one chunk of kChunk channels (64 bytes of each
+// pixel) and stages the input pixels under a tile of outputs; a lane owns kChannels adjacent
+// channels of kCols adjacent output columns in kRows output rows (see
+// window_channels_last_tile.cuh).
+template <class T, int kKwMax_, int kStride_>
+struct WindowChannelsLastTileConfig {
+  static_assert(kKwMax_ > 0 && kStride_ > 0, "channels_last windows are bucketed");
+  using Element = T;
+  static constexpr int kKwMax = kKwMax_;
+  static constexpr int kStride = kStride_;
+
+  static constexpr int kChannels = 4;
+  static constexpr int kPixelBytes = 64;  // two 32-byte sectors of each pixel per block
+  static constexpr int kChunk = kPixelBytes / int(sizeof(T));  // 16 float32 or 32 16-bit channels
+  static constexpr int kQuads = kChunk / kChannels;             // lanes per pixel
+  static constexpr int kPixelLanes = 32;
+  static constexpr int kThreads = kPixelLanes * kQuads;         // 128 or 256
+  // At most 128 registers a lane for the unrolled windows at stride 1: 16 warps per SM (they took
+  // 150-166; others spill under the cap, and the strided 7x7 by 200 bytes).
+  static constexpr int kMinBlocks = 16 * 32 / kThreads;
+  // 8 columns per lane held 162-172 registers at 7 wide (one block of 8 warps per SM, 26% of the FMA
+  // pipe: variant 67); 4 columns leave room for more blocks.
+  static constexpr int kCols = kStride_ == 1 && kKwMax_ <= 3 ? 8 : 4;
+  static constexpr int kRows = 2;
+  static constexpr int kWindow = (kCols - 1) * kStride_ + kKwMax_;
+  // The launcher pads staged rows so that vertically adjacent lanes, kRows * kStride rows apart, read
+  // opposite 64-byte halves of the banks: an odd multiple of 64 bytes must be reachable.
+  static_assert((kRows * kStride_) % 8 != 0, "no row padding separates the lanes' banks");
+};
+
 // NCHW weight gradient of windows within kK x kK at stride (kStride, kStride) and dilation 1: a lane
 // owns kRows output rows of kVec adjacent columns and one register per tap (see
 // window_grad_weight_tile.cuh).

@@ -17,6 +17,7 @@
 #include "kernels/kernel_attributes.h"
 #include "kernels/launch.h"
 #include "kernels/staging/lane_io.cuh"
+#include "kernels/window/channels_io.cuh"
 #include "kernels/window/window_config.h"
 #include "window_params.h"
 
@@ -34,29 +35,6 @@ struct GradChannelsLastGeometry {
   cutlass::FastDivmod runs_per_row; // run -> (n * Ho + ho, run in the row)
   cutlass::FastDivmod rows;         // -> (n, ho)
 };
-
-// kN adjacent elements as floats, with one read (the caller guarantees its alignment).
-template <class T, int kN>
-CUTE_DEVICE void load_run(T const* src, float (&values)[kN]) {
-  constexpr int kBytes = kN * int(sizeof(T));
-  if constexpr (kBytes == 2) {
-    values[0] = static_cast<float>(src[0]);
-  } else {
-    uint32_t words[kBytes / 4];
-    if constexpr (kBytes == 16) {
-      uint4 const v = __ldg(reinterpret_cast<uint4 const*>(src));
-      words[0] = v.x; words[1] = v.y; words[2] = v.z; words[3] = v.w;
-    } else if constexpr (kBytes == 8) {
-      uint2 const v = __ldg(reinterpret_cast<uint2 const*>(src));
-      words[0] = v.x; words[1] = v.y;
-    } else {
-      static_assert(kBytes == 4, "2, 4, 8 or 16 bytes");
-      words[0] = __ldg(reinterpret_cast<unsigned int const*>(src));
-    }
-    CUTE_UNROLL
-    for (int e = 0; e < kN; ++e) values[e] = staging::element_from_words<T>(words, e);
-  }
-}
 
 template <class Cfg>
 __global__ void __launch_bounds__(Cfg::kThreads)

@@ -13,9 +13,13 @@ namespace cute_dwconv {
 template <class Cfg>
 LaunchStatus launch_window_tile(WindowParams const& p, cudaStream_t stream);
 
-// channels_last: x and out with unit channel stride, C a multiple of 4.
+// channels_last: x and out with unit channel stride, C a multiple of 4; input read through L1.
 template <class Cfg>
 LaunchStatus launch_window_channels_last(WindowParams const& p, cudaStream_t stream);
+
+// channels_last with the input staged in shared memory: as above, and x's pixels 8-byte aligned.
+template <class Cfg>
+LaunchStatus launch_window_channels_last_tile(WindowParams const& p, cudaStream_t stream);
 
 // Any strides, window, stride, padding and dilation; float64 included.
 template <class T>

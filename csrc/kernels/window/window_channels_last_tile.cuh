@@ -1,0 +1,345 @@
+// channels_last window kernel with staged input, for (Kh, Kw) depthwise windows on NHWC data. A
+// block owns one chunk of channels (64 bytes of each pixel: 16 float32 or 32 16-bit channels) and
+// walks tiles of output pixels. Per tile it stages the input pixels under the tile, the W.C segment
+// of each input row that the chunk needs, into shared memory with cp.async (zero-filled outside the
+// image), with two buffers the next tile's copies in flight while this one computes (one buffer where
+// two would cost blocks per SM: other blocks compute while one stages). A lane owns 4 adjacent channels
+// of kRows output rows of kCols adjacent columns: per input row under them it reads kWindow pixels'
+// channels once into registers and slides each window row's taps across them, so the lanes read
+// shared memory about (kCols + Kw - 1) / (kCols * Kw * kRows) times per FMA and the input once per
+// tile (the L1 kernel beside this one read it once per lane, and reached 13-15% of ConvNeXt's 7x7
+// floor: profiling/NOTES.md, variant 67).
+//
+// Bank conflicts: a 64-byte pixel is half of the 128 bytes a shared-memory phase serves, and the two
+// pixel lanes of a phase are vertically adjacent lanes (row lanes vary fastest), so the launcher pads
+// the staged rows to put those two lanes' pixels in opposite halves.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+
+#include <cute/tensor.hpp>
+#include <cutlass/fast_math.h>
+
+#include "device_limits.h"
+#include "kernels/kernel_attributes.h"
+#include "kernels/launch.h"
+#include "kernels/param_access.h"
+#include "kernels/staging/row_ring.cuh"
+#include "kernels/window/channels_io.cuh"
+#include "kernels/window/window_config.h"
+#include "window_params.h"
+
+namespace cute_dwconv {
+namespace window {
+
+// Host-planned tiling; see launch_window_channels_last_tile.
+struct ChannelsLastTileGeometry {
+  int row_lanes;      // pixel lanes down a tile (they vary fastest)
+  int col_lanes;      // pixel lanes along a tile; row_lanes * col_lanes == Cfg::kPixelLanes
+  int tile_rows;      // output rows per tile: row_lanes * kRows
+  int tile_cols;      // output columns per tile: col_lanes * kCols
+  int in_rows;        // staged input rows per tile
+  int in_cols;        // staged input pixels per row
+  int pitch;          // elements per staged row: in_cols * kChunk, padded against bank conflicts
+  int vector_stores;  // out's pixels and channels allow 4-channel stores
+  int buffers;        // 2: the next tile is staged while this one computes; 1: after it
+  int64_t tiles;
+  cutlass::FastDivmod groups;     // tile -> (pixel tile, channel chunk)
+  cutlass::FastDivmod strips;     // pixel tile -> (n * row tiles + row tile, strip)
+  cutlass::FastDivmod row_tiles;  // -> (n, row tile)
+  cutlass::FastDivmod patch_cols; // staged pixel -> (row, column)
+};
+
+// kExact: the window is kKwMax x kKwMax, so every loop over it unrolls (the loops over a run-time
+// height kept 29-45% of the issue slots busy with other than FMAs on ConvNeXt's 7x7: variant 68).
+template <class Cfg, int kCopyBytes, bool kExact>
+__global__ void __launch_bounds__(Cfg::kThreads, kExact && Cfg::kStride == 1 ? Cfg::kMinBlocks : 1)
+    fwd_window_channels_last_tile_kernel(WindowParams const p, ChannelsLastTileGeometry const g) {
+  using namespace cute;
+  using T = typename Cfg::Element;
+  constexpr int kCh = Cfg::kChannels;
+  constexpr int kChunk = Cfg::kChunk;
+  constexpr int kQuads = Cfg::kQuads;
+  constexpr int kCols = Cfg::kCols;
+  constexpr int kRows = Cfg::kRows;
+  constexpr int kS = Cfg::kStride;
+  constexpr int kKwMax = Cfg::kKwMax;
+  constexpr int kWindow = Cfg::kWindow;
+  constexpr int kCopyElems = kCopyBytes / int(sizeof(T));
+  constexpr int kCopiesPerPixel = kChunk / kCopyElems;
+  using Atom = staging::StageCopyAtom<T, kCopyBytes>;
+
+  int const Kh = kExact ? kKwMax : int(p.kh), Kw = kExact ? kKwMax : int(p.kw);
+  constexpr int kRowUnroll = kExact ? (kRows - 1) * kS + kKwMax : 1;
+  int const H = int(p.H), W = int(p.W), Ho = int(p.Ho), Wo = int(p.Wo), C = int(p.C);
+
+  // [Kh * Kw][kChunk] taps as float, then two buffers of [in_rows][pitch] staged input.
+  extern __shared__ __align__(128) unsigned char smem_bytes[];
+  float* const taps = reinterpret_cast<float*>(smem_bytes);
+  int const taps_bytes = (Kh * Kw * kChunk * 4 + 127) / 128 * 128;
+  int const buffer_elems = g.in_rows * g.pitch;
+  auto patch_of = [&](int buffer) { return reinterpret_cast<T*>(smem_bytes + taps_bytes) + buffer * buffer_elems; };
+
+  T const* const x = static_cast<T const*>(p.x);
+  T* const out = static_cast<T*>(p.out);
+  ParamReader<T> const weight{p.weight, p.params_float32};
+  ParamReader<T> const bias{p.bias, p.params_float32};
+
+  // The grid is a whole number of chunks, so a block keeps its chunk across tiles and stages its
+  // taps once.
+  int const chunk = int(blockIdx.x % unsigned(g.groups.divisor));
+  int const c_block = chunk * kChunk;
+  for (int t = threadIdx.x; t < Kh * Kw * kChunk; t += Cfg::kThreads) {
+    int const tap = t / kChunk, cl = t % kChunk;  // adjacent threads, adjacent channels
+    int const c = c_block + cl;
+    taps[t] = c < C ? static_cast<float>(weight[int64_t(c) * p.w_stride_c + int64_t(tap / Kw) * p.w_stride_h +
+                                                int64_t(tap % Kw) * p.w_stride_w])
+                    : 0.0f;
+  }
+
+  struct Coords {
+    int n, out_row0, out_col0;
+  };
+  auto coords_of = [&](int64_t tile) {
+    int pixel_tile, tile_chunk, image_row_tile, strip, n, row_tile;
+    g.groups(pixel_tile, tile_chunk, int(tile));
+    g.strips(image_row_tile, strip, pixel_tile);
+    g.row_tiles(n, row_tile, image_row_tile);
+    return Coords{n, row_tile * g.tile_rows, strip * g.tile_cols};
+  };
+
+  // The input pixels under a tile, chunk by chunk of copy width; adjacent threads take adjacent
+  // copies of a pixel, then the next pixel.
+  auto stage = [&](Coords const& k, int buffer) {
+    T* const patch = patch_of(buffer);
+    int const in_row0 = k.out_row0 * kS - int(p.padding_h);
+    int const in_col0 = k.out_col0 * kS - int(p.padding_w);
+    T const* const x_image = x + (int64_t(k.n) * p.x_stride_n + c_block);
+    int const copies = g.in_rows * g.in_cols * kCopiesPerPixel;
+    for (int q = threadIdx.x; q < copies; q += Cfg::kThreads) {
+      int const piece = q % kCopiesPerPixel;
+      int row, col;
+      g.patch_cols(row, col, q / kCopiesPerPixel);
+      int const hi = in_row0 + row, wi = in_col0 + col;
+      int const c = piece * kCopyElems;
+      bool const inside = unsigned(hi) < unsigned(H) && unsigned(wi) < unsigned(W) && c_block + c < C;
+      // A zero-filled copy still needs a valid address: the chunk's first element of the image.
+      int64_t const offset = inside ? int64_t(hi) * p.x_stride_h + int64_t(wi) * p.x_stride_w + c : 0;
+      Tensor src = make_tensor(make_gmem_ptr(x_image + offset), make_layout(Int<kCopyElems>{}));
+      Tensor dst = make_tensor(make_smem_ptr(patch + row * g.pitch + col * kChunk + c), make_layout(Int<kCopyElems>{}));
+      copy(Atom{}.with(inside), src, dst);
+    }
+  };
+
+  int const quad = int(threadIdx.x) % kQuads;
+  int const pixel_lane = int(threadIdx.x) / kQuads;
+  int const row_lane = pixel_lane % g.row_lanes;
+  int const col_lane = pixel_lane / g.row_lanes;
+  int const c0 = c_block + quad * kCh;
+  float bias_values[kCh];
+  CUTE_UNROLL
+  for (int e = 0; e < kCh; ++e) bias_values[e] = bias && c0 + e < C ? static_cast<float>(bias[int64_t(c0 + e) * p.bias_stride]) : 0.0f;
+  float const* const lane_taps = taps + quad * kCh;
+
+  bool const two_buffers = g.buffers == 2;
+  int64_t tile = blockIdx.x;
+  if (tile < g.tiles) stage(coords_of(tile), 0);
+  cp_async_fence();
+  for (int buffer = 0; tile < g.tiles; tile += gridDim.x, buffer ^= int(two_buffers)) {
+    int64_t const next = tile + gridDim.x;
+    if (two_buffers) {
+      if (next < g.tiles) stage(coords_of(next), buffer ^ 1);
+      cp_async_fence();
+      cp_async_wait<1>();  // this tile's copies (the next tile's may still be in flight)
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();  // ... and, on the first tile, the taps
+
+    Coords const k = coords_of(tile);
+    int const ho0 = k.out_row0 + row_lane * kRows;
+    int const wo0 = k.out_col0 + col_lane * kCols;
+    if (c0 < C && ho0 < Ho && wo0 < Wo) {
+      float acc[kRows][kCols][kCh];
+      CUTE_UNROLL
+      for (int r = 0; r < kRows; ++r) {
+        CUTE_UNROLL
+        for (int v = 0; v < kCols; ++v) {
+          CUTE_UNROLL
+          for (int e = 0; e < kCh; ++e) acc[r][v][e] = bias_values[e];
+        }
+      }
+      T const* const lane_patch =
+          patch_of(buffer) + (row_lane * kRows * kS) * g.pitch + (col_lane * kCols * kS) * kChunk + quad * kCh;
+      int const input_rows = (kRows - 1) * kS + Kh;
+#pragma unroll kRowUnroll
+      for (int i = 0; i < input_rows; ++i) {
+        float values[kWindow][kCh];
+        CUTE_UNROLL
+        for (int q = 0; q < kWindow; ++q) {
+          load_run<T, kCh, RunSource::kShared>(lane_patch + i * g.pitch + q * kChunk, values[q]);
+        }
+        CUTE_UNROLL
+        for (int r = 0; r < kRows; ++r) {
+          int const kh = i - r * kS;
+          if (kh < 0 || kh >= Kh) continue;
+          float const* const row_taps = lane_taps + kh * Kw * kChunk;
+          CUTE_UNROLL
+          for (int j = 0; j < kKwMax; ++j) {
+            if (j < Kw) {
+              float4 const w = *reinterpret_cast<float4 const*>(row_taps + j * kChunk);
+              float const wv[4] = {w.x, w.y, w.z, w.w};
+              CUTE_UNROLL
+              for (int v = 0; v < kCols; ++v) {
+                CUTE_UNROLL
+                for (int e = 0; e < kCh; ++e) acc[r][v][e] = fmaf(wv[e], values[v * kS + j][e], acc[r][v][e]);
+              }
+            }
+          }
+        }
+      }
+
+      T* const out_lane = out + (int64_t(k.n) * p.out_stride_n + c0);
+      CUTE_UNROLL
+      for (int r = 0; r < kRows; ++r) {
+        int const ho = ho0 + r;
+        if (ho >= Ho) break;
+        CUTE_UNROLL
+        for (int v = 0; v < kCols; ++v) {
+          int const wo = wo0 + v;
+          if (wo < Wo) {
+            store_run<T, kCh>(out_lane + int64_t(ho) * p.out_stride_h + int64_t(wo) * p.out_stride_w,
+                              g.vector_stores != 0, acc[r][v]);
+          }
+        }
+      }
+    }
+    __syncthreads();  // the next iteration restages this buffer
+    if (!two_buffers && next < g.tiles) {
+      stage(coords_of(next), 0);
+      cp_async_fence();
+    }
+  }
+}
+
+}  // namespace window
+
+// Plans and launches fwd_window_channels_last_tile_kernel; kUnsupported unless x and out have unit
+// channel stride, C is a multiple of 4, x's pixels stage with 8- or 16-byte copies, and two tiles
+// and the chunk's taps fit shared memory.
+template <class Cfg>
+LaunchStatus launch_window_channels_last_tile(WindowParams const& p, cudaStream_t stream) {
+  using T = typename Cfg::Element;
+  constexpr int kChunk = Cfg::kChunk;
+  constexpr int64_t kCoordLimit = int64_t(1) << 30;
+  if (p.stride_h != Cfg::kStride || p.stride_w != Cfg::kStride || p.dilation_h != 1 || p.dilation_w != 1 ||
+      p.kw > Cfg::kKwMax) {
+    return LaunchStatus::kUnsupported;
+  }
+  if (p.x_stride_c != 1 || p.out_stride_c != 1 || p.C % Cfg::kChannels != 0) return LaunchStatus::kUnsupported;
+  auto aligned = [](void const* data, int64_t bytes, int64_t a, int64_t b, int64_t c) {
+    int64_t const elems = bytes / int64_t(sizeof(T));
+    return reinterpret_cast<uintptr_t>(data) % bytes == 0 && a % elems == 0 && b % elems == 0 && c % elems == 0;
+  };
+  // Copies of 16 bytes where every pixel's chunk pieces are 16-byte aligned (C a multiple of them
+  // too, so that a piece lies wholly inside or outside the channels), else 8.
+  int copy_bytes = 0;
+  for (int bytes : {16, 8}) {
+    int64_t const elems = bytes / int64_t(sizeof(T));
+    if (copy_bytes == 0 && p.C % elems == 0 && aligned(p.x, bytes, p.x_stride_n, p.x_stride_h, p.x_stride_w)) {
+      copy_bytes = bytes;
+    }
+  }
+  if (copy_bytes == 0) return LaunchStatus::kUnsupported;
+  auto magnitude = [](int64_t v) { return v < 0 ? -v : v; };
+  bool const small_coords = p.H < kCoordLimit && p.W < kCoordLimit && magnitude(p.padding_h) < kCoordLimit &&
+                            magnitude(p.padding_w) < kCoordLimit && (p.Ho + 256) * p.stride_h + p.kh < kCoordLimit &&
+                            (p.Wo + 256) * p.stride_w + p.kw < kCoordLimit && p.kh * p.kw < kCoordLimit / kChunk;
+  if (!small_coords) return LaunchStatus::kUnsupported;
+
+  DeviceLimits const& limits = device_limits(p.device);
+  int64_t const taps_bytes = (p.kh * p.kw * kChunk * 4 + 127) / 128 * 128;
+  int64_t const groups = (p.C + kChunk - 1) / kChunk;
+
+  // The split of the pixel lanes that stages and computes least: every output a tile computes past
+  // the image's edge costs its FMAs, every staged pixel its copy.
+  window::ChannelsLastTileGeometry g{};
+  int64_t best_cost = -1, best_smem = 0;
+  for (int col_lanes = 1; col_lanes <= Cfg::kPixelLanes / 2; col_lanes *= 2) {
+    int const row_lanes = Cfg::kPixelLanes / col_lanes;
+    int64_t const tile_rows = int64_t(row_lanes) * Cfg::kRows, tile_cols = int64_t(col_lanes) * Cfg::kCols;
+    int64_t const in_rows = (tile_rows - 1) * p.stride_h + p.kh;
+    int64_t const in_cols = (tile_cols - Cfg::kCols) * p.stride_w + Cfg::kWindow;
+    // Vertically adjacent lanes read rows kRows * stride apart: an odd number of 64-byte halves.
+    int64_t pitch_bytes = in_cols * Cfg::kPixelBytes;
+    while ((pitch_bytes / 16 * Cfg::kRows * Cfg::kStride) % 8 != 4) pitch_bytes += 16;
+    int64_t const smem = taps_bytes + in_rows * pitch_bytes;  // one buffer; see below for two
+    if (smem > limits.smem_per_block_optin) continue;
+    int64_t const row_tiles = (p.Ho + tile_rows - 1) / tile_rows, strips = (p.Wo + tile_cols - 1) / tile_cols;
+    int64_t const per_tile = in_rows * in_cols + tile_rows * tile_cols * p.kh * p.kw * kChunk / 128;
+    int64_t const cost = row_tiles * strips * per_tile;
+    if (best_cost < 0 || cost < best_cost) {
+      best_cost = cost;
+      best_smem = smem;
+      g.row_lanes = row_lanes;
+      g.col_lanes = col_lanes;
+      g.tile_rows = int(tile_rows);
+      g.tile_cols = int(tile_cols);
+      g.in_rows = int(in_rows);
+      g.in_cols = int(in_cols);
+      g.pitch = int(pitch_bytes / int64_t(sizeof(T)));
+    }
+  }
+  if (best_cost < 0) return LaunchStatus::kUnsupported;
+  int64_t const buffer_bytes = int64_t(g.in_rows) * g.pitch * int64_t(sizeof(T));
+  g.vector_stores = aligned(p.out, Cfg::kChannels * int64_t(sizeof(T)), p.out_stride_n, p.out_stride_h, p.out_stride_w);
+
+  int64_t const row_tiles = (p.Ho + g.tile_rows - 1) / g.tile_rows;
+  int64_t const strips = (p.Wo + g.tile_cols - 1) / g.tile_cols;
+  constexpr int64_t kIndexLimit = int64_t(1) << 31;
+  g.tiles = p.N * row_tiles * strips * groups;
+  if (p.N * row_tiles >= kIndexLimit || g.tiles >= kIndexLimit) return LaunchStatus::kUnsupported;
+  g.groups = cutlass::FastDivmod(int(groups));
+  g.strips = cutlass::FastDivmod(int(strips));
+  g.row_tiles = cutlass::FastDivmod(int(row_tiles));
+  g.patch_cols = cutlass::FastDivmod(g.in_cols);
+
+  // The kernel for the copy width and window; its registers and shared-memory opt-in.
+  bool const exact = p.kh == Cfg::kKwMax && p.kw == Cfg::kKwMax;
+  auto* kernel = &window::fwd_window_channels_last_tile_kernel<Cfg, 16, false>;
+  int registers = 0;
+  auto pick = [&](auto copy, auto exact_window) {
+    constexpr auto kKernel = &window::fwd_window_channels_last_tile_kernel<Cfg, decltype(copy)::value,
+                                                                           decltype(exact_window)::value>;
+    kernel = kKernel;
+    registers = KernelAttributes<kKernel>::registers(p.device);
+    return &KernelAttributes<kKernel>::allow_shared_memory;
+  };
+  using Yes = std::true_type;
+  using No = std::false_type;
+  using C16 = std::integral_constant<int, 16>;
+  using C8 = std::integral_constant<int, 8>;
+  auto const allow = copy_bytes == 16 ? (exact ? pick(C16{}, Yes{}) : pick(C16{}, No{}))
+                                      : (exact ? pick(C8{}, Yes{}) : pick(C8{}, No{}));
+  if (registers == 0) return LaunchStatus::kUnsupported;
+  // Two buffers where they leave at least 16 warps per SM or as many blocks as one buffer would.
+  int64_t const smem_one = best_smem, smem_two = best_smem + buffer_bytes;
+  int const blocks_one = blocks_per_multiprocessor(limits, Cfg::kThreads, registers, int(smem_one));
+  int const blocks_two = smem_two <= limits.smem_per_block_optin
+                             ? blocks_per_multiprocessor(limits, Cfg::kThreads, registers, int(smem_two))
+                             : 0;
+  constexpr int kWarps = Cfg::kThreads / 32;
+  g.buffers = blocks_two > 0 && (blocks_two * kWarps >= 16 || blocks_two >= blocks_one) ? 2 : 1;
+  int64_t const smem_bytes = g.buffers == 2 ? smem_two : smem_one;
+  int const blocks_per_sm = g.buffers == 2 ? blocks_two : blocks_one;
+  if (!allow(p.device, int(smem_bytes)) || blocks_per_sm == 0) return LaunchStatus::kUnsupported;
+  // One wave, a whole number of chunks (each block keeps its chunk).
+  int64_t const wave = std::max<int64_t>(groups, int64_t(blocks_per_sm) * limits.multiprocessors / groups * groups);
+  int64_t const grid = std::min<int64_t>(g.tiles, wave);
+  kernel<<<dim3(unsigned(grid)), Cfg::kThreads, size_t(smem_bytes), stream>>>(p, g);
+  return LaunchStatus::kLaunched;
+}
+
+}  // namespace cute_dwconv
