@@ -228,6 +228,9 @@ def check_windows() -> bool:
         for k, s in [(3, 1), (5, 1), (7, 1), (3, 2), (5, 2)]:
             x, w, _ = window_problem((2, 8, 15, 13), k, k, dtype, False, channels_last=True)
             ok &= check_window_backward("channels_last", x, w, (s, s), (k // 2, k // 2), (1, 1))
+            # a partial chunk of channels in the staged weight gradient (20: 16 + 4 in float32)
+            x, w, _ = window_problem((3, 20, 17, 30), k, k, dtype, False, channels_last=True)
+            ok &= check_window_backward("channels_last staged", x, w, (s, s), (k // 2, k // 2), (1, 1))
     for dtype in (torch.float16, torch.bfloat16):
         x, w, _ = window_problem((2, 8, 19, 21), 5, 5, dtype, False)
         ok &= check_window_backward("float params", x, w, (1, 1), (2, 2), (1, 1), float_params=True)

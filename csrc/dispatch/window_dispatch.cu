@@ -123,20 +123,40 @@ inline int grad_weight_register_bucket(WindowGradWeightParams const& p) {
   return 0;
 }
 
-// The register weight gradients of one bucket: the NCHW tile kernel where x's rows are unit-stride,
-// else the channels_last kernel. `partials` (0: neither takes the call) and `launch` agree on the
+// The register weight gradients of one bucket: the NCHW tile kernel where x's rows are unit-stride;
+// for channels_last, the staged kernel where x and grad_out stage, else the one that reads through
+// L1, except that float32 windows within 3x3 take the L1 kernel first (it held 4 channels x 9 sums
+// a lane and ran 0.113 and 0.211 ms on MSCAN's 3x3 and MobileNet's strided 3x3, the staged one
+// 0.146 and 0.318 ms: variant 69). `partials` (0: none takes the call) and `launch` agree on the
 // kernel, for the plan and the launch are the same host code.
 template <class T, int kK, int kStride>
 struct RegisterGradWeight {
   using Tile = WindowGradWeightTileConfig<T, kK, kStride>;
+  using ChannelsLastTile = WindowGradWeightChannelsLastTileConfig<T, kK, kStride>;
   using ChannelsLast = WindowGradWeightChannelsLastConfig<T, kK, kStride>;
+  static constexpr bool kL1First = std::is_same_v<T, float> && kK == 3;
+  enum class Kernel { kNone, kTile, kStaged, kL1 };
+  static Kernel pick(WindowGradWeightParams const& p, int64_t& partials) {
+    if ((partials = window_grad_weight_tile_partials<Tile>(p)) > 0) return Kernel::kTile;
+    if (kL1First && (partials = window_grad_weight_channels_last_partials<ChannelsLast>(p)) > 0) return Kernel::kL1;
+    if ((partials = window_grad_weight_channels_last_tile_partials<ChannelsLastTile>(p)) > 0) return Kernel::kStaged;
+    if ((partials = window_grad_weight_channels_last_partials<ChannelsLast>(p)) > 0) return Kernel::kL1;
+    return Kernel::kNone;
+  }
   static int64_t partials(WindowGradWeightParams const& p) {
-    int64_t const tile = window_grad_weight_tile_partials<Tile>(p);
-    return tile > 0 ? tile : window_grad_weight_channels_last_partials<ChannelsLast>(p);
+    int64_t count = 0;
+    pick(p, count);
+    return count;
   }
   static LaunchStatus launch(WindowGradWeightParams const& p, cudaStream_t stream) {
-    if (window_grad_weight_tile_partials<Tile>(p) > 0) return launch_window_grad_weight_tile<Tile>(p, stream);
-    return launch_window_grad_weight_channels_last<ChannelsLast>(p, stream);
+    int64_t count = 0;
+    switch (pick(p, count)) {
+      case Kernel::kTile: return launch_window_grad_weight_tile<Tile>(p, stream);
+      case Kernel::kStaged: return launch_window_grad_weight_channels_last_tile<ChannelsLastTile>(p, stream);
+      case Kernel::kL1: return launch_window_grad_weight_channels_last<ChannelsLast>(p, stream);
+      case Kernel::kNone: break;
+    }
+    return LaunchStatus::kUnsupported;
   }
 };
 

@@ -26,7 +26,7 @@
 #include "kernels/kernel_attributes.h"
 #include "kernels/launch.h"
 #include "kernels/param_access.h"
-#include "kernels/staging/row_ring.cuh"
+#include "kernels/staging/pixel_patch.cuh"
 #include "kernels/window/channels_io.cuh"
 #include "kernels/window/window_config.h"
 #include "window_params.h"
@@ -67,9 +67,6 @@ __global__ void __launch_bounds__(Cfg::kThreads, kExact && Cfg::kStride == 1 ? C
   constexpr int kS = Cfg::kStride;
   constexpr int kKwMax = Cfg::kKwMax;
   constexpr int kWindow = Cfg::kWindow;
-  constexpr int kCopyElems = kCopyBytes / int(sizeof(T));
-  constexpr int kCopiesPerPixel = kChunk / kCopyElems;
-  using Atom = staging::StageCopyAtom<T, kCopyBytes>;
 
   int const Kh = kExact ? kKwMax : int(p.kh), Kw = kExact ? kKwMax : int(p.kw);
   constexpr int kRowUnroll = kExact ? (kRows - 1) * kS + kKwMax : 1;
@@ -110,27 +107,11 @@ __global__ void __launch_bounds__(Cfg::kThreads, kExact && Cfg::kStride == 1 ? C
     return Coords{n, row_tile * g.tile_rows, strip * g.tile_cols};
   };
 
-  // The input pixels under a tile, chunk by chunk of copy width; adjacent threads take adjacent
-  // copies of a pixel, then the next pixel.
   auto stage = [&](Coords const& k, int buffer) {
-    T* const patch = patch_of(buffer);
-    int const in_row0 = k.out_row0 * kS - int(p.padding_h);
-    int const in_col0 = k.out_col0 * kS - int(p.padding_w);
-    T const* const x_image = x + (int64_t(k.n) * p.x_stride_n + c_block);
-    int const copies = g.in_rows * g.in_cols * kCopiesPerPixel;
-    for (int q = threadIdx.x; q < copies; q += Cfg::kThreads) {
-      int const piece = q % kCopiesPerPixel;
-      int row, col;
-      g.patch_cols(row, col, q / kCopiesPerPixel);
-      int const hi = in_row0 + row, wi = in_col0 + col;
-      int const c = piece * kCopyElems;
-      bool const inside = unsigned(hi) < unsigned(H) && unsigned(wi) < unsigned(W) && c_block + c < C;
-      // A zero-filled copy still needs a valid address: the chunk's first element of the image.
-      int64_t const offset = inside ? int64_t(hi) * p.x_stride_h + int64_t(wi) * p.x_stride_w + c : 0;
-      Tensor src = make_tensor(make_gmem_ptr(x_image + offset), make_layout(Int<kCopyElems>{}));
-      Tensor dst = make_tensor(make_smem_ptr(patch + row * g.pitch + col * kChunk + c), make_layout(Int<kCopyElems>{}));
-      copy(Atom{}.with(inside), src, dst);
-    }
+    staging::PixelPatchSource const src{k.out_row0 * kS - int(p.padding_h), k.out_col0 * kS - int(p.padding_w), H, W,
+                                        p.x_stride_h, p.x_stride_w, C - c_block};
+    staging::stage_pixel_patch<T, kChunk, kCopyBytes, Cfg::kThreads>(x + (int64_t(k.n) * p.x_stride_n + c_block), src,
+                                                                    g.in_rows, g.patch_cols, patch_of(buffer), g.pitch);
   };
 
   int const quad = int(threadIdx.x) % kQuads;
@@ -239,19 +220,7 @@ LaunchStatus launch_window_channels_last_tile(WindowParams const& p, cudaStream_
     return LaunchStatus::kUnsupported;
   }
   if (p.x_stride_c != 1 || p.out_stride_c != 1 || p.C % Cfg::kChannels != 0) return LaunchStatus::kUnsupported;
-  auto aligned = [](void const* data, int64_t bytes, int64_t a, int64_t b, int64_t c) {
-    int64_t const elems = bytes / int64_t(sizeof(T));
-    return reinterpret_cast<uintptr_t>(data) % bytes == 0 && a % elems == 0 && b % elems == 0 && c % elems == 0;
-  };
-  // Copies of 16 bytes where every pixel's chunk pieces are 16-byte aligned (C a multiple of them
-  // too, so that a piece lies wholly inside or outside the channels), else 8.
-  int copy_bytes = 0;
-  for (int bytes : {16, 8}) {
-    int64_t const elems = bytes / int64_t(sizeof(T));
-    if (copy_bytes == 0 && p.C % elems == 0 && aligned(p.x, bytes, p.x_stride_n, p.x_stride_h, p.x_stride_w)) {
-      copy_bytes = bytes;
-    }
-  }
+  int const copy_bytes = staging::pixel_patch_copy_bytes<T>(p.C, {{p.x, {p.x_stride_n, p.x_stride_h, p.x_stride_w}}});
   if (copy_bytes == 0) return LaunchStatus::kUnsupported;
   auto magnitude = [](int64_t v) { return v < 0 ? -v : v; };
   bool const small_coords = p.H < kCoordLimit && p.W < kCoordLimit && magnitude(p.padding_h) < kCoordLimit &&
@@ -272,9 +241,8 @@ LaunchStatus launch_window_channels_last_tile(WindowParams const& p, cudaStream_
     int64_t const tile_rows = int64_t(row_lanes) * Cfg::kRows, tile_cols = int64_t(col_lanes) * Cfg::kCols;
     int64_t const in_rows = (tile_rows - 1) * p.stride_h + p.kh;
     int64_t const in_cols = (tile_cols - Cfg::kCols) * p.stride_w + Cfg::kWindow;
-    // Vertically adjacent lanes read rows kRows * stride apart: an odd number of 64-byte halves.
-    int64_t pitch_bytes = in_cols * Cfg::kPixelBytes;
-    while ((pitch_bytes / 16 * Cfg::kRows * Cfg::kStride) % 8 != 4) pitch_bytes += 16;
+    // Vertically adjacent lanes read rows kRows * stride apart.
+    int64_t const pitch_bytes = staging::pixel_patch_pitch_bytes(in_cols, Cfg::kRows * Cfg::kStride);
     int64_t const smem = taps_bytes + in_rows * pitch_bytes;  // one buffer; see below for two
     if (smem > limits.smem_per_block_optin) continue;
     int64_t const row_tiles = (p.Ho + tile_rows - 1) / tile_rows, strips = (p.Wo + tile_cols - 1) / tile_cols;
@@ -294,7 +262,10 @@ LaunchStatus launch_window_channels_last_tile(WindowParams const& p, cudaStream_
   }
   if (best_cost < 0) return LaunchStatus::kUnsupported;
   int64_t const buffer_bytes = int64_t(g.in_rows) * g.pitch * int64_t(sizeof(T));
-  g.vector_stores = aligned(p.out, Cfg::kChannels * int64_t(sizeof(T)), p.out_stride_n, p.out_stride_h, p.out_stride_w);
+  int64_t const store_elems = Cfg::kChannels;
+  g.vector_stores = reinterpret_cast<uintptr_t>(p.out) % (store_elems * sizeof(T)) == 0 &&
+                    p.out_stride_n % store_elems == 0 && p.out_stride_h % store_elems == 0 &&
+                    p.out_stride_w % store_elems == 0;
 
   int64_t const row_tiles = (p.Ho + g.tile_rows - 1) / g.tile_rows;
   int64_t const strips = (p.Wo + g.tile_cols - 1) / g.tile_cols;

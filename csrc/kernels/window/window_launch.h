@@ -61,6 +61,13 @@ int64_t window_grad_weight_channels_last_partials(WindowGradWeightParams const& 
 template <class Cfg>
 LaunchStatus launch_window_grad_weight_channels_last(WindowGradWeightParams const& p, cudaStream_t stream);
 
+// The same with x and grad_out staged in shared memory (pixels that stage with 8- or 16-byte copies).
+template <class Cfg>
+int64_t window_grad_weight_channels_last_tile_partials(WindowGradWeightParams const& p);
+
+template <class Cfg>
+LaunchStatus launch_window_grad_weight_channels_last_tile(WindowGradWeightParams const& p, cudaStream_t stream);
+
 // grad_weight and grad_bias: `partials` sums per channel and tap in p.workspace, added in order.
 template <class T>
 void launch_window_grad_weight_reduce(WindowGradWeightParams const& p, int64_t partials, cudaStream_t stream);
