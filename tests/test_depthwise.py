@@ -424,10 +424,11 @@ STAGED_CHANNELS_LAST_CASES = [
     ((11, 3), 1, (5, 1), (2, 16, 40, 24)),
     ((3, 3), 1, 1, (64, 48, 14, 14)),
 ]
+STAGED_CHANNELS_LAST_IDS = [describe(k, s, p, 1, shape) for k, s, p, shape in STAGED_CHANNELS_LAST_CASES]
 
 
 @pytest.mark.parametrize("dtype", HALF_AND_FLOAT, ids=str)
-@pytest.mark.parametrize("case", STAGED_CHANNELS_LAST_CASES, ids=[describe(k, s, p, 1, sh) for k, s, p, sh in STAGED_CHANNELS_LAST_CASES])
+@pytest.mark.parametrize("case", STAGED_CHANNELS_LAST_CASES, ids=STAGED_CHANNELS_LAST_IDS)
 def test_staged_channels_last(case, dtype):
     """The staged kernel takes every such call, forced and through auto, and writes exactly out."""
     kernel, stride, padding, shape = case
@@ -452,7 +453,7 @@ def test_staged_channels_last(case, dtype):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
-@pytest.mark.parametrize("case", STAGED_CHANNELS_LAST_CASES, ids=[describe(k, s, p, 1, sh) for k, s, p, sh in STAGED_CHANNELS_LAST_CASES])
+@pytest.mark.parametrize("case", STAGED_CHANNELS_LAST_CASES, ids=STAGED_CHANNELS_LAST_IDS)
 def test_staged_channels_last_gradients(case, dtype):
     """The same calls' gradients: the staged weight gradient (partial chunks, 8-byte copies, tiles
     past every edge, more tiles than blocks) and the input gradient on the staged forward."""

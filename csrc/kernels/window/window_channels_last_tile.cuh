@@ -208,8 +208,8 @@ __global__ void __launch_bounds__(Cfg::kThreads, kExact && Cfg::kStride == 1 ? C
 }  // namespace window
 
 // Plans and launches fwd_window_channels_last_tile_kernel; kUnsupported unless x and out have unit
-// channel stride, C is a multiple of 4, x's pixels stage with 8- or 16-byte copies, and two tiles
-// and the chunk's taps fit shared memory.
+// channel stride, C is a multiple of 4, x's pixels stage with 8- or 16-byte copies, and one tile and
+// the chunk's taps fit shared memory (a second buffer where it fits and costs no occupancy).
 template <class Cfg>
 LaunchStatus launch_window_channels_last_tile(WindowParams const& p, cudaStream_t stream) {
   using T = typename Cfg::Element;
