@@ -466,6 +466,48 @@ def test_staged_channels_last_gradients(case, dtype):
                            f"{describe(kernel, stride, padding, 1, shape)} {dtype} seed={seed}")
 
 
+# Exact 3x3, 5x5 and 7x7 windows on NCHW x: the unrolled kernels, at every column padding (the
+# shifted strip origins and, at 16 bits, half-word starts), with several strips, partial tiles and
+# many planes.
+EXACT_NCHW_CASES = [
+    ((3, 3), 1, 1, (2, 6, 37, 45)),
+    ((3, 3), 1, 0, (2, 5, 70, 130)),
+    ((5, 5), 1, 2, (3, 4, 33, 64)),
+    ((5, 5), 1, 1, (2, 3, 20, 150)),
+    ((7, 7), 1, 3, (2, 6, 56, 56)),
+    ((7, 7), 1, 0, (1, 4, 40, 77)),
+    ((7, 7), 1, 2, (16, 32, 20, 20)),
+    ((3, 3), 2, 1, (2, 8, 41, 39)),
+    ((5, 5), 2, 2, (2, 4, 30, 67)),
+    ((7, 7), 2, 3, (2, 4, 25, 64)),
+]
+EXACT_NCHW_IDS = [describe(k, s, p, 1, shape) for k, s, p, shape in EXACT_NCHW_CASES]
+
+
+@pytest.mark.parametrize("dtype", HALF_AND_FLOAT, ids=str)
+@pytest.mark.parametrize("case", EXACT_NCHW_CASES, ids=EXACT_NCHW_IDS)
+def test_exact_nchw_windows(case, dtype):
+    """The tiled path takes every such call, forced and through auto, and writes exactly out; the
+    gradients (the input gradient at stride 1 is the flipped window on the same kernels) match."""
+    kernel, stride, padding, shape = case
+    seed = random.randrange(2**31)
+    generator = seeded(seed)
+    x = make_input(shape, dtype, "contiguous", generator)
+    weight, bias = make_params(shape[1], kernel, dtype, True, generator)
+    stride_, padding_, dilation_ = op_args(kernel, stride, padding, 1)
+    expected = reference(x, weight, bias, stride, padding, 1)
+    context = f"{describe(kernel, stride, padding, 1, shape)} {dtype} seed={seed}"
+    for out_layout in ("suggested", "channel_slice"):
+        out, holder = poisoned_out(tuple(expected.shape), dtype, out_layout, x)
+        ops._depthwise_conv2d_path_out(x, weight, bias, stride_, padding_, dilation_, "tiled", out)
+        torch.cuda.synchronize()
+        assert not torch.isnan(out).any(), f"{context} out={out_layout}: unwritten output elements"
+        torch.testing.assert_close(out.double(), expected, **conv_tolerance(dtype, kernel[0] * kernel[1]),
+                                   msg=lambda m: f"{context} out={out_layout}: {m}")
+        assert torch.isnan(holder).sum().item() == holder.numel() - out.numel(), f"{context}: wrote outside out"
+    check_forward_backward(x, weight, bias, stride, padding, 1, generator, context)
+
+
 # Many channels with few positions each, in both layouts: weight gradients that split a channel's
 # positions among blocks, and a block's work among its lanes, with several pieces per block.
 # Widths a multiple of 16 bytes in both dtypes, so that rows can be staged with 16-byte copies.

@@ -1,7 +1,7 @@
 // Host-side planning shared by the tiled kernels: how finely each plane's rows are split into
 // tiles. Read once; CUTE_DWCONV_TILE_WAVES, CUTE_DWCONV_MIN_SEGMENT_STEPS,
-// CUTE_DWCONV_MIN_SEGMENT_HALOS and CUTE_DWCONV_STRIP_ORIGIN override the defaults for tuning runs
-// (profiling/NOTES.md has the sweeps).
+// CUTE_DWCONV_MIN_SEGMENT_HALOS, CUTE_DWCONV_STRIP_ORIGIN, CUTE_DWCONV_WINDOW_WAVES and
+// CUTE_DWCONV_WINDOW_BUFFERS override the defaults for tuning runs (profiling/NOTES.md has the sweeps).
 #pragma once
 
 #include <cstdint>
@@ -15,6 +15,8 @@ struct TilingPolicy {
   int min_segment_steps;  // but keep at least this many pipeline steps per tile
   int min_segment_halos;  // and at least this many halos of rows (each segment re-reads one)
   int strip_origin;       // 1: strips may start at the first column that reads the image; 2: at 0
+  int window_waves;       // NCHW window tiles: a grid of at most this many waves of resident blocks
+  int window_buffers;     // NCHW window tiles: 1 or 2 staging buffers; 0 chooses by occupancy
 };
 
 inline TilingPolicy const& tiling_policy() {
@@ -25,7 +27,8 @@ inline TilingPolicy const& tiling_policy() {
       return value > 0 ? value : fallback;
     };
     return TilingPolicy{read("CUTE_DWCONV_TILE_WAVES", 64), read("CUTE_DWCONV_MIN_SEGMENT_STEPS", 2),
-                        read("CUTE_DWCONV_MIN_SEGMENT_HALOS", 1), read("CUTE_DWCONV_STRIP_ORIGIN", 1)};
+                        read("CUTE_DWCONV_MIN_SEGMENT_HALOS", 1), read("CUTE_DWCONV_STRIP_ORIGIN", 1),
+                        read("CUTE_DWCONV_WINDOW_WAVES", 64), read("CUTE_DWCONV_WINDOW_BUFFERS", 0)};
   }();
   return policy;
 }

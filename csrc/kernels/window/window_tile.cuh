@@ -21,6 +21,7 @@
 #include "kernels/staging/row_ring.cuh"
 #include "kernels/window/window_config.h"
 #include "kernels/window/window_store.cuh"
+#include "plan/tiling.h"
 #include "window_params.h"
 
 namespace cute_dwconv {
@@ -38,19 +39,32 @@ struct TileGeometry {
   int pitch;          // elements per staged row, a multiple of 16 bytes
   int shift;          // the first input column's offset past its chunk, the same for every tile
   int row_alignment;  // staging::RowAlignment of every lane's first column
+  int buffers;        // 1 or 2: with two, the next tile's copies are in flight while this one computes
   int64_t tiles;
   cutlass::FastDivmod tiles_in_plane;  // tile -> (plane, row tile * strips + strip)
   cutlass::FastDivmod strip_count;     // -> (row tile, strip)
   cutlass::FastDivmod channel_count;   // plane -> (n, c)
 };
 
-template <class Cfg, int kCopyBytes>
+// Whether Cfg has the unrolled kernel for exact windows: the buckets up to 7 (3x3 to 7x7, stride 1
+// or 2), where the taps fit in registers.
+template <class Cfg>
+constexpr bool window_tile_has_exact() {
+  return Cfg::kBucketed && Cfg::kKwMax <= 7;
+}
+
+// kExact: the window is exactly kKwMax x kKwMax (bucketed, 16-byte staging). Then every loop is
+// unrolled, the taps sit in registers, and each input row under a lane is read and converted once
+// for all the lane's output rows it feeds (the general loop reads it once per output row): 8-37%
+// faster on every NCHW row of bench_depthwise.py (NOTES.md, variant 71).
+template <class Cfg, int kCopyBytes, bool kExact>
 __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowParams const p, TileGeometry const g) {
   using namespace cute;
   using T = typename Cfg::Element;
   constexpr int kVec = Cfg::kVec;
   constexpr int kRows = Cfg::kRows;
   constexpr bool kBucketed = Cfg::kBucketed;
+  static_assert(!kExact || (kBucketed && kCopyBytes == 16), "exact windows are bucketed and staged 16 bytes wide");
 
   int const Kh = int(p.kh), Kw = int(p.kw);
   auto const S = fixed_or<kBucketed, Cfg::kStride>(int(p.stride_h));
@@ -59,9 +73,10 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowPa
   int const Dw = kBucketed ? 1 : int(p.dilation_w);
   int const H = int(p.H), W = int(p.W), Ho = int(p.Ho), Wo = int(p.Wo);
 
-  // Two buffers of taps and input rows: the next tile's copies are in flight while this one computes
-  // (with one buffer, every warp waited at the barrier behind its block's copies: ncu's top stall on
-  // ConvNeXt's 7x7, profiling/NOTES.md, windows).
+  // One or two buffers of taps and input rows. With two, the next tile's copies are in flight while
+  // this one computes (with one, every warp waited at the barrier behind its block's copies: ncu's
+  // top stall on ConvNeXt's 7x7, profiling/NOTES.md, variant 55); one leaves room for more blocks
+  // where a block has few tiles to overlap.
   extern __shared__ __align__(128) unsigned char smem_bytes[];
   int const taps_padded = (Kh * Kw + 3) / 4 * 4;
   int const buffer_bytes = taps_padded * 4 + g.in_rows * g.pitch * int(sizeof(T));  // a multiple of 16
@@ -138,14 +153,19 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowPa
     }
   };
 
+  bool const two_buffers = g.buffers == 2;
   int64_t tile = blockIdx.x;
   if (tile < g.tiles) stage(coords_of(tile), 0);
   cp_async_fence();
-  for (int buffer = 0; tile < g.tiles; tile += gridDim.x, buffer ^= 1) {
+  for (int buffer = 0; tile < g.tiles; tile += gridDim.x, buffer ^= int(two_buffers)) {
     int64_t const next = tile + gridDim.x;
-    if (next < g.tiles) stage(coords_of(next), buffer ^ 1);
-    cp_async_fence();
-    cp_async_wait<1>();  // this tile's copies (the next tile's may still be in flight)
+    if (two_buffers) {
+      if (next < g.tiles) stage(coords_of(next), buffer ^ 1);
+      cp_async_fence();
+      cp_async_wait<1>();  // this tile's copies (the next tile's may still be in flight)
+    } else {
+      cp_async_wait<0>();
+    }
     __syncthreads();
 
     Coords const k = coords_of(tile);
@@ -165,7 +185,38 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowPa
       T const* const lane_tile = tile_x + g.shift + lane_x * kVec * Sw;
       int const lane_tile_row = lane_y * kRows * S;
 
-      if constexpr (kBucketed) {
+      if constexpr (kExact) {
+        constexpr int kK = Cfg::kKwMax;
+        constexpr int kStride = Cfg::kStride;
+        constexpr int kTapQuads = (kK * kK + 3) / 4;  // the staged taps are padded to whole float4s
+        float w[kTapQuads * 4];
+        CUTE_UNROLL
+        for (int q = 0; q < kTapQuads; ++q) {
+          float4 const v = reinterpret_cast<float4 const*>(taps)[q];
+          w[4 * q + 0] = v.x;
+          w[4 * q + 1] = v.y;
+          w[4 * q + 2] = v.z;
+          w[4 * q + 3] = v.w;
+        }
+        staging::with_row_alignment<T>(g.row_alignment, [&](auto alignment) {
+          CUTE_UNROLL
+          for (int t = 0; t < (kRows - 1) * kStride + kK; ++t) {
+            float values[Cfg::kWindow];
+            staging::load_elements<T, Cfg::kWindow, decltype(alignment)::value>(
+                lane_tile + (lane_tile_row + t) * g.pitch, values);
+            CUTE_UNROLL
+            for (int r = 0; r < kRows; ++r) {
+              int const i = t - r * kStride;  // the window row input row t is to output row r
+              if (i < 0 || i >= kK) continue;
+              CUTE_UNROLL
+              for (int j = 0; j < kK; ++j) {
+                CUTE_UNROLL
+                for (int e = 0; e < kVec; ++e) acc[r][e] = fmaf(w[i * kK + j], values[e * kStride + j], acc[r][e]);
+              }
+            }
+          }
+        });
+      } else if constexpr (kBucketed) {
         constexpr int kKwMax = Cfg::kKwMax;
         constexpr int kStride = Cfg::kStride;
         staging::with_row_alignment<T>(g.row_alignment, [&](auto alignment) {
@@ -213,7 +264,11 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowPa
         store_row_outputs<T, kVec>(dst, p.out_stride_w, cols_before, cols_left, acc[r]);
       }
     }
-    __syncthreads();  // the next iteration restages this buffer
+    __syncthreads();  // the next iteration restages this buffer (or, with one, the buffer just read)
+    if (!two_buffers && next < g.tiles) {
+      stage(coords_of(next), 0);
+      cp_async_fence();
+    }
   }
 }
 
@@ -290,9 +345,9 @@ LaunchStatus launch_window_tile(WindowParams const& p, cudaStream_t stream) {
   int64_t const chunks = (shift + span + chunk_elems - 1) / chunk_elems;
   int64_t const pitch = (chunks * chunk_elems + kVecElems - 1) / kVecElems * kVecElems;
   int64_t const taps_bytes = (p.kh * p.kw + 3) / 4 * 4 * 4;
-  int64_t const smem_bytes = 2 * (taps_bytes + in_rows * pitch * int64_t(sizeof(T)));  // two buffers
+  int64_t const buffer_bytes = taps_bytes + in_rows * pitch * int64_t(sizeof(T));
   DeviceLimits const& limits = device_limits(p.device);
-  if (smem_bytes > limits.smem_per_block_optin) return LaunchStatus::kUnsupported;
+  if (buffer_bytes > limits.smem_per_block_optin) return LaunchStatus::kUnsupported;
 
   g.in_rows = int(in_rows);
   g.chunks = int(chunks);
@@ -312,17 +367,47 @@ LaunchStatus launch_window_tile(WindowParams const& p, cudaStream_t stream) {
   g.strip_count = cutlass::FastDivmod(int(strips));
   g.channel_count = cutlass::FastDivmod(int(p.C));
 
+  // The kernel for the copy width and window, its registers and its shared-memory opt-in. Exact
+  // windows of the narrow buckets run fully unrolled (window_tile_has_exact says which).
+  bool const exact = window::window_tile_has_exact<Cfg>() && copy_bytes == 16 && p.kh == Cfg::kKwMax &&
+                     p.kw == Cfg::kKwMax;
+  auto* kernel = &window::fwd_window_tile_kernel<Cfg, 0, false>;
   int registers = 0;
-  auto* kernel = &window::fwd_window_tile_kernel<Cfg, 0>;
-  if (copy_bytes == 16) {
-    kernel = &window::fwd_window_tile_kernel<Cfg, 16>;
-    registers = KernelAttributes<&window::fwd_window_tile_kernel<Cfg, 16>>::registers_if_launchable(p.device, int(smem_bytes));
-  } else {
-    registers = KernelAttributes<&window::fwd_window_tile_kernel<Cfg, 0>>::registers_if_launchable(p.device, int(smem_bytes));
-  }
+  auto pick = [&](auto copy, auto exact_window) {
+    constexpr auto kKernel =
+        &window::fwd_window_tile_kernel<Cfg, decltype(copy)::value, decltype(exact_window)::value>;
+    kernel = kKernel;
+    registers = KernelAttributes<kKernel>::registers(p.device);
+    return &KernelAttributes<kKernel>::allow_shared_memory;
+  };
+  using C16 = std::integral_constant<int, 16>;
+  using C0 = std::integral_constant<int, 0>;
+  using Exact = std::integral_constant<bool, window::window_tile_has_exact<Cfg>()>;
+  auto const allow = copy_bytes == 16 ? (exact ? pick(C16{}, Exact{}) : pick(C16{}, std::false_type{}))
+                                      : pick(C0{}, std::false_type{});
   if (registers == 0) return LaunchStatus::kUnsupported;
-  int const blocks_per_sm = blocks_per_multiprocessor(limits, Cfg::kThreads, registers, int(smem_bytes));
-  int64_t const grid = std::min<int64_t>(g.tiles, int64_t(blocks_per_sm) * limits.multiprocessors * 64);
+  // Buffers and grid: two buffers only pay where a block walks several tiles and they cost no
+  // occupancy (or leave 16 warps per SM); the grid is at most policy.window_waves waves. 64 waves,
+  // so mostly one tile a block and one buffer, measured best (NOTES.md, variant 70: fewer waves with
+  // two buffers were 2-20% slower; one buffer took MobileNet's float32 3x3 stride 2 from 61% to 69%
+  // of the floor).
+  plan::TilingPolicy const& policy = plan::tiling_policy();
+  int const blocks_one = blocks_per_multiprocessor(limits, Cfg::kThreads, registers, int(buffer_bytes));
+  int const blocks_two = 2 * buffer_bytes <= limits.smem_per_block_optin
+                             ? blocks_per_multiprocessor(limits, Cfg::kThreads, registers, int(2 * buffer_bytes))
+                             : 0;
+  if (blocks_one == 0) return LaunchStatus::kUnsupported;
+  auto grid_for = [&](int blocks_per_sm) {
+    return std::min<int64_t>(g.tiles, int64_t(blocks_per_sm) * limits.multiprocessors * policy.window_waves);
+  };
+  constexpr int kWarps = Cfg::kThreads / 32;
+  bool two = blocks_two > 0 && g.tiles >= 2 * grid_for(blocks_two) &&
+             (blocks_two * kWarps >= 16 || blocks_two >= blocks_one);
+  if (policy.window_buffers == 1 || policy.window_buffers == 2) two = policy.window_buffers == 2 && blocks_two > 0;
+  g.buffers = two ? 2 : 1;
+  int64_t const smem_bytes = g.buffers * buffer_bytes;
+  if (!allow(p.device, int(smem_bytes))) return LaunchStatus::kUnsupported;
+  int64_t const grid = grid_for(two ? blocks_two : blocks_one);
   kernel<<<dim3(unsigned(grid)), Cfg::kThreads, size_t(smem_bytes), stream>>>(p, g);
   return LaunchStatus::kLaunched;
 }
