@@ -121,7 +121,6 @@ WindowParams as_window(FwdParams const& p) {
 // channels_last strips that no strip kernel stages (long (K, 1), narrow channel counts) on the
 // window family's staged channels_last kernel rather than the direct one (variant 67).
 LaunchStatus launch_channels_last_window(FwdParams const& p, cudaStream_t stream) {
-  if (p.x_stride_c != 1 || p.out_stride_c != 1) return LaunchStatus::kUnsupported;
   return window_forward(as_window(p), WindowPath::kChannelsLastTile, stream) == FwdStatus::kLaunched
              ? LaunchStatus::kLaunched
              : LaunchStatus::kUnsupported;

@@ -143,14 +143,10 @@ struct RegisterGradWeight {
     if ((partials = window_grad_weight_channels_last_partials<ChannelsLast>(p)) > 0) return Kernel::kL1;
     return Kernel::kNone;
   }
-  static int64_t partials(WindowGradWeightParams const& p) {
-    int64_t count = 0;
-    pick(p, count);
-    return count;
-  }
-  static LaunchStatus launch(WindowGradWeightParams const& p, cudaStream_t stream) {
-    int64_t count = 0;
-    switch (pick(p, count)) {
+  // The kernel picked when the call was planned (WindowGradWeightPlan::register_kernel), so that
+  // the launch does not plan every candidate again.
+  static LaunchStatus launch(WindowGradWeightParams const& p, Kernel kernel, cudaStream_t stream) {
+    switch (kernel) {
       case Kernel::kTile: return launch_window_grad_weight_tile<Tile>(p, stream);
       case Kernel::kStaged: return launch_window_grad_weight_channels_last_tile<ChannelsLastTile>(p, stream);
       case Kernel::kL1: return launch_window_grad_weight_channels_last<ChannelsLast>(p, stream);
@@ -166,8 +162,10 @@ struct GradWeightPlan {
     WindowGradWeightPlan plan = plan_window_grad_weight<T>(p);
     if constexpr (!std::is_same_v<T, double>) {
       int const bucket = grad_weight_register_bucket(p);
-#define CUTE_DWCONV_TRY_BUCKET(K_, S_) \
-      if (bucket == K_ && p.stride_h == S_) plan.register_partials = RegisterGradWeight<T, K_, S_>::partials(p);
+#define CUTE_DWCONV_TRY_BUCKET(K_, S_)                                                                  \
+      if (bucket == K_ && p.stride_h == S_) {                                                            \
+        plan.register_kernel = int(RegisterGradWeight<T, K_, S_>::pick(p, plan.register_partials));      \
+      }
       CUTE_DWCONV_WINDOW_GRAD_WEIGHT_TABLE(CUTE_DWCONV_TRY_BUCKET)
 #undef CUTE_DWCONV_TRY_BUCKET
     }
@@ -184,8 +182,11 @@ struct GradWeight {
       if (plan.register_partials > 0) {
         int const bucket = grad_weight_register_bucket(p);
         LaunchStatus status = LaunchStatus::kUnsupported;
-#define CUTE_DWCONV_TRY_BUCKET(K_, S_) \
-        if (bucket == K_ && p.stride_h == S_) status = RegisterGradWeight<T, K_, S_>::launch(p, stream);
+#define CUTE_DWCONV_TRY_BUCKET(K_, S_)                                                                         \
+        if (bucket == K_ && p.stride_h == S_) {                                                                   \
+          using Register = RegisterGradWeight<T, K_, S_>;                                                         \
+          status = Register::launch(p, typename Register::Kernel(plan.register_kernel), stream);                 \
+        }
         CUTE_DWCONV_WINDOW_GRAD_WEIGHT_TABLE(CUTE_DWCONV_TRY_BUCKET)
 #undef CUTE_DWCONV_TRY_BUCKET
         if (status == LaunchStatus::kLaunched) {

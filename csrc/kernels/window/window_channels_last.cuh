@@ -18,6 +18,7 @@
 #include "kernels/launch.h"
 #include "kernels/param_access.h"
 #include "kernels/window/channels_io.cuh"
+#include "kernels/window/channels_last_fits.h"
 #include "kernels/window/window_config.h"
 #include "window_params.h"
 
@@ -175,21 +176,11 @@ template <class Cfg>
 LaunchStatus launch_window_channels_last(WindowParams const& p, cudaStream_t stream) {
   using T = typename Cfg::Element;
   constexpr int kCh = Cfg::kChannels;
-  constexpr int64_t kCoordLimit = int64_t(1) << 30;
-  if (p.stride_h != Cfg::kStride || p.stride_w != Cfg::kStride || p.dilation_h != 1 || p.dilation_w != 1 ||
-      p.kw > Cfg::kKwMax) {
-    return LaunchStatus::kUnsupported;
-  }
-  if (p.x_stride_c != 1 || p.out_stride_c != 1 || p.C % kCh != 0) return LaunchStatus::kUnsupported;
+  if (!channels_last_window_fits<Cfg>(p)) return LaunchStatus::kUnsupported;
   auto aligned = [](void const* data, int64_t a, int64_t b, int64_t c) {
     return reinterpret_cast<uintptr_t>(data) % (kCh * sizeof(T)) == 0 && a % kCh == 0 && b % kCh == 0 && c % kCh == 0;
   };
   if (!aligned(p.x, p.x_stride_n, p.x_stride_h, p.x_stride_w)) return LaunchStatus::kUnsupported;
-  auto magnitude = [](int64_t v) { return v < 0 ? -v : v; };
-  bool const small_coords = p.H < kCoordLimit && p.W < kCoordLimit && magnitude(p.padding_h) < kCoordLimit &&
-                            magnitude(p.padding_w) < kCoordLimit && (p.Ho + 64) * p.stride_h + p.kh < kCoordLimit &&
-                            (p.Wo + 256) * p.stride_w + p.kw < kCoordLimit;
-  if (!small_coords) return LaunchStatus::kUnsupported;
 
   window::ChannelsLastGeometry g{};
   g.channel_lanes = int(std::min<int64_t>(32, p.C / kCh));

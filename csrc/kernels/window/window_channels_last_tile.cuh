@@ -28,6 +28,7 @@
 #include "kernels/param_access.h"
 #include "kernels/staging/pixel_patch.cuh"
 #include "kernels/window/channels_io.cuh"
+#include "kernels/window/channels_last_fits.h"
 #include "kernels/window/window_config.h"
 #include "window_params.h"
 
@@ -214,19 +215,9 @@ template <class Cfg>
 LaunchStatus launch_window_channels_last_tile(WindowParams const& p, cudaStream_t stream) {
   using T = typename Cfg::Element;
   constexpr int kChunk = Cfg::kChunk;
-  constexpr int64_t kCoordLimit = int64_t(1) << 30;
-  if (p.stride_h != Cfg::kStride || p.stride_w != Cfg::kStride || p.dilation_h != 1 || p.dilation_w != 1 ||
-      p.kw > Cfg::kKwMax) {
-    return LaunchStatus::kUnsupported;
-  }
-  if (p.x_stride_c != 1 || p.out_stride_c != 1 || p.C % Cfg::kChannels != 0) return LaunchStatus::kUnsupported;
+  if (!channels_last_window_fits<Cfg>(p)) return LaunchStatus::kUnsupported;
   int const copy_bytes = staging::pixel_patch_copy_bytes<T>(p.C, {{p.x, {p.x_stride_n, p.x_stride_h, p.x_stride_w}}});
   if (copy_bytes == 0) return LaunchStatus::kUnsupported;
-  auto magnitude = [](int64_t v) { return v < 0 ? -v : v; };
-  bool const small_coords = p.H < kCoordLimit && p.W < kCoordLimit && magnitude(p.padding_h) < kCoordLimit &&
-                            magnitude(p.padding_w) < kCoordLimit && (p.Ho + 256) * p.stride_h + p.kh < kCoordLimit &&
-                            (p.Wo + 256) * p.stride_w + p.kw < kCoordLimit && p.kh * p.kw < kCoordLimit / kChunk;
-  if (!small_coords) return LaunchStatus::kUnsupported;
 
   DeviceLimits const& limits = device_limits(p.device);
   int64_t const taps_bytes = (p.kh * p.kw * kChunk * 4 + 127) / 128 * 128;

@@ -273,19 +273,15 @@ LaunchStatus launch_window_grad_weight_channels_last_tile(WindowGradWeightParams
   int copy_bytes = 0;
   int64_t smem_bytes = 0;
   if (!plan_window_grad_weight_channels_last_tile<Cfg>(p, g, copy_bytes, smem_bytes)) return LaunchStatus::kUnsupported;
-  auto launch = [&](auto kernel_constant) {
-    constexpr auto kKernel = decltype(kernel_constant)::value;
+  auto launch = [&](auto copy) {
+    constexpr auto kKernel = &window::bwd_window_weight_channels_last_tile_kernel<Cfg, decltype(copy)::value>;
     if (KernelAttributes<kKernel>::registers_if_launchable(p.device, int(smem_bytes)) == 0) {
       return LaunchStatus::kUnsupported;
     }
     kKernel<<<dim3(unsigned(int64_t(g.groups) * g.slices)), Cfg::kThreads, size_t(smem_bytes), stream>>>(p, g);
     return LaunchStatus::kLaunched;
   };
-  using K16 = std::integral_constant<decltype(&window::bwd_window_weight_channels_last_tile_kernel<Cfg, 16>),
-                                     &window::bwd_window_weight_channels_last_tile_kernel<Cfg, 16>>;
-  using K8 = std::integral_constant<decltype(&window::bwd_window_weight_channels_last_tile_kernel<Cfg, 8>),
-                                    &window::bwd_window_weight_channels_last_tile_kernel<Cfg, 8>>;
-  return copy_bytes == 16 ? launch(K16{}) : launch(K8{});
+  return copy_bytes == 16 ? launch(std::integral_constant<int, 16>{}) : launch(std::integral_constant<int, 8>{});
 }
 
 }  // namespace cute_dwconv
