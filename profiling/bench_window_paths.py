@@ -44,6 +44,7 @@ def main() -> int:
     parser.add_argument("--dtypes", default="float32,bfloat16")
     parser.add_argument("--paths", default="channels_last_tile,channels_last_l1,tiled")
     parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--no-peer", action="store_true", help="leave PyTorch out (sweeps of one path's settings)")
     args = parser.parse_args()
 
     device = torch.device("cuda")
@@ -53,7 +54,9 @@ def main() -> int:
     fmas_per_s = measure_fma_rate(device)
     paths = args.paths.split(",")
     print(f"copy {bandwidth / 1e9:.0f} GB/s, FP32 FMA {fmas_per_s / 1e12:.1f} T/s; ms (% floor)")
-    print(f"{'case':<16} {'dtype':<9} " + " ".join(f"{p:>22}" for p in paths) + f" {'PyTorch best':>22}")
+    peers = [] if args.no_peer else ["pytorch"]
+    print(f"{'case':<16} {'dtype':<9} " + " ".join(f"{p:>22}" for p in paths) +
+          ("" if args.no_peer else f" {'PyTorch best':>22}"))
     for name in args.cases.split(","):
         row = rows[name]
         n, c, h, w = row.shape
@@ -68,7 +71,7 @@ def main() -> int:
                            n * c * out_shape[2] * out_shape[3] * row.kernel[0] * row.kernel[1] / fmas_per_s) * 1e3
             reference = F.conv2d(x_nchw.double(), weight.double(), bias.double(), row.stride, row.padding, 1, c)
             cells = []
-            for path in paths + ["pytorch"]:
+            for path in paths + peers:
                 fmts = ([torch.contiguous_format, torch.channels_last] if path == "pytorch" else
                         [torch.channels_last if path in NHWC_PATHS else torch.contiguous_format])
                 best = None

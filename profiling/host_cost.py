@@ -7,13 +7,14 @@ its CPU time. Each figure is the median over --calls calls, timed one at a time 
 time.perf_counter_ns, ours and PyTorch's interleaved in 20 rounds (the order reversed each round) so
 that drift hits both alike.
 
-Rows, for a (1, K) and a (K, 1) layer:
+Rows, for a (1, K) and a (K, 1) layer (StripConv2d) and a 5x5 and a 3x3 layer (DepthwiseConv2d):
 - forward: the module's forward, its parameters requiring grad (as in training);
 - autocast forward: the same inside its own bf16 autocast region (weights cast once per call, as in a
   training step);
 - forward + backward: forward, then backward from a fixed gradient (x requires grad too);
 - autocast forward + backward: both inside one bf16 autocast region;
-- bare op, forward: torch.ops.cute_dwconv.strip_conv2d.default against F.conv2d, no module.
+- bare op, forward: torch.ops.cute_dwconv.strip_conv2d.default (depthwise_conv2d for the windows)
+  against F.conv2d, no module.
 
 `--layers` adds, for ours, where the time goes: the operator with no autograd (checks, allocation,
 planning, launch), then with autograd, then the Python entry, then the module. `--profile` prints
@@ -41,7 +42,13 @@ sys.path.insert(0, str(ROOT))
 import cute_dwconv  # noqa: E402
 
 SHAPE = (2, 12, 7, 7)
-LAYERS = {"(1,11)": ((1, 11), (0, 5)), "(11,1)": ((11, 1), (5, 0))}
+LAYERS = {"(1,11)": ((1, 11), (0, 5)), "(11,1)": ((11, 1), (5, 0)), "5x5": ((5, 5), (2, 2)), "3x3": ((3, 3), (1, 1))}
+
+
+def bare_op(layer: nn.Module):
+    """The operator a converted layer calls."""
+    strip = 1 in tuple(layer.kernel_size)
+    return (torch.ops.cute_dwconv.strip_conv2d if strip else torch.ops.cute_dwconv.depthwise_conv2d).default
 
 
 def autocast():
@@ -108,7 +115,7 @@ def modes(ref: nn.Module, ours: nn.Module) -> dict:
 
     stride, dilation = list(ref.stride), list(ref.dilation)
     padding = list(ref.padding)
-    op = torch.ops.cute_dwconv.strip_conv2d.default
+    op = bare_op(ours)
     return {
         "forward": (forward(ref), forward(ours)),
         "autocast forward": (autocast_forward(ref), autocast_forward(ours)),
@@ -126,12 +133,13 @@ def our_layers(ours: nn.Module) -> dict:
     w, b = ours.weight, ours.bias
     w_const, b_const = w.detach(), b.detach()
     stride, padding, dilation = list(ours.stride), list(ours.padding), list(ours.dilation)
-    op = torch.ops.cute_dwconv.strip_conv2d.default
+    op = bare_op(ours)
+    entry = cute_dwconv.strip_conv2d if 1 in tuple(ours.kernel_size) else cute_dwconv.depthwise_conv2d
     return {
         "op, no autograd": lambda: op(x, w_const, b_const, stride, padding, dilation),
         "op, autograd": lambda: op(x, w, b, stride, padding, dilation),
-        "strip_conv2d": lambda: cute_dwconv.strip_conv2d(x, w, b, ours.stride, ours.padding, ours.dilation),
-        "StripConv2d": lambda: ours(x),
+        entry.__name__: lambda: entry(x, w, b, ours.stride, ours.padding, ours.dilation),
+        type(ours).__name__: lambda: ours(x),
         "empty_like (an allocation)": lambda: torch.empty_like(x),
     }
 

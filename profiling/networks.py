@@ -1,7 +1,8 @@
 """Whole networks: training steps (forward, loss, backward), eager against converted.
 
     python profiling/networks.py [--networks mscan_t,lska35,inception_next_tiny,convnext_tiny]
-                                 [--modes fp32,bf16,fp32_cl,bf16_cl] [--strips-only] [--compile] [--steps 10]
+                                 [--modes fp32,bf16,fp32_cl,bf16_cl] [--strips-only] [--compile] [--graph]
+                                 [--steps 10]
                                  [--json out.json]
 
 For each network and mode it prints the wall time of one step (host clock around --steps steps, the
@@ -11,7 +12,9 @@ above the device time, the host is the limit: the step waits for the CPU to issu
 
 Modes: fp32 (float32), bf16 (float32 weights under bf16 autocast), each in NCHW or channels_last
 (`_cl`: the model and the input in torch.channels_last). `--compile` adds each mode under
-torch.compile (eager-compiled against converted-compiled).
+torch.compile (eager-compiled against converted-compiled); `--graph` adds each mode with the whole
+step captured in a CUDA graph (both sides), which takes the host out of the step: a network of many
+small layers whose step waits on the CPU shows there what its kernels give.
 
 Converted: a deep copy of the model after `cute_dwconv.convert(model)`, which turns every depthwise
 nn.Conv2d into ours (strips into StripConv2d, the others into DepthwiseConv2d); `--strips-only`
@@ -105,13 +108,32 @@ MODES = {
 }
 
 
-def make_step(model: nn.Module, net: Network, x: torch.Tensor, labels: torch.Tensor, dtype):
-    def step():
-        with torch.autocast("cuda", dtype=dtype) if dtype is not None else nullcontext():
+def make_step(model: nn.Module, net: Network, x: torch.Tensor, labels: torch.Tensor, dtype, graphed: bool = False):
+    """One training step (forward, loss, backward). `graphed`: the step captured once in a CUDA graph
+    and replayed, so that the host issues one launch per step (the gradients are written, not
+    accumulated, in the graph's memory on each replay)."""
+    def body():
+        # Autocast's weight-cast cache would keep tensors of the capture alive across replays.
+        with torch.autocast("cuda", dtype=dtype, cache_enabled=not graphed) if dtype is not None else nullcontext():
             loss = net.loss(model(x), labels)
         loss.backward()
+
+    def step():
+        body()
         model.zero_grad(set_to_none=True)
-    return step
+
+    if not graphed:
+        return step
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # warm-up off the capture stream: lazy init, cudnn's benchmark, plans
+        for _ in range(3):
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        body()
+    return graph.replay
 
 
 def wall_ms(steps_by_name: dict, steps: int, repeats: int) -> dict:
@@ -145,11 +167,12 @@ def device_ms(step, steps: int = 3) -> float:
             step()
         torch.cuda.synchronize()
     kernels = [e for e in prof.key_averages() if e.device_type == torch.autograd.DeviceType.CUDA]
-    return sum(e.self_device_time_total for e in kernels) / 1e3 / steps
+    total = sum(e.self_device_time_total for e in kernels) / 1e3 / steps
+    return total if total > 0 else float("nan")  # a graph's kernels this profiler did not see
 
 
 def run_case(net: Network, mode: str, compiled: bool, steps_per_run: int, repeats: int,
-             strips_only: bool = False) -> dict:
+             strips_only: bool = False, graphed: bool = False) -> dict:
     dtype, channels_last = MODES[mode]
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     torch.manual_seed(0)
@@ -158,12 +181,12 @@ def run_case(net: Network, mode: str, compiled: bool, steps_per_run: int, repeat
     conversion = convert(converted, strips_only)
     x = torch.randn(net.input_shape, device="cuda").contiguous(memory_format=fmt)
     labels = torch.randint(0, 1000, (net.input_shape[0],), device="cuda")
-    row = {"network": net.name, "mode": mode + (" compiled" if compiled else ""),
+    row = {"network": net.name, "mode": mode + (" compiled" if compiled else "") + (" graphed" if graphed else ""),
            "converted_layers": len(conversion["names"]), "converted_strip": conversion["strip"],
            "converted_other": conversion["other"]}
     steps = {}
     for who, model in (("eager", eager), ("converted", converted)):
-        steps[who] = make_step(torch.compile(model) if compiled else model, net, x, labels, dtype)
+        steps[who] = make_step(torch.compile(model) if compiled else model, net, x, labels, dtype, graphed)
     for who, ms in wall_ms(steps, steps_per_run, repeats).items():
         row[f"{who}_ms"] = ms
     for who, step in steps.items():
@@ -181,6 +204,8 @@ def main() -> int:
     parser.add_argument("--networks", default=",".join(available), help=f"any of {', '.join(available)}")
     parser.add_argument("--modes", default=",".join(MODES), help=f"any of {', '.join(MODES)}")
     parser.add_argument("--compile", action="store_true", help="also each mode under torch.compile")
+    parser.add_argument("--graph", action="store_true",
+                        help="also each mode with the training step captured in a CUDA graph (eager's and converted's alike)")
     parser.add_argument("--steps", type=int, default=5, help="steps per timed run")
     parser.add_argument("--repeats", type=int, default=8, help="timed runs per figure, eager and converted in turn (median)")
     parser.add_argument("--strips-only", action="store_true",
@@ -210,8 +235,9 @@ def main() -> int:
     rows = []
     for name in wanted:
         for mode in args.modes.split(","):
-            for compiled in ((False, True) if args.compile else (False,)):
-                r = run_case(available[name], mode, compiled, args.steps, args.repeats, args.strips_only)
+            variants = [(False, False)] + ([(True, False)] if args.compile else []) + ([(False, True)] if args.graph else [])
+            for compiled, graphed in variants:
+                r = run_case(available[name], mode, compiled, args.steps, args.repeats, args.strips_only, graphed)
                 rows.append(r)
                 print(f"| {r['network']} | {r['mode']} | {r['converted_layers']} ({r['converted_strip']} + "
                       f"{r['converted_other']}) | {r['eager_ms']:.2f} | "

@@ -191,6 +191,64 @@ def test_training_matches_unconverted(block, mode, no_tf32):
                                        msg=lambda m: f"{context} buffer {name}: {m}")
 
 
+GRAPH_MODES = ["float32", "float32_channels_last", "bf16_autocast"]
+
+
+@requires_cuda
+@pytest.mark.gpu
+@pytest.mark.parametrize("mode", GRAPH_MODES)
+@pytest.mark.parametrize("block", ["mscan_t", "mobilenetv2", "convnext"])
+def test_training_step_replays_in_cuda_graph(block, mode, no_tf32):
+    """A converted block's forward and backward captured in one CUDA graph: each replay on fresh input
+    gives the outputs and gradients of the same converted block run eagerly (every kernel, the
+    backward's workspaces included, must be capturable and read only its graph's memory)."""
+    memory_format, autocast_dtype = MODES[mode]
+    seed = random.randrange(2**31)
+    model = _build(block, seed).cuda().to(memory_format=memory_format)
+    cute_dwconv.convert(model)
+    eager = copy.deepcopy(model)
+    generator = torch.Generator(device="cuda").manual_seed(seed)
+    shape = BLOCKS[block][1]
+    static_x = torch.randn(shape, device="cuda", generator=generator).contiguous(memory_format=memory_format)
+
+    def forward_backward(module, x):
+        # Autocast's cast cache would hold tensors of the capture across replays.
+        with torch.autocast("cuda", dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None,
+                            cache_enabled=False):
+            out = module(x)
+        (out.float() * weights_of_out).sum().backward()
+        return out
+
+    with torch.no_grad():
+        weights_of_out = torch.randn(model(static_x).shape, device="cuda", generator=generator)
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(2):
+            forward_backward(model, static_x)
+            model.zero_grad(set_to_none=True)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        static_out = forward_backward(model, static_x)
+
+    eager_params = dict(eager.named_parameters())
+    for replay in range(2):
+        static_x.copy_(torch.randn(shape, device="cuda", generator=generator))
+        graph.replay()
+        eager.zero_grad(set_to_none=True)
+        expected = forward_backward(eager, static_x)
+        torch.cuda.synchronize()
+        context = f"{block} {mode} seed={seed} replay {replay}"
+        torch.testing.assert_close(static_out, expected, rtol=1e-5, atol=1e-5 * expected.abs().max().item(),
+                                   msg=lambda m: f"{context} output: {m}")
+        for name, p in model.named_parameters():
+            want = eager_params[name].grad
+            assert p.grad is not None and want is not None, f"{context} {name}: no gradient"
+            torch.testing.assert_close(p.grad, want, rtol=1e-4, atol=1e-4 * want.abs().max().item() + 1e-7,
+                                       msg=lambda m: f"{context} {name} gradient: {m}")
+
+
 @requires_cuda
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
