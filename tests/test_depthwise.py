@@ -439,14 +439,8 @@ def test_staged_channels_last(case, dtype):
     stride_, padding_, dilation_ = op_args(kernel, stride, padding, 1)
     expected = reference(x, weight, bias, stride, padding, 1)
     context = f"{describe(kernel, stride, padding, 1, shape)} {dtype} seed={seed}"
-    for out_layout in ("suggested", "channel_slice"):  # vector stores, and stores one element at a time
-        out, holder = poisoned_out(tuple(expected.shape), dtype, out_layout, x)
-        ops._depthwise_conv2d_path_out(x, weight, bias, stride_, padding_, dilation_, "channels_last_tile", out)
-        torch.cuda.synchronize()
-        assert not torch.isnan(out).any(), f"{context} out={out_layout}: unwritten output elements"
-        torch.testing.assert_close(out.double(), expected, **conv_tolerance(dtype, kernel[0] * kernel[1]),
-                                   msg=lambda m: f"{context} out={out_layout}: {m}")
-        assert torch.isnan(holder).sum().item() == holder.numel() - out.numel(), f"{context}: wrote outside out"
+    check_path_into_poisoned_outs("channels_last_tile", x, weight, bias, (stride_, padding_, dilation_), expected,
+                                  context)
     auto = ops.depthwise_conv2d(x, weight, bias, stride_, padding_, dilation_)
     torch.testing.assert_close(auto.double(), expected, **conv_tolerance(dtype, kernel[0] * kernel[1]),
                                msg=lambda m: f"{context} (auto): {m}")
@@ -466,19 +460,19 @@ def test_staged_channels_last_gradients(case, dtype):
                            f"{describe(kernel, stride, padding, 1, shape)} {dtype} seed={seed}")
 
 
-# Exact 3x3, 5x5 and 7x7 windows on NCHW x: the unrolled kernels, at every column padding (the
-# shifted strip origins and, at 16 bits, half-word starts), with several strips, partial tiles and
-# many planes.
+# Exact 3x3, 5x5 and 7x7 windows on NCHW x: the unrolled kernels, which take rows staged with
+# 16-byte copies (widths a multiple of 8 elements), at paddings that shift the strips' origin, with
+# two strips (float32 134 and 150 columns), partial tiles and many planes.
 EXACT_NCHW_CASES = [
-    ((3, 3), 1, 1, (2, 6, 37, 45)),
-    ((3, 3), 1, 0, (2, 5, 70, 130)),
+    ((3, 3), 1, 1, (2, 6, 37, 48)),
+    ((3, 3), 1, 0, (2, 5, 70, 136)),
     ((5, 5), 1, 2, (3, 4, 33, 64)),
-    ((5, 5), 1, 1, (2, 3, 20, 150)),
+    ((5, 5), 1, 1, (2, 3, 20, 152)),
     ((7, 7), 1, 3, (2, 6, 56, 56)),
-    ((7, 7), 1, 0, (1, 4, 40, 77)),
-    ((7, 7), 1, 2, (16, 32, 20, 20)),
-    ((3, 3), 2, 1, (2, 8, 41, 39)),
-    ((5, 5), 2, 2, (2, 4, 30, 67)),
+    ((7, 7), 1, 0, (1, 4, 40, 80)),
+    ((7, 7), 1, 2, (16, 32, 20, 24)),
+    ((3, 3), 2, 1, (2, 8, 41, 40)),
+    ((5, 5), 2, 2, (2, 4, 30, 72)),
     ((7, 7), 2, 3, (2, 4, 25, 64)),
 ]
 EXACT_NCHW_IDS = [describe(k, s, p, 1, shape) for k, s, p, shape in EXACT_NCHW_CASES]
@@ -497,14 +491,7 @@ def test_exact_nchw_windows(case, dtype):
     stride_, padding_, dilation_ = op_args(kernel, stride, padding, 1)
     expected = reference(x, weight, bias, stride, padding, 1)
     context = f"{describe(kernel, stride, padding, 1, shape)} {dtype} seed={seed}"
-    for out_layout in ("suggested", "channel_slice"):
-        out, holder = poisoned_out(tuple(expected.shape), dtype, out_layout, x)
-        ops._depthwise_conv2d_path_out(x, weight, bias, stride_, padding_, dilation_, "tiled", out)
-        torch.cuda.synchronize()
-        assert not torch.isnan(out).any(), f"{context} out={out_layout}: unwritten output elements"
-        torch.testing.assert_close(out.double(), expected, **conv_tolerance(dtype, kernel[0] * kernel[1]),
-                                   msg=lambda m: f"{context} out={out_layout}: {m}")
-        assert torch.isnan(holder).sum().item() == holder.numel() - out.numel(), f"{context}: wrote outside out"
+    check_path_into_poisoned_outs("tiled", x, weight, bias, (stride_, padding_, dilation_), expected, context)
     check_forward_backward(x, weight, bias, stride, padding, 1, generator, context)
 
 
@@ -643,6 +630,26 @@ def poisoned_out(shape, dtype, layout, x):
     raise AssertionError(layout)
 
 
+def assert_wrote_exactly_out(out, holder, expected, taps, context):
+    """out (from poisoned_out) matches the float64 reference of a window of `taps` taps everywhere,
+    and nothing of holder outside out was written."""
+    torch.cuda.synchronize()
+    assert not torch.isnan(out).any(), f"{context}: unwritten output elements"
+    torch.testing.assert_close(out.double(), expected, **conv_tolerance(out.dtype, taps),
+                               msg=lambda m: f"{context}: {m}")
+    assert torch.isnan(holder).sum().item() == holder.numel() - out.numel(), f"{context}: wrote outside out"
+
+
+def check_path_into_poisoned_outs(path, x, weight, bias, args, expected, context):
+    """The forced path writes exactly out, into an output of x's layout (vector stores) and into a
+    channel slice (stores one element at a time); args: the operator's (stride, padding, dilation)."""
+    for out_layout in ("suggested", "channel_slice"):
+        out, holder = poisoned_out(tuple(expected.shape), x.dtype, out_layout, x)
+        ops._depthwise_conv2d_path_out(x, weight, bias, *args, path, out)
+        assert_wrote_exactly_out(out, holder, expected, weight.shape[2] * weight.shape[3],
+                                 f"{context} out={out_layout}")
+
+
 def _is_refusal(error):
     return isinstance(error, RuntimeError) and "cannot take this call" in str(error)
 
@@ -674,11 +681,7 @@ def test_forced_path(path, dtype):
                     refused += 1
                     continue
                 raise AssertionError(f"{context}: {error}") from error
-            torch.cuda.synchronize()
-            assert not torch.isnan(out).any(), f"{context}: unwritten output elements"
-            torch.testing.assert_close(out.double(), expected, **conv_tolerance(dtype, kernel[0] * kernel[1]),
-                                       msg=lambda m: f"{context}: {m}")
-            assert torch.isnan(holder).sum().item() == holder.numel() - out.numel(), f"{context}: wrote outside out"
+            assert_wrote_exactly_out(out, holder, expected, kernel[0] * kernel[1], context)
             ran[layout] += 1
     if path in ("auto", "direct"):
         assert refused == 0
