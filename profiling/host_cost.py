@@ -45,10 +45,11 @@ SHAPE = (2, 12, 7, 7)
 LAYERS = {"(1,11)": ((1, 11), (0, 5)), "(11,1)": ((11, 1), (5, 0)), "5x5": ((5, 5), (2, 2)), "3x3": ((3, 3), (1, 1))}
 
 
-def bare_op(layer: nn.Module):
-    """The operator a converted layer calls."""
-    strip = 1 in tuple(layer.kernel_size)
-    return (torch.ops.cute_dwconv.strip_conv2d if strip else torch.ops.cute_dwconv.depthwise_conv2d).default
+def our_entries(layer: nn.Module):
+    """(the operator a converted layer calls, its Python entry): the strip ones for strip layers."""
+    if cute_dwconv.modules.is_strip_conv(layer):
+        return torch.ops.cute_dwconv.strip_conv2d.default, cute_dwconv.strip_conv2d
+    return torch.ops.cute_dwconv.depthwise_conv2d.default, cute_dwconv.depthwise_conv2d
 
 
 def autocast():
@@ -115,7 +116,7 @@ def modes(ref: nn.Module, ours: nn.Module) -> dict:
 
     stride, dilation = list(ref.stride), list(ref.dilation)
     padding = list(ref.padding)
-    op = bare_op(ours)
+    op, _ = our_entries(ours)
     return {
         "forward": (forward(ref), forward(ours)),
         "autocast forward": (autocast_forward(ref), autocast_forward(ours)),
@@ -133,8 +134,7 @@ def our_layers(ours: nn.Module) -> dict:
     w, b = ours.weight, ours.bias
     w_const, b_const = w.detach(), b.detach()
     stride, padding, dilation = list(ours.stride), list(ours.padding), list(ours.dilation)
-    op = bare_op(ours)
-    entry = cute_dwconv.strip_conv2d if 1 in tuple(ours.kernel_size) else cute_dwconv.depthwise_conv2d
+    op, entry = our_entries(ours)
     return {
         "op, no autograd": lambda: op(x, w_const, b_const, stride, padding, dilation),
         "op, autograd": lambda: op(x, w, b, stride, padding, dilation),
