@@ -27,6 +27,7 @@
 #include "kernels/launch.h"
 #include "kernels/param_access.h"
 #include "kernels/staging/pixel_patch.cuh"
+#include "kernels/staging/tile_walk.cuh"
 #include "kernels/window/channels_io.cuh"
 #include "kernels/window/channels_last_fits.h"
 #include "kernels/window/window_config.h"
@@ -125,85 +126,70 @@ __global__ void __launch_bounds__(Cfg::kThreads, kExact && Cfg::kStride == 1 ? C
   for (int e = 0; e < kCh; ++e) bias_values[e] = bias && c0 + e < C ? static_cast<float>(bias[int64_t(c0 + e) * p.bias_stride]) : 0.0f;
   float const* const lane_taps = taps + quad * kCh;
 
-  bool const two_buffers = g.buffers == 2;
-  int64_t tile = blockIdx.x;
-  if (tile < g.tiles) stage(coords_of(tile), 0);
-  cp_async_fence();
-  for (int buffer = 0; tile < g.tiles; tile += gridDim.x, buffer ^= int(two_buffers)) {
-    int64_t const next = tile + gridDim.x;
-    if (two_buffers) {
-      if (next < g.tiles) stage(coords_of(next), buffer ^ 1);
-      cp_async_fence();
-      cp_async_wait<1>();  // this tile's copies (the next tile's may still be in flight)
-    } else {
-      cp_async_wait<0>();
-    }
-    __syncthreads();  // ... and, on the first tile, the taps
-
-    Coords const k = coords_of(tile);
-    int const ho0 = k.out_row0 + row_lane * kRows;
-    int const wo0 = k.out_col0 + col_lane * kCols;
-    if (c0 < C && ho0 < Ho && wo0 < Wo) {
-      float acc[kRows][kCols][kCh];
-      CUTE_UNROLL
-      for (int r = 0; r < kRows; ++r) {
-        CUTE_UNROLL
-        for (int v = 0; v < kCols; ++v) {
+  // (The walk's first barrier also makes the taps visible.)
+  staging::walk_tiles(
+      int64_t(blockIdx.x), g.tiles, int64_t(gridDim.x), g.buffers == 2,
+      [&](int64_t tile, int buffer) { stage(coords_of(tile), buffer); },
+      [&](int64_t tile, int buffer) {
+        Coords const k = coords_of(tile);
+        int const ho0 = k.out_row0 + row_lane * kRows;
+        int const wo0 = k.out_col0 + col_lane * kCols;
+        if (c0 < C && ho0 < Ho && wo0 < Wo) {
+          float acc[kRows][kCols][kCh];
           CUTE_UNROLL
-          for (int e = 0; e < kCh; ++e) acc[r][v][e] = bias_values[e];
-        }
-      }
-      T const* const lane_patch =
-          patch_of(buffer) + (row_lane * kRows * kS) * g.pitch + (col_lane * kCols * kS) * kChunk + quad * kCh;
-      int const input_rows = (kRows - 1) * kS + Kh;
-#pragma unroll kRowUnroll
-      for (int i = 0; i < input_rows; ++i) {
-        float values[kWindow][kCh];
-        CUTE_UNROLL
-        for (int q = 0; q < kWindow; ++q) {
-          load_run<T, kCh, RunSource::kShared>(lane_patch + i * g.pitch + q * kChunk, values[q]);
-        }
-        CUTE_UNROLL
-        for (int r = 0; r < kRows; ++r) {
-          int const kh = i - r * kS;
-          if (kh < 0 || kh >= Kh) continue;
-          float const* const row_taps = lane_taps + kh * Kw * kChunk;
-          CUTE_UNROLL
-          for (int j = 0; j < kKwMax; ++j) {
-            if (j < Kw) {
-              float4 const w = *reinterpret_cast<float4 const*>(row_taps + j * kChunk);
-              float const wv[4] = {w.x, w.y, w.z, w.w};
+          for (int r = 0; r < kRows; ++r) {
+            CUTE_UNROLL
+            for (int v = 0; v < kCols; ++v) {
               CUTE_UNROLL
-              for (int v = 0; v < kCols; ++v) {
-                CUTE_UNROLL
-                for (int e = 0; e < kCh; ++e) acc[r][v][e] = fmaf(wv[e], values[v * kS + j][e], acc[r][v][e]);
+              for (int e = 0; e < kCh; ++e) acc[r][v][e] = bias_values[e];
+            }
+          }
+          T const* const lane_patch =
+              patch_of(buffer) + (row_lane * kRows * kS) * g.pitch + (col_lane * kCols * kS) * kChunk + quad * kCh;
+          int const input_rows = (kRows - 1) * kS + Kh;
+    #pragma unroll kRowUnroll
+          for (int i = 0; i < input_rows; ++i) {
+            float values[kWindow][kCh];
+            CUTE_UNROLL
+            for (int q = 0; q < kWindow; ++q) {
+              load_run<T, kCh, RunSource::kShared>(lane_patch + i * g.pitch + q * kChunk, values[q]);
+            }
+            CUTE_UNROLL
+            for (int r = 0; r < kRows; ++r) {
+              int const kh = i - r * kS;
+              if (kh < 0 || kh >= Kh) continue;
+              float const* const row_taps = lane_taps + kh * Kw * kChunk;
+              CUTE_UNROLL
+              for (int j = 0; j < kKwMax; ++j) {
+                if (j < Kw) {
+                  float4 const w = *reinterpret_cast<float4 const*>(row_taps + j * kChunk);
+                  float const wv[4] = {w.x, w.y, w.z, w.w};
+                  CUTE_UNROLL
+                  for (int v = 0; v < kCols; ++v) {
+                    CUTE_UNROLL
+                    for (int e = 0; e < kCh; ++e) acc[r][v][e] = fmaf(wv[e], values[v * kS + j][e], acc[r][v][e]);
+                  }
+                }
+              }
+            }
+          }
+
+          T* const out_lane = out + (int64_t(k.n) * p.out_stride_n + c0);
+          CUTE_UNROLL
+          for (int r = 0; r < kRows; ++r) {
+            int const ho = ho0 + r;
+            if (ho >= Ho) break;
+            CUTE_UNROLL
+            for (int v = 0; v < kCols; ++v) {
+              int const wo = wo0 + v;
+              if (wo < Wo) {
+                store_run<T, kCh>(out_lane + int64_t(ho) * p.out_stride_h + int64_t(wo) * p.out_stride_w,
+                                  g.vector_stores != 0, acc[r][v]);
               }
             }
           }
         }
-      }
-
-      T* const out_lane = out + (int64_t(k.n) * p.out_stride_n + c0);
-      CUTE_UNROLL
-      for (int r = 0; r < kRows; ++r) {
-        int const ho = ho0 + r;
-        if (ho >= Ho) break;
-        CUTE_UNROLL
-        for (int v = 0; v < kCols; ++v) {
-          int const wo = wo0 + v;
-          if (wo < Wo) {
-            store_run<T, kCh>(out_lane + int64_t(ho) * p.out_stride_h + int64_t(wo) * p.out_stride_w,
-                              g.vector_stores != 0, acc[r][v]);
-          }
-        }
-      }
-    }
-    __syncthreads();  // the next iteration restages this buffer
-    if (!two_buffers && next < g.tiles) {
-      stage(coords_of(next), 0);
-      cp_async_fence();
-    }
-  }
+      });
 }
 
 }  // namespace window

@@ -20,6 +20,7 @@
 #include "kernels/param_access.h"
 #include "kernels/staging/lane_io.cuh"
 #include "kernels/staging/row_ring.cuh"
+#include "kernels/staging/tile_walk.cuh"
 #include "kernels/window/window_config.h"
 #include "kernels/window/window_store.cuh"
 #include "window_params.h"
@@ -120,69 +121,62 @@ __global__ void __launch_bounds__(Cfg::kThreads)
     }
   };
 
-  int64_t tile = blockIdx.x;
-  if (tile < g.tiles) stage(coords_of(tile), 0);
-  cp_async_fence();
-  for (int buffer = 0; tile < g.tiles; tile += gridDim.x, buffer ^= 1) {
-    int64_t const next = tile + gridDim.x;
-    if (next < g.tiles) stage(coords_of(next), buffer ^ 1);
-    cp_async_fence();
-    cp_async_wait<1>();  // this tile's copies (the next tile's may still be in flight)
-    __syncthreads();
-
-    Coords const k = coords_of(tile);
-    int const lane_row = k.in_row0 + lane_y * kRows;
-    int const lane_col = k.in_col0 + lane_x * kVec;
-    if (lane_row < H && lane_col < W) {
-      float const* const taps = taps_of(buffer);
-      T const* const lane_g = tile_of(buffer) + g.shift + lane_x * (kVec / 2) + lane_y * (kRows / 2) * g.pitch;
-      float acc[kRows][kVec];
-      CUTE_UNROLL
-      for (int r = 0; r < kRows; ++r) {
-        CUTE_UNROLL
-        for (int e = 0; e < kVec; ++e) acc[r][e] = 0.0f;
-      }
-      staging::with_row_alignment<T>(g.row_alignment, [&](auto alignment) {
-        CUTE_UNROLL
-        for (int tg = 0; tg < kGRows; ++tg) {
-          float values[kG];
-          staging::load_elements<T, kG, decltype(alignment)::value>(lane_g + tg * g.pitch, values);
+  staging::walk_tiles(
+      int64_t(blockIdx.x), g.tiles, int64_t(gridDim.x), true,
+      [&](int64_t tile, int buffer) { stage(coords_of(tile), buffer); },
+      [&](int64_t tile, int buffer) {
+        Coords const k = coords_of(tile);
+        int const lane_row = k.in_row0 + lane_y * kRows;
+        int const lane_col = k.in_col0 + lane_x * kVec;
+        if (lane_row < H && lane_col < W) {
+          float const* const taps = taps_of(buffer);
+          T const* const lane_g = tile_of(buffer) + g.shift + lane_x * (kVec / 2) + lane_y * (kRows / 2) * g.pitch;
+          float acc[kRows][kVec];
           CUTE_UNROLL
           for (int r = 0; r < kRows; ++r) {
-            // Window row Kh - 1 - ii meets input row r through this grad_out row.
-            int const ii = 2 * tg - qm - r;
-            if (ii < 0 || ii >= Kh) continue;
-            float const* const row_taps = taps + (Kh - 1 - ii) * Kw + (Kw - 1);  // tap (i, Kw - 1 - jj) at -jj
             CUTE_UNROLL
-            for (int jj = 0; jj < kK; ++jj) {
-              if (jj < Kw) {
-                float const w = row_taps[-jj];
+            for (int e = 0; e < kVec; ++e) acc[r][e] = 0.0f;
+          }
+          staging::with_row_alignment<T>(g.row_alignment, [&](auto alignment) {
+            CUTE_UNROLL
+            for (int tg = 0; tg < kGRows; ++tg) {
+              float values[kG];
+              staging::load_elements<T, kG, decltype(alignment)::value>(lane_g + tg * g.pitch, values);
+              CUTE_UNROLL
+              for (int r = 0; r < kRows; ++r) {
+                // Window row Kh - 1 - ii meets input row r through this grad_out row.
+                int const ii = 2 * tg - qm - r;
+                if (ii < 0 || ii >= Kh) continue;
+                float const* const row_taps = taps + (Kh - 1 - ii) * Kw + (Kw - 1);  // tap (i, Kw - 1 - jj) at -jj
                 CUTE_UNROLL
-                for (int e = 0; e < kVec; ++e) {
-                  // Input column e meets column jj of the reversed row where e + pm + jj is even,
-                  // through grad_out column (e + pm + jj) / 2 of the lane's window.
-                  if (((e + jj) & 1) == pm) {
-                    float const v = pm ? values[(e + jj + 1) / 2] : values[(e + jj) / 2];
-                    acc[r][e] = fmaf(w, v, acc[r][e]);
+                for (int jj = 0; jj < kK; ++jj) {
+                  if (jj < Kw) {
+                    float const w = row_taps[-jj];
+                    CUTE_UNROLL
+                    for (int e = 0; e < kVec; ++e) {
+                      // Input column e meets column jj of the reversed row where e + pm + jj is even,
+                      // through grad_out column (e + pm + jj) / 2 of the lane's window.
+                      if (((e + jj) & 1) == pm) {
+                        float const v = pm ? values[(e + jj + 1) / 2] : values[(e + jj) / 2];
+                        acc[r][e] = fmaf(w, v, acc[r][e]);
+                      }
+                    }
                   }
                 }
               }
             }
+          });
+          int const cols_left = W - lane_col;
+          CUTE_UNROLL
+          for (int r = 0; r < kRows; ++r) {
+            int const row = lane_row + r;
+            if (row >= H) break;
+            T* const dst = grad_input + (int64_t(k.n) * p.x_stride_n + int64_t(k.c) * p.x_stride_c +
+                                         int64_t(row) * p.x_stride_h + int64_t(lane_col) * p.x_stride_w);
+            store_row_outputs<T, kVec>(dst, p.x_stride_w, 0, cols_left, acc[r]);
           }
         }
       });
-      int const cols_left = W - lane_col;
-      CUTE_UNROLL
-      for (int r = 0; r < kRows; ++r) {
-        int const row = lane_row + r;
-        if (row >= H) break;
-        T* const dst = grad_input + (int64_t(k.n) * p.x_stride_n + int64_t(k.c) * p.x_stride_c +
-                                     int64_t(row) * p.x_stride_h + int64_t(lane_col) * p.x_stride_w);
-        store_row_outputs<T, kVec>(dst, p.x_stride_w, 0, cols_left, acc[r]);
-      }
-    }
-    __syncthreads();  // the next iteration restages this buffer
-  }
 }
 
 }  // namespace window

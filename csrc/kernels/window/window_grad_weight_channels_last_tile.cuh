@@ -21,6 +21,7 @@
 #include "kernels/kernel_attributes.h"
 #include "kernels/launch.h"
 #include "kernels/staging/pixel_patch.cuh"
+#include "kernels/staging/tile_walk.cuh"
 #include "kernels/window/channels_io.cuh"
 #include "kernels/window/window_config.h"
 #include "window_params.h"
@@ -101,62 +102,47 @@ __global__ void __launch_bounds__(Cfg::kThreads)
     for (int j = 0; j < kK; ++j) acc[j][e] = 0.0f;
   }
 
-  bool const two_buffers = g.buffers == 2;
-  int64_t tile = slice;
-  if (tile < g.tiles) stage(coords_of(tile), 0);
-  cute::cp_async_fence();
-  for (int buffer = 0; tile < g.tiles; tile += g.slices, buffer ^= int(two_buffers)) {
-    int64_t const next = tile + g.slices;
-    if (two_buffers) {
-      if (next < g.tiles) stage(coords_of(next), buffer ^ 1);
-      cute::cp_async_fence();
-      cute::cp_async_wait<1>();
-    } else {
-      cute::cp_async_wait<0>();
-    }
-    __syncthreads();
-
-    if (kh < Kh) {
-      T const* const x_patch = x_patch_of(buffer) + kh * g.x_pitch + quad * kCh;
-      T const* const g_patch = g_patch_of(buffer) + quad * kCh;
-      for (int r = sub; r < g.tile_rows; r += kSub) {
-        for (int col = 0; col < g.tile_cols; col += kCols) {
-          float gv[kCols][kCh];
-          CUTE_UNROLL
-          for (int u = 0; u < kCols; ++u) {
-            load_run<T, kCh, RunSource::kShared>(g_patch + r * g.g_pitch + (col + u) * kChunk, gv[u]);
-          }
-          if (kh == 0) {
-            CUTE_UNROLL
-            for (int u = 0; u < kCols; ++u) {
-              CUTE_UNROLL
-              for (int e = 0; e < kCh; ++e) bias_acc[e] += gv[u][e];
-            }
-          }
-          float values[kWindow][kCh];
-          CUTE_UNROLL
-          for (int t = 0; t < kWindow; ++t) {
-            load_run<T, kCh, RunSource::kShared>(x_patch + (r * kS) * g.x_pitch + (col * kS + t) * kChunk, values[t]);
-          }
-          CUTE_UNROLL
-          for (int j = 0; j < kK; ++j) {
-            if (j < Kw) {
+  staging::walk_tiles(
+      int64_t(slice), g.tiles, int64_t(g.slices), g.buffers == 2,
+      [&](int64_t tile, int buffer) { stage(coords_of(tile), buffer); },
+      [&](int64_t, int buffer) {
+        if (kh < Kh) {
+          T const* const x_patch = x_patch_of(buffer) + kh * g.x_pitch + quad * kCh;
+          T const* const g_patch = g_patch_of(buffer) + quad * kCh;
+          for (int r = sub; r < g.tile_rows; r += kSub) {
+            for (int col = 0; col < g.tile_cols; col += kCols) {
+              float gv[kCols][kCh];
               CUTE_UNROLL
               for (int u = 0; u < kCols; ++u) {
+                load_run<T, kCh, RunSource::kShared>(g_patch + r * g.g_pitch + (col + u) * kChunk, gv[u]);
+              }
+              if (kh == 0) {
                 CUTE_UNROLL
-                for (int e = 0; e < kCh; ++e) acc[j][e] = fmaf(gv[u][e], values[u * kS + j][e], acc[j][e]);
+                for (int u = 0; u < kCols; ++u) {
+                  CUTE_UNROLL
+                  for (int e = 0; e < kCh; ++e) bias_acc[e] += gv[u][e];
+                }
+              }
+              float values[kWindow][kCh];
+              CUTE_UNROLL
+              for (int t = 0; t < kWindow; ++t) {
+                load_run<T, kCh, RunSource::kShared>(x_patch + (r * kS) * g.x_pitch + (col * kS + t) * kChunk,
+                                                     values[t]);
+              }
+              CUTE_UNROLL
+              for (int j = 0; j < kK; ++j) {
+                if (j < Kw) {
+                  CUTE_UNROLL
+                  for (int u = 0; u < kCols; ++u) {
+                    CUTE_UNROLL
+                    for (int e = 0; e < kCh; ++e) acc[j][e] = fmaf(gv[u][e], values[u * kS + j][e], acc[j][e]);
+                  }
+                }
               }
             }
           }
         }
-      }
-    }
-    __syncthreads();  // the next iteration restages this buffer
-    if (!two_buffers && next < g.tiles) {
-      stage(coords_of(next), 0);
-      cute::cp_async_fence();
-    }
-  }
+      });
 
   // The lanes of a warp that share a quad of channels (they split the rows), summed in a fixed tree.
   CUTE_UNROLL

@@ -24,6 +24,7 @@
 #include "kernels/launch.h"
 #include "kernels/staging/lane_io.cuh"
 #include "kernels/staging/row_ring.cuh"
+#include "kernels/staging/tile_walk.cuh"
 #include "kernels/window/window_config.h"
 #include "window_params.h"
 
@@ -146,52 +147,44 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   }
   float bias_acc = 0.0f;
 
-  int tile = slice;
-  if (tile < g.tiles_per_channel) stage(coords_of(tile), 0);
-  cp_async_fence();
-  for (int buffer = 0; tile < g.tiles_per_channel; tile += g.slices, buffer ^= 1) {
-    int const next = tile + g.slices;
-    if (next < g.tiles_per_channel) stage(coords_of(next), buffer ^ 1);
-    cp_async_fence();
-    // grad_out's loads go out before the wait, so their latency overlaps it.
-    float gv[kRows][kVec];
-    load_grads(coords_of(tile), gv);
-    cp_async_wait<1>();  // this tile's copies (the next tile's may still be in flight)
-    __syncthreads();
-
-    CUTE_UNROLL
-    for (int r = 0; r < kRows; ++r) {
-      CUTE_UNROLL
-      for (int e = 0; e < kVec; ++e) bias_acc += gv[r][e];
-    }
-    T const* const lane_tile = tile_of(buffer) + g.shift + lane_x * kVec * kS;
-    auto accumulate = [&](auto alignment) {
-      CUTE_UNROLL
-      for (int i = 0; i < kK; ++i) {
-        if (i < Kh) {
+  // grad_out's loads go out before the wait for the tile's copies, so their latency overlaps it.
+  float gv[kRows][kVec];
+  staging::walk_tiles(
+      slice, g.tiles_per_channel, g.slices, true, [&](int tile, int buffer) { stage(coords_of(tile), buffer); },
+      [&](int tile, int buffer) {
+        CUTE_UNROLL
+        for (int r = 0; r < kRows; ++r) {
           CUTE_UNROLL
-          for (int r = 0; r < kRows; ++r) {
-            float values[kWindow];
-            staging::load_elements<T, kWindow, decltype(alignment)::value>(
-                lane_tile + ((lane_y * kRows + r) * kS + i) * g.pitch, values);
-            CUTE_UNROLL
-            for (int j = 0; j < kK; ++j) {
-              if (j < Kw) {
+          for (int e = 0; e < kVec; ++e) bias_acc += gv[r][e];
+        }
+        T const* const lane_tile = tile_of(buffer) + g.shift + lane_x * kVec * kS;
+        auto accumulate = [&](auto alignment) {
+          CUTE_UNROLL
+          for (int i = 0; i < kK; ++i) {
+            if (i < Kh) {
+              CUTE_UNROLL
+              for (int r = 0; r < kRows; ++r) {
+                float values[kWindow];
+                staging::load_elements<T, kWindow, decltype(alignment)::value>(
+                    lane_tile + ((lane_y * kRows + r) * kS + i) * g.pitch, values);
                 CUTE_UNROLL
-                for (int e = 0; e < kVec; ++e) acc[i][j] = fmaf(gv[r][e], values[e * kS + j], acc[i][j]);
+                for (int j = 0; j < kK; ++j) {
+                  if (j < Kw) {
+                    CUTE_UNROLL
+                    for (int e = 0; e < kVec; ++e) acc[i][j] = fmaf(gv[r][e], values[e * kS + j], acc[i][j]);
+                  }
+                }
               }
             }
           }
+        };
+        if constexpr (kS == 1) {
+          accumulate(std::integral_constant<staging::RowAlignment, staging::RowAlignment::kWords16>{});
+        } else {
+          staging::with_row_alignment<T>(g.row_alignment, accumulate);
         }
-      }
-    };
-    if constexpr (kS == 1) {
-      accumulate(std::integral_constant<staging::RowAlignment, staging::RowAlignment::kWords16>{});
-    } else {
-      staging::with_row_alignment<T>(g.row_alignment, accumulate);
-    }
-    __syncthreads();  // the next iteration restages this buffer
-  }
+      },
+      [&](int tile) { load_grads(coords_of(tile), gv); });
 
   // The block's lanes summed: a butterfly within each warp (every lane ends with the warp's sum),
   // then the warps in order, through shared memory (free now: the last barrier is behind us).
