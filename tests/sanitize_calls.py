@@ -209,6 +209,10 @@ def check_windows() -> bool:
                 ok &= check_window("channels_last staged", "channels_last_tile", x, w, b, (s, s), p, (1, 1))
         x, w, b = window_problem((2, 3, 30, 41), 4, 6, dtype, True)
         ok &= check_window("general tiles", "tiled", x, w, b, (2, 1), (1, 3), (2, 1))
+        if dtype in (torch.float16, torch.bfloat16):  # tensor cores: every band depth, two row tiles
+            for kh, kw, rows in [(3, 3, 70), (7, 7, 40), (13, 9, 30), (31, 31, 25), (5, 51, 20)]:
+                x, w, b = window_problem((2, 3, rows, 72), kh, kw, dtype, True)
+                ok &= check_window("tensor cores", "tensor_core", x, w, b, (1, 1), (kh // 2, kw // 2), (1, 1))
         x, w, b = window_problem((2, 8, 40, 40), 11, 11, dtype, True, channels_last=True)
         ok &= check_window("channels_last copied to NCHW", "auto", x, w, b, (1, 1), (5, 5), (1, 1))
     for dtype in FLOAT_DTYPES:
@@ -234,6 +238,10 @@ def check_windows() -> bool:
     for dtype in (torch.float16, torch.bfloat16):
         x, w, _ = window_problem((2, 8, 19, 21), 5, 5, dtype, False)
         ok &= check_window_backward("float params", x, w, (1, 1), (2, 2), (1, 1), float_params=True)
+        # the input gradient on tensor cores, 16-bit and float32 weights (a head and a tail each)
+        x, w, _ = window_problem((2, 4, 30, 48), 7, 7, dtype, False)
+        ok &= check_window_backward("tensor cores", x, w, (1, 1), (3, 3), (1, 1))
+        ok &= check_window_backward("tensor cores, float params", x, w, (1, 1), (3, 3), (1, 1), float_params=True)
     return ok
 
 

@@ -32,7 +32,7 @@ DEVICE = "cuda"
 HALF_AND_FLOAT = [torch.float32, torch.float16, torch.bfloat16]
 ALL_DTYPES = HALF_AND_FLOAT + [torch.float64]
 SIXTEEN_BIT = [torch.bfloat16, torch.float16]
-PATHS = ["auto", "tiled", "channels_last", "channels_last_tile", "channels_last_l1", "direct"]
+PATHS = ["auto", "tiled", "tensor_core", "channels_last", "channels_last_tile", "channels_last_l1", "direct"]
 NHWC_PATHS = ("channels_last", "channels_last_tile", "channels_last_l1")
 
 
@@ -495,6 +495,50 @@ def test_exact_nchw_windows(case, dtype):
     check_forward_backward(x, weight, bias, stride, padding, 1, generator, context)
 
 
+# 16-bit NCHW windows on tensor cores (stride 1, rows staged with 16-byte copies: widths a multiple
+# of 8): every band depth (1-5 16-column steps), column paddings that start the staged rows at each
+# offset or shift the tiles' origin left of the image, two strips (72 and 136 columns), two row
+# tiles, rectangular windows both ways, and a padding past the window.
+TENSOR_CORE_CASES = [
+    ((3, 3), 1, 0, (2, 4, 21, 40)),
+    ((5, 5), 1, 2, (2, 4, 70, 64)),
+    ((7, 7), 1, 3, (1, 6, 56, 56)),
+    ((9, 9), 1, (1, 5), (2, 3, 30, 72)),
+    ((13, 13), 1, 6, (2, 2, 33, 40)),
+    ((3, 17), 1, (1, 0), (2, 3, 24, 48)),
+    ((31, 31), 1, 15, (2, 3, 40, 136)),
+    ((5, 51), 1, (2, 25), (1, 2, 20, 64)),
+    ((51, 5), 1, (25, 2), (1, 2, 80, 24)),
+    ((5, 5), 1, 6, (1, 3, 17, 16)),
+]
+
+
+@pytest.mark.parametrize("dtype", SIXTEEN_BIT, ids=str)
+@pytest.mark.parametrize("case", TENSOR_CORE_CASES, ids=[describe(k, s, p, 1, shape) for k, s, p, shape in TENSOR_CORE_CASES])
+def test_tensor_core_windows(case, dtype):
+    """The tensor-core path takes every such call and writes exactly out; under autocast (float32
+    parameters, split into two 16-bit halves) it matches float64 with the parameters as they are;
+    the gradients through auto (the input gradient is the flipped window) match."""
+    kernel, stride, padding, shape = case
+    seed = random.randrange(2**31)
+    generator = seeded(seed)
+    x = make_input(shape, dtype, "contiguous", generator)
+    weight, bias = make_params(shape[1], kernel, dtype, True, generator)
+    stride_, padding_, dilation_ = op_args(kernel, stride, padding, 1)
+    context = f"{describe(kernel, stride, padding, 1, shape)} {dtype} seed={seed}"
+    expected = reference(x, weight, bias, stride, padding, 1)
+    check_path_into_poisoned_outs("tensor_core", x, weight, bias, (stride_, padding_, dilation_), expected, context)
+
+    weight32 = torch.randn(weight.shape, device=DEVICE, generator=generator)
+    bias32 = torch.randn(bias.shape, device=DEVICE, generator=generator)
+    poison_allocator(expected.numel() * 2, x.device)
+    out = ops._depthwise_conv2d_float_params(x, weight32, bias32, stride_, padding_, dilation_)
+    assert not torch.isnan(out).any(), f"{context} float32 parameters: unwritten output elements"
+    torch.testing.assert_close(out.double(), reference(x, weight32, bias32, stride, padding, 1), **TOLERANCES[dtype],
+                               msg=lambda m: f"{context} float32 parameters: {m}")
+    check_forward_backward(x, weight, bias, stride, padding, 1, generator, context)
+
+
 # Many channels with few positions each, in both layouts: weight gradients that split a channel's
 # positions among blocks, and a block's work among its lanes, with several pieces per block.
 # Widths a multiple of 16 bytes in both dtypes, so that rows can be staged with 16-byte copies.
@@ -657,8 +701,8 @@ def _is_refusal(error):
 @pytest.mark.parametrize("dtype", ALL_DTYPES, ids=str)
 @pytest.mark.parametrize("path", PATHS)
 def test_forced_path(path, dtype):
-    """auto and direct take every call; tiled and channels_last take the calls they can and refuse
-    the rest with a RuntimeError, leaving out untouched. Whatever runs writes exactly out."""
+    """auto and direct take every call; tiled, tensor_core and channels_last take the calls they can
+    and refuse the rest with a RuntimeError, leaving out untouched. Whatever runs writes exactly out."""
     seed = random.randrange(2**31)
     generator = seeded(seed)
     ran = {layout: 0 for layout in PATH_LAYOUTS}
@@ -676,7 +720,7 @@ def test_forced_path(path, dtype):
             try:
                 ops._depthwise_conv2d_path_out(x, weight, bias, stride, padding, dilation, path, out)
             except RuntimeError as error:
-                if (path == "tiled" or path in NHWC_PATHS) and _is_refusal(error):
+                if path not in ("auto", "direct") and _is_refusal(error):
                     assert torch.isnan(holder).all(), f"{context}: a refused call wrote into out"
                     refused += 1
                     continue
@@ -685,8 +729,10 @@ def test_forced_path(path, dtype):
             ran[layout] += 1
     if path in ("auto", "direct"):
         assert refused == 0
-    elif dtype == torch.float64:
-        assert sum(ran.values()) == 0, f"the {path} path took float64 calls: {ran}"
+    elif dtype == torch.float64 or (path == "tensor_core" and dtype == torch.float32):
+        assert sum(ran.values()) == 0, f"the {path} path took {dtype} calls: {ran}"
+    elif path == "tensor_core":  # 16-bit NCHW rows that stage whole 16-byte chunks, where the cases have them
+        assert all(ran[layout] == 0 for layout in NHWC_LAYOUTS), f"the tensor-core path took channels_last x: {ran}"
     elif path == "tiled":
         assert ran["contiguous"] > 0, f"the tiled path took no NCHW call ({refused} refused)"
         assert all(ran[layout] == 0 for layout in NHWC_LAYOUTS), f"the tiled path took channels_last x: {ran}"

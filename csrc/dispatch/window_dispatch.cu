@@ -9,6 +9,7 @@
 #include "dispatch/window_table.h"
 #include "kernels/window/window_config.h"
 #include "kernels/window/window_launch.h"
+#include "plan/tiling.h"
 
 namespace cute_dwconv {
 namespace {
@@ -30,6 +31,29 @@ LaunchStatus launch_channels_last(WindowParams const& p, bool staged, bool l1, c
   CUTE_DWCONV_WINDOW_CHANNELS_LAST_TABLE(CUTE_DWCONV_TRY_BUCKET)
 #undef CUTE_DWCONV_TRY_BUCKET
   return LaunchStatus::kUnsupported;
+}
+
+// NCHW 16-bit windows on tensor cores, in the shallowest band that holds the call's window.
+template <class T>
+LaunchStatus launch_mma(WindowParams const& p, cudaStream_t stream) {
+  if constexpr (sizeof(T) == 2) {
+    int const steps = window_mma_band_steps<T>(p);
+#define CUTE_DWCONV_TRY_BUCKET(STEPS_)                                                          \
+    if (steps > 0 && steps <= STEPS_) {                                                         \
+      return p.params_float32 ? launch_window_mma<WindowMmaConfig<T, STEPS_, true>>(p, stream)  \
+                              : launch_window_mma<WindowMmaConfig<T, STEPS_, false>>(p, stream); \
+    }
+    CUTE_DWCONV_WINDOW_MMA_TABLE(CUTE_DWCONV_TRY_BUCKET)
+#undef CUTE_DWCONV_TRY_BUCKET
+  }
+  return LaunchStatus::kUnsupported;
+}
+
+// Whether a call the tensor cores can take goes to them: windows of at least
+// policy.window_mma_min_taps taps, on rows of at least half a tile (a tile computes 64 columns
+// whatever the width; variant 76).
+inline bool prefers_mma(WindowParams const& p) {
+  return p.kh * p.kw >= plan::tiling_policy().window_mma_min_taps && p.Wo >= 32;
 }
 
 template <class T>
@@ -55,6 +79,9 @@ FwdStatus forward_typed(WindowParams const& p, WindowPath path, cudaStream_t str
     if ((any_channels_last || path == WindowPath::kChannelsLastTile || path == WindowPath::kChannelsLastL1) &&
         done(launch_channels_last<T>(p, any_channels_last || path == WindowPath::kChannelsLastTile,
                                      any_channels_last || path == WindowPath::kChannelsLastL1, stream))) {
+      return FwdStatus::kLaunched;
+    }
+    if (((staged && prefers_mma(p)) || path == WindowPath::kTensorCore) && done(launch_mma<T>(p, stream))) {
       return FwdStatus::kLaunched;
     }
     if ((staged || path == WindowPath::kTiled) && done(launch_tile<T>(p, stream))) return FwdStatus::kLaunched;

@@ -11,7 +11,16 @@ namespace cute_dwconv {
 // kAuto: what users get. kStaged: the shared-memory and L1 paths only (channels_last, then NCHW
 // tiles), so that the caller can pick a fallback. The others force one kernel (kChannelsLast: the
 // staged channels_last kernel, else the L1 one), for tests and benchmarks.
-enum class WindowPath { kAuto, kStaged, kTiled, kChannelsLast, kChannelsLastTile, kChannelsLastL1, kDirect };
+enum class WindowPath {
+  kAuto,
+  kStaged,
+  kTiled,
+  kTensorCore,  // NCHW 16-bit windows at stride 1 on tensor cores
+  kChannelsLast,
+  kChannelsLastTile,
+  kChannelsLastL1,
+  kDirect
+};
 
 // kPathUnavailable: the path cannot take the call (nothing was launched).
 FwdStatus window_forward(WindowParams const& p, WindowPath path, cudaStream_t stream);

@@ -23,3 +23,9 @@
 // fully unrolled code, so no wider one until a network needs it). Others take a forward launch per
 // phase.
 #define CUTE_DWCONV_WINDOW_GRAD_INPUT_PHASES_TABLE(X) X(3) X(5)
+
+// The tensor-core windows of 16-bit NCHW inputs at stride 1 (window_mma.cuh), by the depth of their
+// band in 16-column steps: a call takes the shallowest at least as deep as (Kw + 7 + delta) / 16
+// rounded up, delta < 8 (1 for 3x3 to 9x9, 3 for RepLKNet's 31x31, 5 for SLaK's 5x51). Each runs
+// any window height, with 16-bit or float32 weights.
+#define CUTE_DWCONV_WINDOW_MMA_TABLE(X) X(1) X(2) X(3) X(5)

@@ -34,6 +34,24 @@ struct WindowTileConfig {
   static constexpr int kWindow = kBucketed ? (kVec - 1) * kStride_ + kKwMax_ : 0;
 };
 
+// NCHW 16-bit windows at stride 1 on tensor cores (see window_mma.cuh): a warp computes 16 output
+// rows of kSubtiles * 8 columns with m16n8k16 MMAs, each window row a band matrix of kKSteps
+// 16-deep steps (a window of Kw taps needs Kw + 7 + delta <= 16 * kKSteps, delta < 8 the staged
+// row's offset); kSplit: float32 weights, a 16-bit head and tail MMA each.
+template <class T, int kKSteps_, bool kSplit_>
+struct WindowMmaConfig {
+  static_assert(sizeof(T) == 2, "tensor-core windows take 16-bit inputs");
+  using Element = T;
+  static constexpr int kKSteps = kKSteps_;
+  static constexpr bool kSplit = kSplit_;
+  static constexpr int kWarps = 4;  // stacked down the tile: 64 output rows
+  static constexpr int kThreads = kWarps * 32;
+  static constexpr int kSubtiles = 8;  // 8-column subtiles per warp
+  static constexpr int kTileCols = 8 * kSubtiles;
+  static constexpr int kSlides = kSubtiles + 2 * (kKSteps_ - 1);  // 16-column A blocks per window row
+  static constexpr int kChunks = kSubtiles + 2 * kKSteps_ - 1;    // staged 16-byte chunks per row
+};
+
 // channels_last: a lane owns kChannels adjacent channels of kCols adjacent output columns in kRows
 // output rows, and reads the input through L1 (adjacent lanes read adjacent channels).
 template <class T, int kKwMax_, int kStride_>

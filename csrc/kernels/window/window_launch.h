@@ -13,6 +13,15 @@ namespace cute_dwconv {
 template <class Cfg>
 LaunchStatus launch_window_tile(WindowParams const& p, cudaStream_t stream);
 
+// NCHW 16-bit windows on tensor cores. window_mma_band_steps: the band depth (16-column steps) the
+// call needs, which a Cfg::kKSteps at least as deep takes, or 0 where none can (stride or dilation
+// above 1, rows not 16-byte aligned).
+template <class T>
+int window_mma_band_steps(WindowParams const& p);
+
+template <class Cfg>
+LaunchStatus launch_window_mma(WindowParams const& p, cudaStream_t stream);
+
 // channels_last: x and out with unit channel stride, C a multiple of 4; input read through L1.
 template <class Cfg>
 LaunchStatus launch_window_channels_last(WindowParams const& p, cudaStream_t stream);

@@ -29,6 +29,14 @@ CUTE_DEVICE void store_row_outputs(T* dst, int64_t col_stride, int cols_before, 
     for (int e = 0; e < kVec; ++e) packed[e] = static_cast<T>(acc[e]);
     CUTE_UNROLL
     for (int q = 0; q < kBytes / 8; ++q) reinterpret_cast<uint2*>(dst)[q] = reinterpret_cast<uint2 const*>(packed)[q];
+  } else if (col_stride == 1 && whole && kBytes % 4 == 0 && address % 4 == 0) {
+    alignas(16) T packed[kVec];
+    CUTE_UNROLL
+    for (int e = 0; e < kVec; ++e) packed[e] = static_cast<T>(acc[e]);
+    CUTE_UNROLL
+    for (int q = 0; q < kBytes / 4; ++q) {
+      reinterpret_cast<uint32_t*>(dst)[q] = reinterpret_cast<uint32_t const*>(packed)[q];
+    }
   } else {
     CUTE_UNROLL
     for (int e = 0; e < kVec; ++e) {
