@@ -2,11 +2,13 @@
 and the floor, to choose between kernels (profiling/NOTES.md keeps the figures).
 
     python profiling/bench_window_paths.py [--cases convnext7x7,mscan3x3] [--dtypes float32,bfloat16]
-                                           [--paths channels_last_tile,channels_last_l1,tiled]
+                                           [--paths channels_last_tile,channels_last_l1,tiled,tensor_core]
 
 Each path runs on x in the layout it reads (channels_last_* on channels_last, tiled on NCHW) into an
 output of the same layout, through torch.ops.cute_dwconv._depthwise_conv2d_path_out; a path that
-cannot take a call shows "-". Cases are bench_depthwise.py's, plus the strips of bench_strip.py's
+cannot take a call shows "-". The path "float_params" is what autocast runs on NCHW: 16-bit x with
+float32 weight and bias (torch.ops.cute_dwconv._depthwise_conv2d_float_params, whichever kernel
+auto picks; float32 x shows "-"). Cases are bench_depthwise.py's, plus the strips of bench_strip.py's
 first table on 16x64x256x256 (their channels_last forms run on the window kernels when forced).
 % floor = max(copy floor, FMA floor) / time, as in bench_depthwise.py.
 """
@@ -71,6 +73,7 @@ def main() -> int:
                            n * c * out_shape[2] * out_shape[3] * row.kernel[0] * row.kernel[1] / fmas_per_s) * 1e3
             reference = F.conv2d(x_nchw.double(), weight.double(), bias.double(), row.stride, row.padding, 1, c)
             cells = []
+            weight32, bias32 = weight.float(), bias.float()
             for path in paths + peers:
                 fmts = ([torch.contiguous_format, torch.channels_last] if path == "pytorch" else
                         [torch.channels_last if path in NHWC_PATHS else torch.contiguous_format])
@@ -82,6 +85,13 @@ def main() -> int:
                     if path == "pytorch":
                         def run(i, xs=xs):
                             return F.conv2d(xs[i % len(xs)], weight, bias, row.stride, row.padding, 1, c)
+                    elif path == "float_params":
+                        if dtype == torch.float32:
+                            continue
+
+                        def run(i, xs=xs):
+                            return torch.ops.cute_dwconv._depthwise_conv2d_float_params(
+                                xs[i % len(xs)], weight32, bias32, stride, padding, [1, 1])
                     else:
                         def run(i, xs=xs, out=out, path=path):
                             torch.ops.cute_dwconv._depthwise_conv2d_path_out(xs[i % len(xs)], weight, bias, stride,
