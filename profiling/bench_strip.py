@@ -160,7 +160,9 @@ def run_case(case: Case, bandwidth: float, flusher: L2Flusher) -> dict:
 
     # Forward + backward through autograd: the modules, x and both parameters requiring grad.
     xg = make_x().requires_grad_()  # in the case's layout (a clone of a slice would be dense)
-    grad_out = torch.randn(expected_shape, device=device, dtype=dtype)
+    # grad_out in the output's layout, as autograd hands it to a layer inside a network.
+    out_format = torch.contiguous_format if case.layout == "nchw" else torch.channels_last
+    grad_out = torch.randn(expected_shape, device=device, dtype=dtype).contiguous(memory_format=out_format)
     grads = {}
     for name, module in (("eager", reference), ("ours", ours)):
         inputs = [xg] + list(module.parameters())
