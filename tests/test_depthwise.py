@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import math
 import random
+from dataclasses import dataclass
 
 import pytest
 import torch
@@ -408,6 +409,30 @@ def test_large_planes(case, dtype):
                            f"{describe(*case)} {dtype} {layout} seed={seed}")
 
 
+@dataclass
+class ForcedCase:
+    """One call of a forced-path test: fresh random x (in `layout`), weight and bias, the operator's
+    (stride, padding, dilation), the float64 reference and a context line with the seed."""
+    x: torch.Tensor
+    weight: torch.Tensor
+    bias: torch.Tensor
+    args: tuple
+    expected: torch.Tensor
+    context: str
+    generator: torch.Generator
+
+
+def forced_case(case, dtype, layout):
+    kernel, stride, padding, shape = case
+    seed = random.randrange(2**31)
+    generator = seeded(seed)
+    x = make_input(shape, dtype, layout, generator)
+    weight, bias = make_params(shape[1], kernel, dtype, True, generator)
+    return ForcedCase(x, weight, bias, tuple(op_args(kernel, stride, padding, 1)),
+                      reference(x, weight, bias, stride, padding, 1),
+                      f"{describe(kernel, stride, padding, 1, shape)} {dtype} seed={seed}", generator)
+
+
 # The staged channels_last kernel: a block stages 64 bytes of each pixel (16 float32 or 32 16-bit
 # channels), so channel counts that leave the last chunk partly empty, and 16-bit counts that are
 # not a multiple of 8 (8-byte copies); tiles that cross the image's edges on every side; more tiles
@@ -431,19 +456,12 @@ STAGED_CHANNELS_LAST_IDS = [describe(k, s, p, 1, shape) for k, s, p, shape in ST
 @pytest.mark.parametrize("case", STAGED_CHANNELS_LAST_CASES, ids=STAGED_CHANNELS_LAST_IDS)
 def test_staged_channels_last(case, dtype):
     """The staged kernel takes every such call, forced and through auto, and writes exactly out."""
-    kernel, stride, padding, shape = case
-    seed = random.randrange(2**31)
-    generator = seeded(seed)
-    x = make_input(shape, dtype, "channels_last", generator)
-    weight, bias = make_params(shape[1], kernel, dtype, True, generator)
-    stride_, padding_, dilation_ = op_args(kernel, stride, padding, 1)
-    expected = reference(x, weight, bias, stride, padding, 1)
-    context = f"{describe(kernel, stride, padding, 1, shape)} {dtype} seed={seed}"
-    check_path_into_poisoned_outs("channels_last_tile", x, weight, bias, (stride_, padding_, dilation_), expected,
-                                  context)
-    auto = ops.depthwise_conv2d(x, weight, bias, stride_, padding_, dilation_)
-    torch.testing.assert_close(auto.double(), expected, **conv_tolerance(dtype, kernel[0] * kernel[1]),
-                               msg=lambda m: f"{context} (auto): {m}")
+    c = forced_case(case, dtype, "channels_last")
+    check_path_into_poisoned_outs("channels_last_tile", c.x, c.weight, c.bias, c.args, c.expected, c.context)
+    auto = ops.depthwise_conv2d(c.x, c.weight, c.bias, *c.args)
+    taps = c.weight.shape[2] * c.weight.shape[3]
+    torch.testing.assert_close(auto.double(), c.expected, **conv_tolerance(dtype, taps),
+                               msg=lambda m: f"{c.context} (auto): {m}")
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
@@ -484,15 +502,9 @@ def test_exact_nchw_windows(case, dtype):
     """The tiled path takes every such call, forced and through auto, and writes exactly out; the
     gradients (the input gradient at stride 1 is the flipped window on the same kernels) match."""
     kernel, stride, padding, shape = case
-    seed = random.randrange(2**31)
-    generator = seeded(seed)
-    x = make_input(shape, dtype, "contiguous", generator)
-    weight, bias = make_params(shape[1], kernel, dtype, True, generator)
-    stride_, padding_, dilation_ = op_args(kernel, stride, padding, 1)
-    expected = reference(x, weight, bias, stride, padding, 1)
-    context = f"{describe(kernel, stride, padding, 1, shape)} {dtype} seed={seed}"
-    check_path_into_poisoned_outs("tiled", x, weight, bias, (stride_, padding_, dilation_), expected, context)
-    check_forward_backward(x, weight, bias, stride, padding, 1, generator, context)
+    c = forced_case(case, dtype, "contiguous")
+    check_path_into_poisoned_outs("tiled", c.x, c.weight, c.bias, c.args, c.expected, c.context)
+    check_forward_backward(c.x, c.weight, c.bias, stride, padding, 1, c.generator, c.context)
 
 
 # 16-bit NCHW windows on tensor cores (stride 1, rows staged with 16-byte copies: widths a multiple
@@ -520,23 +532,17 @@ def test_tensor_core_windows(case, dtype):
     parameters, split into two 16-bit halves) it matches float64 with the parameters as they are;
     the gradients through auto (the input gradient is the flipped window) match."""
     kernel, stride, padding, shape = case
-    seed = random.randrange(2**31)
-    generator = seeded(seed)
-    x = make_input(shape, dtype, "contiguous", generator)
-    weight, bias = make_params(shape[1], kernel, dtype, True, generator)
-    stride_, padding_, dilation_ = op_args(kernel, stride, padding, 1)
-    context = f"{describe(kernel, stride, padding, 1, shape)} {dtype} seed={seed}"
-    expected = reference(x, weight, bias, stride, padding, 1)
-    check_path_into_poisoned_outs("tensor_core", x, weight, bias, (stride_, padding_, dilation_), expected, context)
+    c = forced_case(case, dtype, "contiguous")
+    check_path_into_poisoned_outs("tensor_core", c.x, c.weight, c.bias, c.args, c.expected, c.context)
 
-    weight32 = torch.randn(weight.shape, device=DEVICE, generator=generator)
-    bias32 = torch.randn(bias.shape, device=DEVICE, generator=generator)
-    poison_allocator(expected.numel() * 2, x.device)
-    out = ops._depthwise_conv2d_float_params(x, weight32, bias32, stride_, padding_, dilation_)
-    assert not torch.isnan(out).any(), f"{context} float32 parameters: unwritten output elements"
-    torch.testing.assert_close(out.double(), reference(x, weight32, bias32, stride, padding, 1), **TOLERANCES[dtype],
-                               msg=lambda m: f"{context} float32 parameters: {m}")
-    check_forward_backward(x, weight, bias, stride, padding, 1, generator, context)
+    weight32 = torch.randn(c.weight.shape, device=DEVICE, generator=c.generator)
+    bias32 = torch.randn(c.bias.shape, device=DEVICE, generator=c.generator)
+    poison_allocator(c.expected.numel() * 2, c.x.device)
+    out = ops._depthwise_conv2d_float_params(c.x, weight32, bias32, *c.args)
+    assert not torch.isnan(out).any(), f"{c.context} float32 parameters: unwritten output elements"
+    torch.testing.assert_close(out.double(), reference(c.x, weight32, bias32, stride, padding, 1),
+                               **TOLERANCES[dtype], msg=lambda m: f"{c.context} float32 parameters: {m}")
+    check_forward_backward(c.x, c.weight, c.bias, stride, padding, 1, c.generator, c.context)
 
 
 # Many channels with few positions each, in both layouts: weight gradients that split a channel's
