@@ -523,10 +523,11 @@ TENSOR_CORE_CASES = [
     ((51, 5), 1, (25, 2), (1, 2, 80, 24)),
     ((5, 5), 1, 6, (1, 3, 17, 16)),
 ]
+TENSOR_CORE_IDS = [describe(k, s, p, 1, shape) for k, s, p, shape in TENSOR_CORE_CASES]
 
 
 @pytest.mark.parametrize("dtype", SIXTEEN_BIT, ids=str)
-@pytest.mark.parametrize("case", TENSOR_CORE_CASES, ids=[describe(k, s, p, 1, shape) for k, s, p, shape in TENSOR_CORE_CASES])
+@pytest.mark.parametrize("case", TENSOR_CORE_CASES, ids=TENSOR_CORE_IDS)
 def test_tensor_core_windows(case, dtype):
     """The tensor-core path takes every such call and writes exactly out; under autocast (float32
     parameters, split into two 16-bit halves) it matches float64 with the parameters as they are;

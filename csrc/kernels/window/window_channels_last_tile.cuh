@@ -147,7 +147,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, kExact && Cfg::kStride == 1 ? C
           T const* const lane_patch =
               patch_of(buffer) + (row_lane * kRows * kS) * g.pitch + (col_lane * kCols * kS) * kChunk + quad * kCh;
           int const input_rows = (kRows - 1) * kS + Kh;
-    #pragma unroll kRowUnroll
+#pragma unroll kRowUnroll
           for (int i = 0; i < input_rows; ++i) {
             float values[kWindow][kCh];
             CUTE_UNROLL
