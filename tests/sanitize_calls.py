@@ -99,6 +99,8 @@ def check_strip(label, path, x, w, b, stride, padding, dilation) -> bool:
     """strip_conv2d (either tap axis, per-axis arguments) through one path, into a poisoned output."""
     shape = torch.nn.functional.conv2d(x.double(), w.double(), None, stride, padding, dilation, x.shape[1]).shape
     out = torch.full(shape, float("nan"), dtype=x.dtype, device="cuda")
+    if x.stride(1) == 1 and x.shape[1] > 1:  # channels_last x: out in its layout, as strip_conv2d gives it
+        out = out.contiguous(memory_format=torch.channels_last)
     torch.ops.cute_dwconv._strip_conv2d_path_out(x, w, b, list(stride), list(padding), list(dilation), path, out)
     torch.cuda.synchronize()
     expected = torch.nn.functional.conv2d(x.double(), w.double(), None if b is None else b.double(), stride, padding,
@@ -306,6 +308,14 @@ def main() -> int:
         x, w, b = strip_problem((2, 64, 9, 12), 1, 7, dtype, True)
         channels_last = x.contiguous(memory_format=torch.channels_last)
         ok &= check_strip("horizontal channels_last", "auto", channels_last, w, b, (1, 1), (0, 3), (1, 1))
+        # Narrow image rows side by side in one strip (a part-full last group), and a channel slice.
+        for c, k, dilation in [(12, 21, 1), (20, 11, 3)]:
+            x, w, b = strip_problem((3, c, 5, 9 + dilation * (k - 1)), 1, k, dtype, True)
+            channels_last = x.contiguous(memory_format=torch.channels_last)
+            ok &= check_strip("horizontal narrow rows", "table", channels_last, w, b, (1, 1), (0, 1), (1, dilation))
+        x, w, b = strip_problem((2, 40, 5, 30), 1, 11, dtype, True)
+        sliced = x.contiguous(memory_format=torch.channels_last)[:, :12]
+        ok &= check_strip("horizontal channel slice", "auto", sliced, w[:12], b[:12], (1, 1), (0, 5), (1, 1))
     x, w, b = strip_problem((2, 3, 40, 36), 7, 1, torch.float32, True)
     ok &= check_strip("vertical per-axis", "auto", x, w, b, (2, 1), (3, 0), (1, 1))
     for dtype in FLOAT_DTYPES:
@@ -315,6 +325,12 @@ def main() -> int:
             ok &= check_strip_backward("auto", x, w, stride, padding, dilation)
         x, w, _ = strip_problem((2, 3, 13, 40), 1, 5, dtype, False)
         ok &= check_strip_backward("strided", x, w, (1, 1), (0, 2), (1, 1), input_path="strided")
+        # channels_last: the window register weight gradients (short strips), NCHW copies (long ones).
+        for kh, kw, stride, padding, dilation in [(7, 1, (1, 1), (3, 0), (1, 1)), (1, 5, (2, 2), (0, 2), (1, 1)),
+                                                  (21, 1, (1, 1), (10, 0), (1, 1)), (1, 11, (1, 1), (0, 15), (1, 3))]:
+            x, w, _ = strip_problem((2, 8, 25, 30), kh, kw, dtype, False)
+            channels_last = x.contiguous(memory_format=torch.channels_last)
+            ok &= check_strip_backward("channels_last", channels_last, w, stride, padding, dilation)
     # Float32 weight and bias beside 16-bit x (autocast's operators): a table kernel of each axis,
     # the general, direct and channels_last paths, the flipped forward and gathering grad_input,
     # and float32 weight gradients.

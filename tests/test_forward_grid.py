@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import PATHS, assert_matches, forward_table, random_problem, reference, requires_cuda, run_path
+from conftest import (PATHS, assert_matches, forward_table, poisoned, random_problem, reference, requires_cuda,
+                      run_path)
 
 pytestmark = [requires_cuda, pytest.mark.gpu]
 
@@ -123,6 +124,32 @@ def test_channels_last_table(dtype):
                 out = run_path_channels_last("table", x, weight, bias, stride, padding, dilation)
                 assert out.is_contiguous(memory_format=torch.channels_last)
                 assert_matches(out, reference(x, weight, bias, stride, padding, dilation), dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_channels_last_narrow_rows(dtype):
+    """(1, K) strips of channels_last tensors run down each image row on the channels_last tiles;
+    rows of few channels share a strip, several image rows side by side. Forced, for every entry:
+    channel counts that fill a strip with whole rows and ones that leave lanes over, image-row
+    counts that leave the last group part full, and a channel slice of wider pixels (InceptionNeXt's
+    bands)."""
+    from conftest import forward_channels_last_table
+
+    generator = torch.Generator(device="cuda").manual_seed(random.randrange(2**31))
+    for k, _, dilation in sorted(forward_channels_last_table()):
+        for c, (n, h), padding, extra in [(4, (3, 7), 0, 0), (12, (2, 5), k // 2 * dilation, 0), (20, (1, 9), 1, 0),
+                                          (36, (2, 3), (k - 1) * dilation, 0), (64, (1, 5), k // 2 * dilation, 0),
+                                          (12, (2, 3), k // 2 * dilation, 84)]:
+            w = max(dilation * (k - 1) + 1 - 2 * padding, 1) + 6
+            x = torch.randn((n, c + extra, h, w), device="cuda", generator=generator).to(dtype)
+            x = x.contiguous(memory_format=torch.channels_last)[:, :c]
+            weight = torch.randn((c, 1, 1, k), device="cuda", generator=generator).to(dtype)
+            bias = torch.randn((c,), device="cuda", generator=generator).to(dtype)
+            args = ([1, 1], [0, padding], [1, dilation])
+            expected = reference(x, weight, bias, *args)
+            out = poisoned(expected.shape, dtype, "cuda", torch.channels_last)
+            torch.ops.cute_dwconv._strip_conv2d_path_out(x, weight, bias, *args, "table", out)
+            assert_matches(out, expected, dtype)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])

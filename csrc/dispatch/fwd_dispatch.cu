@@ -60,17 +60,21 @@ LaunchStatus launch_horizontal_entry(FwdParams const& p, cudaStream_t stream) {
 
 // A (1, K) convolution of a channels_last tensor is, image row by image row, a (K, 1) convolution
 // of channels_last data: each row (n, h) holds W positions of C interleaved channels, and the taps
-// step C elements along it. So it runs on the vertical channels_last tiles, with the rows of all
+// step one position along it. So it runs on the vertical channels_last tiles, with the rows of all
 // images as planes of W "rows" of C channels. That needs the output rows to be the input rows
-// (stride 1, no row padding) and evenly spaced rows across images. Narrow channel counts leave
-// most of a strip's lanes idle and stage too little per step: those take the direct path.
+// (stride 1, no row padding) and evenly spaced rows across images. A strip then holds several
+// image rows side by side where C is narrower than half of it, whole lanes each: C a multiple of a
+// lane's columns. Other narrow channel counts would leave most of a strip's lanes idle.
 bool as_channels_last_vertical(FwdParams const& p, FwdParams& rows) {
+  // Pixels of C unit-stride channels (a channel slice of a wider tensor too), image rows evenly
+  // spaced across images.
   auto channels_last_rows = [&](int64_t sn, int64_t sc, int64_t sh, int64_t sw, int64_t h) {
-    return sc == 1 && sw == p.C && sn == h * sh;
+    return sc == 1 && sw >= p.C && sn == h * sh;
   };
   int64_t const element_bytes = p.dtype == ElementType::kFloat32 ? 4 : 2;
+  constexpr int kLaneColumns = ChannelsLastConfig<float, 3, 1>::kVec;
   bool const fits = p.axis == TapAxis::kWidth && p.stride_h == 1 && p.stride_w == 1 && p.padding_h == 0 &&
-                    p.Ho == p.H && p.C * element_bytes >= 128 &&
+                    p.Ho == p.H && (p.C % kLaneColumns == 0 || p.C * element_bytes >= 128) &&
                     channels_last_rows(p.x_stride_n, p.x_stride_c, p.x_stride_h, p.x_stride_w, p.H) &&
                     channels_last_rows(p.out_stride_n, p.out_stride_c, p.out_stride_h, p.out_stride_w, p.Ho);
   if (!fits) return false;

@@ -16,6 +16,16 @@ CUTE_HOST_DEVICE constexpr auto fixed_or(Dynamic dynamic_value) {
   }
 }
 
+// The value of a compile-time extent, or `otherwise` for one known only at run time.
+template <class Extent>
+CUTE_HOST_DEVICE constexpr int static_value_or(int otherwise) {
+  if constexpr (cute::is_static<Extent>::value) {
+    return int(Extent::value);
+  } else {
+    return otherwise;
+  }
+}
+
 CUTE_HOST_DEVICE constexpr int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 }  // namespace cute_dwconv

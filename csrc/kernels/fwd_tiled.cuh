@@ -1,5 +1,6 @@
 // Vertical tiled forward kernel, for (K, 1) kernels: each block walks a strip of output columns down
-// a segment of output rows of one (n, c) plane, or with channels_last of one image. Input rows stream through a shared-memory
+// a segment of output rows of one (n, c) plane, or with channels_last of one image (or of a few
+// narrow planes side by side: a (1, K) call's image rows). Input rows stream through a shared-memory
 // ring with SM80 cp.async (zero-fill predication supplies the padding); each thread keeps a few
 // output rows of one 16-byte column vector in registers and stores them as wide as the row allows.
 #pragma once
@@ -38,6 +39,8 @@ struct Geometry {
   int out_unit_cols;      // out rows have unit column stride (stores then go as wide as each
                           // row's alignment allows)
   int row_alignment;      // RowAlignment of the staged rows' reads, from the column padding
+  int plane_group;        // channels_last planes side by side in one strip (1: a plane's row spans
+                          // strips); see fwd_tiled_kernel
   int64_t tiles;          // planes * strips * segments, below 2^31
   // The divisions every tile makes, done by multiply and shift instead of 64-bit division. This
   // frees registers (sm_90: K=3 from 72 to 47, K=21 from 96 to 80) and takes a few instructions
@@ -76,7 +79,6 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   using Plane = typename Cfg::Plane;
   constexpr int kVec = Cfg::kVec;
   constexpr int kLanes = Cfg::kLanes;
-  constexpr int kWarps = Cfg::kWarps;
   constexpr int kRows = Cfg::kRowsPerThread;
   constexpr int kTileW = Cfg::kTileW;
   constexpr int kOutRowsPerStep = Cfg::kOutRowsPerStep;
@@ -111,7 +113,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   auto const halo_stages = fixed_or<kTaps, Cfg::kHaloStages>(g.halo_stages);
   auto const ring_rows = ring_stages * stage_rows;
   auto const span = Int<kTileW>{} * Sw;   // input columns under a strip's outputs...
-  auto const pitch = span + Int<kVec>{};  // ...plus one vector for a misaligned start
+  auto const pitch = span + Int<Cfg::kCopyVec>{};  // ...plus one copy for a misaligned start
 
   extern __shared__ __align__(128) unsigned char smem_bytes[];
   Tensor ring = make_tensor(make_smem_ptr(reinterpret_cast<T*>(smem_bytes)),
@@ -120,8 +122,12 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   static_assert(kCopyBytes == 16 || kCopyBytes == 8, "cp.async copies 16 or 8 bytes here");
   constexpr int kCopyElems = kCopyBytes / int(sizeof(T));
   using CopyAtom = staging::StageCopyAtom<T, kCopyBytes>;
+  // Up to a warp's copies across a row: fewer where a strip's row is narrower (channels_last
+  // 16-bit strips are 128 columns, 16 copies).
+  constexpr int kCopyLanes = kTileW / kCopyElems < kLanes ? kTileW / kCopyElems : kLanes;
+  constexpr int kCopyRows = Cfg::kThreads / kCopyLanes;
   auto const tiled_copy =
-      make_tiled_copy(CopyAtom{}, Layout<Shape<Int<kWarps>, Int<kLanes>>, Stride<Int<kLanes>, _1>>{},
+      make_tiled_copy(CopyAtom{}, Layout<Shape<Int<kCopyRows>, Int<kCopyLanes>>, Stride<Int<kCopyLanes>, _1>>{},
                       Layout<Shape<_1, Int<kCopyElems>>>{});
   auto const thr_copy = tiled_copy.get_thread_slice(threadIdx.x);
   // Where this thread's copies sit in a stage (row, column): the same for every stage and tile.
@@ -140,7 +146,11 @@ __global__ void __launch_bounds__(Cfg::kThreads)
     g.segment_count(strip, segment, in_plane);
     if constexpr (!kCL) g.channel_count(n_index, c_index, plane_index);
     int64_t const plane = plane_index;
-    int64_t const n = kCL ? plane : int64_t(n_index);
+    // channels_last planes narrower than half a strip (a (1, K) call's image rows of C channels:
+    // as_channels_last_vertical) share one: column j of the strip is column j % in_cols of plane
+    // j / in_cols of the group, so that the lanes are not left idle past a narrow row.
+    int const group = kCL ? g.plane_group : 1;
+    int64_t const n = kCL ? plane * group : int64_t(n_index);
     int64_t const c = c_index;
 
     int64_t x_offset, out_offset;
@@ -175,6 +185,22 @@ __global__ void __launch_bounds__(Cfg::kThreads)
     auto row_ok = [&](int row) { return unsigned(row - rows_lo) < unsigned(rows_count); };
     auto col_ok = [&](int col) { return unsigned(in_col0 + col) < unsigned(int(in_cols)); };
 
+    // A plane group's copies: each of this thread's column blocks sits in one member plane (the
+    // planes' rows are whole copies), at an offset from the group's first plane fixed for the tile.
+    // Only channels_last tiles group planes, and their stages have a compile-time shape.
+    constexpr int kColBlocks = static_value_or<decltype(size<2>(copy_coords))>(1);
+    int64_t member_offset[kColBlocks];
+    bool member_ok[kColBlocks];
+    if (kCL && group > 1) {
+      CUTE_UNROLL
+      for (int b = 0; b < kColBlocks; ++b) {
+        int const col = int(get<1>(copy_coords(0, 0, b)));
+        int const member = col / int(in_cols);
+        member_ok[b] = member < group && n + member < p.N;
+        member_offset[b] = member * p.x_stride_n + (col - member * int(in_cols));
+      }
+    }
+
     auto load_stage = [&](int stage) {
       int const first = stage * stage_rows;
       int const slot = stage % ring_stages;
@@ -184,6 +210,22 @@ __global__ void __launch_bounds__(Cfg::kThreads)
                                    make_layout(make_shape(stage_rows, span), make_stride(pitch, Int<1>{})));
       Tensor src = thr_copy.partition_S(g_stage);  // (copy, rows, column blocks)
       Tensor dst = thr_copy.partition_D(s_stage);
+      if (kCL && group > 1) {
+        CUTE_UNROLL
+        for (int m = 0; m < size<1>(src); ++m) {
+          int const row = int(get<0>(copy_coords(0, m, 0)));
+          bool const in_row = row_ok(first + row);
+          CUTE_UNROLL
+          for (int b = 0; b < kColBlocks; ++b) {
+            Tensor g_copy = make_tensor(g_stage.data() + (int64_t(row) * x_row_stride + member_offset[b]),
+                                        Layout<Int<kCopyElems>>{});
+            Tensor s_copy = make_tensor(s_stage.data() + (row * pitch + int(get<1>(copy_coords(0, m, b)))),
+                                        Layout<Int<kCopyElems>>{});
+            copy(CopyAtom{}.with(in_row && member_ok[b]), g_copy, s_copy);
+          }
+        }
+        return;
+      }
       CUTE_UNROLL
       for (int m = 0; m < size<1>(src); ++m) {
         bool const in_row = row_ok(first + int(get<0>(copy_coords(0, m, 0))));
@@ -225,8 +267,16 @@ __global__ void __launch_bounds__(Cfg::kThreads)
     }
 
     int const lane_col = out_col0 + lane * kVec;
-    int const lane_cols_left = int(out_cols) - lane_col;
-    bool const whole_vector = g.out_unit_cols != 0 && lane_cols_left >= kVec;
+    int lane_cols_left = int(out_cols) - lane_col;
+    bool whole_vector = g.out_unit_cols != 0 && lane_cols_left >= kVec;
+    T* lane_out = &out_plane(0, lane_col);
+    if (group > 1) {  // the lane's kVec columns sit in one member plane (the host checks)
+      int const member = lane_col / int(out_cols);
+      bool const lane_ok = member < group && n + member < p.N;
+      lane_out = out + (out_offset + member * p.out_stride_n + (lane_col - member * int(out_cols)));
+      lane_cols_left = lane_ok ? kVec : 0;
+      whole_vector = lane_ok;
+    }
 
     auto compute_step = [&](int step, auto alignment) {
       constexpr RowAlignment kAlignment = decltype(alignment)::value;
@@ -274,7 +324,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
       }
       // One pointer walked down the rows: a 64-bit multiply per row cost more than the store.
       int const out_row0 = out_row_begin + step * kOutRowsPerStep + warp * kRows;
-      T* row_out = &out_plane(out_row0, lane_col);
+      T* row_out = lane_out + int64_t(out_row0) * out_row_stride;
       CUTE_UNROLL
       for (int r = 0; r < kRows; ++r) {
         if (out_row0 + r < out_row_end) {
@@ -417,7 +467,6 @@ inline StripPlan plan_strips(int64_t out_cols, int64_t in_cols, int64_t col_padd
 template <class Cfg>
 LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream) {
   using T = typename Cfg::Element;
-  constexpr int kVec = Cfg::kVec;
   constexpr int64_t kCoordLimit = int64_t(1) << 30;  // window and column arithmetic stays in int
 
   constexpr bool kCL = Cfg::kChannelsLast;
@@ -425,15 +474,18 @@ LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream) {
   int64_t const in_cols = kCL ? p.W * p.C : p.W;
   int64_t const out_cols = kCL ? p.Wo * p.C : p.Wo;
   int64_t const planes = kCL ? p.N : p.N * p.C;
-  bool const layout_ok = kCL ? p.x_stride_c == 1 && p.x_stride_w == p.C && p.out_stride_c == 1 &&
-                                   p.out_stride_w == p.C && p.stride_h == 1 && p.stride_w == 1
+  // channels_last rows interleave W positions of C channels; a row of one position (a (1, K)
+  // call's image row) may be a channel slice of wider pixels.
+  bool const layout_ok = kCL ? p.x_stride_c == 1 && (p.W == 1 || p.x_stride_w == p.C) && p.out_stride_c == 1 &&
+                                   (p.Wo == 1 || p.out_stride_w == p.C) && p.stride_h == 1 && p.stride_w == 1
                              : p.x_stride_w == 1;
   // 16-byte copies need 16-byte aligned rows; 8-byte copies take rows that are only 8-byte aligned.
   auto rows_aligned_to = [&](int64_t elements, uintptr_t bytes) {
     return layout_ok && (kCL || p.x_stride_c % elements == 0) && in_cols % elements == 0 &&
            p.x_stride_h % elements == 0 && p.x_stride_n % elements == 0 && reinterpret_cast<uintptr_t>(p.x) % bytes == 0;
   };
-  int const copy_bytes = rows_aligned_to(kVec, 16) ? 16 : rows_aligned_to(kVec / 2, 8) ? 8 : 0;
+  constexpr int kCopyVec = Cfg::kCopyVec;
+  int const copy_bytes = rows_aligned_to(kCopyVec, 16) ? 16 : rows_aligned_to(kCopyVec / 2, 8) ? 8 : 0;
   bool const aligned_rows = copy_bytes != 0;
   int64_t const reach = (p.kernel_size - 1) * p.dilation + 1;
   auto magnitude = [](int64_t v) { return v < 0 ? -v : v; };
@@ -448,7 +500,7 @@ LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream) {
   int64_t const halo_rows = reach - stride > 0 ? reach - stride : 0;
   int64_t const halo_stages = (halo_rows + stage_rows - 1) / stage_rows;
   int64_t const ring_stages = 1 + halo_stages + Cfg::kStagesAhead;
-  int64_t const pitch = int64_t(Cfg::kTileW) * p.stride_w + kVec;
+  int64_t const pitch = int64_t(Cfg::kTileW) * p.stride_w + kCopyVec;
   int64_t const smem_bytes = ring_stages * stage_rows * pitch * int64_t(sizeof(T));
   DeviceLimits const& limits = device_limits(p.device);
   if (smem_bytes > limits.smem_per_block_optin) return LaunchStatus::kUnsupported;
@@ -477,13 +529,18 @@ LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream) {
   g.halo_stages = int(halo_stages);
   g.ring_stages = int(ring_stages);
   g.out_unit_cols = kCL || p.out_stride_w == 1;
+  // channels_last planes of at most half a strip's columns share strips, whole planes each (see the
+  // kernel): rows without column padding, every lane's columns in one plane.
+  bool const narrow_planes = kCL && 2 * in_cols <= Cfg::kTileW && in_cols == out_cols && p.padding_w == 0 &&
+                             in_cols % Cfg::kVec == 0;
+  g.plane_group = narrow_planes ? int(Cfg::kTileW / in_cols) : 1;
   // Every strip's staged rows start the same number of elements past a copy-width boundary.
   int64_t const copy_elems = copy_bytes / int64_t(sizeof(T));
   int64_t const first_in_col = strips.origin * p.stride_w - col_padding;
   int64_t const shift = (first_in_col % copy_elems + copy_elems) % copy_elems;
   g.row_alignment = int(staging::row_alignment(int(shift * int64_t(sizeof(T)))));
   int const steps_total = int((p.Ho + Cfg::kOutRowsPerStep - 1) / Cfg::kOutRowsPerStep);
-  int64_t const columns = planes * g.strips;
+  int64_t const columns = (planes + g.plane_group - 1) / g.plane_group * g.strips;
   // A segment re-reads the halo rows of the one above it (mostly from L2: its neighbour runs at the
   // same time). One halo long is enough: more, shorter tiles beat fewer re-reads on long kernels
   // (K=21 on 128-row planes: 0.087 ms with four halos, 0.064 with one; the others unchanged).

@@ -43,7 +43,11 @@ struct FwdTiledConfig {
   static constexpr bool kStaticTaps = kK_ > 0;
   static constexpr bool kChannelsLast = kChannelsLast_;
 
-  static constexpr int kVec = 16 / int(sizeof(T));  // elements in one 16-byte cp.async
+  static constexpr int kCopyVec = 16 / int(sizeof(T));  // elements in one 16-byte cp.async
+  // A lane's output columns: one 16-byte vector, or with channels_last four whatever the element
+  // type, for each of them holds its channel's K weights in registers (eight 16-bit columns of
+  // K = 21 took all 255 registers; of K = 31 they spilled).
+  static constexpr int kVec = kChannelsLast_ ? 4 : kCopyVec;
   static constexpr int kLanes = 32;                  // a warp spans the strip's columns
   static constexpr int kWarps = 4;                   // warps stack down the rows
   static constexpr int kThreads = kLanes * kWarps;
@@ -52,10 +56,16 @@ struct FwdTiledConfig {
   // Output rows each thread accumulates per pipeline step. A stride multiplies the input rows a
   // step stages, so it takes fewer, keeping the ring small enough for six blocks per SM. (Eight
   // rows for long kernels cut shared-memory reads but halved the tiles of small problems: slower.)
-  static constexpr int kRowsPerThread = kStride_ == 1 ? 4 : 1;
+  // channels_last 16-bit lanes hold four columns, eight bytes: eight rows keep a step's outputs and
+  // staged bytes those of a float32 step (with four, bf16 (7, 1) took as long as float32: 50% of
+  // its copy floor; with eight 62%). Not past 11 taps, whose weights already fill the registers
+  // (bf16 (21, 1): 33% with four rows, 13% with eight).
+  static constexpr bool kEightRows = kChannelsLast_ && sizeof(T) == 2 && kK_ <= 11;
+  static constexpr int kRowsPerThread = kStride_ != 1 ? 1 : kEightRows ? 8 : 4;
   static constexpr int kOutRowsPerStep = kWarps * kRowsPerThread;
 
   // Stages in flight while a step computes: with 2, loads keep about 16 KB per block under way.
+  // (Four or eight for channels_last did not move its 16-bit or long windows.)
   static constexpr int kStagesAhead = 2;
 
   // Ring geometry when the taps are fixed (0 otherwise: the host plans it per call).

@@ -114,14 +114,15 @@ CUTE_DEVICE void load_elements(T const* first, float (&values)[kN]) {
 }
 
 // The kVec input values under one lane's kVec output columns: columns shift + (lane*kVec + e)*S of
-// a staged row, e < kVec. With a fixed stride the lane reads the S*16 bytes under its outputs with
-// aligned loads (see load_words), so shared memory is read without bank conflicts whatever the
-// padding; a run-time stride reads element-wise.
+// a staged row, e < kVec. With a fixed stride the lane reads the S*kVec elements under its outputs
+// (16 or 8 bytes a column stride) with aligned loads (see load_words), so shared memory is read
+// without bank conflicts whatever the padding; a run-time stride reads element-wise.
 template <class T, int kVec, RowAlignment kAlignment, class Stride>
 CUTE_DEVICE void gather_lane_inputs(T const* row, int lane, int shift, Stride stride, float (&values)[kVec]) {
+  static_assert(kVec * sizeof(T) == 16 || kVec * sizeof(T) == 8, "a lane's columns are 16 or 8 bytes");
   if constexpr (cute::is_static<Stride>::value) {
     constexpr int kS = Stride::value;
-    constexpr int kWords = kS * 4;
+    constexpr int kWords = kS * kVec * int(sizeof(T)) / 4;
     int const byte_shift = shift * int(sizeof(T));
     uint32_t const* const lane_words = reinterpret_cast<uint32_t const*>(row) + lane * kWords + byte_shift / 4;
     if constexpr (kAlignment != RowAlignment::kHalfWord) {
@@ -155,23 +156,22 @@ CUTE_DEVICE void gather_lane_inputs(T const* row, int lane, int shift, Stride st
 template <class T, int kVec>
 CUTE_DEVICE void store_lane_outputs(T* dst, int64_t col_stride, bool whole_vector, int cols_left,
                                     float const (&acc)[kVec]) {
+  constexpr int kBytes = kVec * int(sizeof(T));
+  static_assert(kBytes == 16 || kBytes == 8, "a lane's columns are 16 or 8 bytes");
   uintptr_t const address = reinterpret_cast<uintptr_t>(dst);
   if (whole_vector && address % 4 == 0) {
     alignas(16) T packed[kVec];
     CUTE_UNROLL
     for (int e = 0; e < kVec; ++e) packed[e] = static_cast<T>(acc[e]);
-    uint4 const v = *reinterpret_cast<uint4 const*>(packed);
-    if (address % 16 == 0) {
-      *reinterpret_cast<uint4*>(dst) = v;
+    uint32_t const* const v = reinterpret_cast<uint32_t const*>(packed);
+    if (kBytes == 16 && address % 16 == 0) {
+      *reinterpret_cast<uint4*>(dst) = make_uint4(v[0], v[1], v[2], v[3]);
     } else if (address % 8 == 0) {
-      reinterpret_cast<uint2*>(dst)[0] = make_uint2(v.x, v.y);
-      reinterpret_cast<uint2*>(dst)[1] = make_uint2(v.z, v.w);
+      CUTE_UNROLL
+      for (int i = 0; i < kBytes / 8; ++i) reinterpret_cast<uint2*>(dst)[i] = make_uint2(v[2 * i], v[2 * i + 1]);
     } else {
-      uint32_t* const words = reinterpret_cast<uint32_t*>(dst);
-      words[0] = v.x;
-      words[1] = v.y;
-      words[2] = v.z;
-      words[3] = v.w;
+      CUTE_UNROLL
+      for (int i = 0; i < kBytes / 4; ++i) reinterpret_cast<uint32_t*>(dst)[i] = v[i];
     }
   } else {
     CUTE_UNROLL
