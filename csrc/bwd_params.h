@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "dwconv_params.h"
+#include "window_params.h"
 
 namespace cute_dwconv {
 
@@ -59,6 +60,10 @@ struct BwdWeightPlan {
   int64_t segments;
   int64_t rows_per_segment;
   int64_t workspace_bytes;
+  // channels_last calls that one of the window family's register kernels takes run there instead
+  // (see strip_backward_weight_plan); its plan, whose workspace_bytes the field above covers.
+  bool on_window;
+  WindowGradWeightPlan window;
 };
 
 }  // namespace cute_dwconv

@@ -177,3 +177,33 @@ def test_grad_input_past_the_last_whole_strip(padding):
     """grad_input 258 columns wide: two columns past a whole float32 strip, summed apart by the
     flipped forward, whose column padding is negative."""
     check_case((2, 3, 30, 258), 3, 1, padding, 1, True, torch.float32, 13)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, "float_params"], ids=str)
+def test_channels_last_strip_weight_gradients(dtype):
+    """channels_last strips within the window family's register buckets take its weight gradient
+    kernels: both orientations, strides 1 and 2, channel counts those kernels do and do not tile,
+    16-bit x with 16-bit or (autocast's) float32 gradients; the same bits on a second call."""
+    float_params = dtype == "float_params"
+    dtype = torch.bfloat16 if float_params else dtype
+    op = (torch.ops.cute_dwconv._strip_conv2d_grad_weight_float_params if float_params
+          else torch.ops.cute_dwconv.strip_conv2d_grad_weight)
+    generator = torch.Generator(device="cuda").manual_seed(random.randrange(2**31))
+    for (kh, kw), stride, c in itertools.product([(3, 1), (1, 5), (7, 1), (1, 7)], [1, 2], [8, 6, 64]):
+        padding = (kh // 2, kw // 2)
+        x = torch.randn((3, c, 29, 34), device="cuda", generator=generator).to(dtype)
+        x = x.contiguous(memory_format=torch.channels_last)
+        weight = torch.randn((c, 1, kh, kw), device="cuda", generator=generator).to(dtype)
+        out_shape = F.conv2d(x, weight, None, stride, padding, 1, c).shape
+        grad_out = torch.randn(out_shape, device="cuda", generator=generator).to(dtype)
+        grad_out = grad_out.contiguous(memory_format=torch.channels_last)
+        _, ref_w, ref_b = reference_grads(x, weight, torch.zeros(c, device="cuda", dtype=dtype), grad_out, stride,
+                                          padding, 1)
+        grad_w, grad_b = op(grad_out, x, [kh, kw], [stride, stride], list(padding), [1, 1])
+        assert grad_w.dtype == (torch.float32 if float_params else dtype)
+        tol = reduction_tolerance(torch.float32 if float_params else dtype, grad_out[:, 0].numel())
+        context = f"({kh}, {kw}) stride {stride} C={c} {dtype} float_params={float_params}"
+        torch.testing.assert_close(grad_w.double(), ref_w, **tol, msg=lambda m: f"{context}: {m}")
+        torch.testing.assert_close(grad_b.double(), ref_b, **tol, msg=lambda m: f"{context} bias: {m}")
+        again = op(grad_out, x, [kh, kw], [stride, stride], list(padding), [1, 1])
+        assert torch.equal(again[0], grad_w) and torch.equal(again[1], grad_b), context

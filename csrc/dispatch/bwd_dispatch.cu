@@ -6,6 +6,7 @@
 
 #include <cutlass/numeric_types.h>
 
+#include "dispatch/window_dispatch.h"
 #include "kernels/launch.h"
 #include "kernels/param_access.h"
 
@@ -82,8 +83,50 @@ bool weight_grad_x_vectorized(BwdWeightParams const& p) {
          aligned16(p.x);
 }
 
+// The strip as a (K, 1) or (1, K) window's weight gradient call.
+WindowGradWeightParams as_window_grad_weight(BwdWeightParams const& p) {
+  bool const vertical = p.axis == TapAxis::kHeight;
+  WindowGradWeightParams w{};
+  w.dtype = p.dtype;
+  w.x = p.x;
+  w.grad_out = p.grad_out;
+  w.grad_weight = p.grad_weight;
+  w.grad_bias = p.grad_bias;
+  w.grads_float32 = p.grads_float32;
+  w.workspace = p.workspace;
+  w.N = p.N; w.C = p.C; w.H = p.H; w.W = p.W; w.Ho = p.Ho; w.Wo = p.Wo;
+  w.x_stride_n = p.x_stride_n; w.x_stride_c = p.x_stride_c; w.x_stride_h = p.x_stride_h; w.x_stride_w = p.x_stride_w;
+  w.g_stride_n = p.g_stride_n; w.g_stride_c = p.g_stride_c; w.g_stride_h = p.g_stride_h; w.g_stride_w = p.g_stride_w;
+  w.kh = vertical ? p.kernel_size : 1;
+  w.kw = vertical ? 1 : p.kernel_size;
+  w.stride_h = p.stride_h; w.stride_w = p.stride_w;
+  w.padding_h = p.padding_h; w.padding_w = p.padding_w;
+  w.dilation_h = vertical ? p.dilation : 1;
+  w.dilation_w = vertical ? 1 : p.dilation;
+  w.device = p.device;
+  return w;
+}
+
+// channels_last x and grad_out: the strip kernel reads their rows element by element, C apart, so
+// a window register kernel takes the call where one does (strips within 7 taps at dilation 1; its
+// gradients are (C, 1, kh, kw) contiguous, as the glue allocates them).
+bool on_window_grad_weight(BwdWeightParams const& p) {
+  bool const dense_params = p.gw_stride_k == 1 && p.gw_stride_c == p.kernel_size && p.gb_stride == 1;
+  return p.x_stride_c == 1 && p.g_stride_c == 1 && p.N > 0 && p.C > 1 && dense_params;
+}
+
 template <class T>
 BwdWeightPlan backward_weight_plan(BwdWeightParams const& p) {
+  if (on_window_grad_weight(p)) {
+    WindowGradWeightPlan const window = window_grad_weight_plan(as_window_grad_weight(p));
+    if (window.register_partials > 0) {
+      BwdWeightPlan plan{};
+      plan.on_window = true;
+      plan.window = window;
+      plan.workspace_bytes = window.workspace_bytes;
+      return plan;
+    }
+  }
   return plan_bwd_weight<T>(p, weight_grad_vector_width<T>(p));
 }
 
@@ -100,6 +143,10 @@ void launch_weight_taps(BwdWeightParams const& p, BwdWeightPlan const& plan, boo
 
 template <class T>
 void backward_weight(BwdWeightParams const& p, BwdWeightPlan const& plan, cudaStream_t stream) {
+  if (plan.on_window) {
+    window_grad_weight(as_window_grad_weight(p), plan.window, stream);
+    return;
+  }
   if (weight_grad_vector_width<T>(p) > 1) {
     launch_weight_taps<T, kVecOf<T>>(p, plan, weight_grad_x_vectorized<T>(p), stream);
   } else {
