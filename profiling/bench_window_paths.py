@@ -32,6 +32,7 @@ STRIP_ROWS = [
     Row("strip1x7", "(1,7)", (16, 64, 256, 256), (1, 7)),
     Row("strip7x1", "(7,1)", (16, 64, 256, 256), (7, 1)),
     Row("strip21x1", "(21,1)", (16, 64, 256, 256), (21, 1)),
+    Row("strip1x21", "(1,21)", (16, 64, 256, 256), (1, 21)),
 ]
 NHWC_PATHS = ("channels_last", "channels_last_tile", "channels_last_l1")
 
