@@ -15,6 +15,16 @@ Cases (padding K//2 unless given, so the output keeps the input's size; stride 1
     slak51x5        51x5 (SLaK)              16x64x56x56, padding (25, 2)
     slak5x51        5x51 (SLaK)              16x64x56x56, padding (2, 25)
 
+The later stages of the same networks, on small planes (several planes share a tile of the NCHW
+kernels there):
+
+    convnext7x7_28  7x7 (ConvNeXt stage 2)   64x192x28x28
+    convnext7x7_14  7x7 (ConvNeXt stage 3)   64x384x14x14
+    convnext7x7_7   7x7 (ConvNeXt stage 4)   64x768x7x7
+    mscan5x5_16     5x5 (MSCAN-T stage 4)    8x256x16x16
+    mobilenet3x3_14 3x3 (MobileNetV2 96-ch)  64x576x14x14
+    mobilenet3x3_7  3x3 (MobileNetV2 160-ch) 64x960x7x7
+
 Each case runs in every --dtypes and --layouts: ours in that layout (its output follows x's memory
 format), PyTorch in both NCHW and channels_last, the faster of its two beside ours (the table says
 which). "fwd" is a forward under no_grad; "f+b" is forward + torch.autograd.grad of a fixed random
@@ -89,6 +99,12 @@ ROWS = [
     Row("replknet31x31", "31x31 (RepLKNet)", (16, 128, 56, 56), (31, 31), padding=(15, 15)),
     Row("slak51x5", "51x5 (SLaK)", (16, 64, 56, 56), (51, 5), padding=(25, 2)),
     Row("slak5x51", "5x51 (SLaK)", (16, 64, 56, 56), (5, 51), padding=(2, 25)),
+    Row("convnext7x7_28", "7x7 (ConvNeXt stage 2)", (64, 192, 28, 28), (7, 7)),
+    Row("convnext7x7_14", "7x7 (ConvNeXt stage 3)", (64, 384, 14, 14), (7, 7)),
+    Row("convnext7x7_7", "7x7 (ConvNeXt stage 4)", (64, 768, 7, 7), (7, 7)),
+    Row("mscan5x5_16", "5x5 (MSCAN-T stage 4)", (8, 256, 16, 16), (5, 5)),
+    Row("mobilenet3x3_14", "3x3 (MobileNetV2, 96 channels x 6)", (64, 576, 14, 14), (3, 3)),
+    Row("mobilenet3x3_7", "3x3 (MobileNetV2, 160 channels x 6)", (64, 960, 7, 7), (3, 3)),
 ]
 
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,

@@ -55,9 +55,10 @@ CUTE_DEVICE void load_run(T const* ptr, int64_t step, bool const (&valid)[kVec],
 // kAlongWidth: (1, K) taps, which move along the input row under each grad_out run. kVecX, with
 // (K, 1) taps: the input runs under the grad_out runs are 16-byte loads too (column stride 1, column
 // padding a whole number of vectors), and each lies wholly inside the image or wholly in the
-// padding; with (1, K) taps: column stride and dilation 1, so one window of kVec + kTaps - 1 input
-// elements, loaded once, serves every tap of the walk (instead of kVec loads per tap).
-template <class T, int kVec, int kTaps, bool kVecX, bool kAlongWidth>
+// padding; with (1, K) taps: column stride 1 and dilation kWindowDilation, so one window of
+// kVec + (kTaps - 1) * kWindowDilation input elements, loaded once, serves every tap of the walk
+// (instead of kVec loads and bounds tests per tap).
+template <class T, int kVec, int kTaps, bool kVecX, bool kAlongWidth, int kWindowDilation = 1>
 __global__ void __launch_bounds__(kThreads)
     bwd_weight_partial_kernel(BwdWeightParams const p, BwdWeightPlan const plan) {
   using namespace cute;
@@ -119,21 +120,23 @@ __global__ void __launch_bounds__(kThreads)
           // One input row under the run; tap t moves its columns t*d along it.
           int64_t const hi = ho * p.stride_h - p.padding_h;
           if (hi >= 0 && hi < p.H && kVecX) {
+            constexpr int kD = kWindowDilation;
             T const* const row = x_origin + hi * p.x_stride_h;
-            int64_t const wi0 = wo0 - p.padding_w + tap0;
-            constexpr int kWindow = kVec + kTaps - 1;
+            int64_t const wi0 = wo0 - p.padding_w + tap0 * kD;
+            constexpr int kWindow = kVec + (kTaps - 1) * kD;
+            int const window_used = kVec + (taps - 1) * kD;
             Acc window[kWindow];
             CUTE_UNROLL
             for (int j = 0; j < kWindow; ++j) {
               int64_t const wi = wi0 + j;
-              window[j] = j < kVec + taps - 1 && wi >= 0 && wi < p.W ? static_cast<Acc>(row[wi * p.x_stride_w]) : Acc(0);
+              window[j] = j < window_used && wi >= 0 && wi < p.W ? static_cast<Acc>(row[wi * p.x_stride_w]) : Acc(0);
             }
             CUTE_UNROLL
             for (int t = 0; t < kTaps; ++t) {
               if (t < taps) {
                 Acc dot = Acc(0);
                 CUTE_UNROLL
-                for (int e = 0; e < kVec; ++e) dot = fma(g[e], window[e + t], dot);
+                for (int e = 0; e < kVec; ++e) dot = fma(g[e], window[e + t * kD], dot);
                 acc[t] += dot;
               }
             }
@@ -280,8 +283,14 @@ void launch_bwd_weight(BwdWeightParams const& p, BwdWeightPlan const& plan, bool
   int64_t const tiles = p.N * p.C * plan.segments;
   if (tiles > 0) {
     unsigned const grid = unsigned(tiles < 0x7fffffff ? tiles : 0x7fffffff);
-    if (p.axis == TapAxis::kWidth && p.stride_w == 1 && p.dilation == 1) {
-      bwd_weight_partial_kernel<T, kVec, kTaps, true, true><<<grid, kThreads, 0, stream>>>(p, plan);
+    // (1, K) windows loaded once per run at column stride 1: dilation 1, and LSKA's 2 and 3.
+    bool const window_walk = p.axis == TapAxis::kWidth && p.stride_w == 1;
+    if (window_walk && p.dilation == 1) {
+      bwd_weight_partial_kernel<T, kVec, kTaps, true, true, 1><<<grid, kThreads, 0, stream>>>(p, plan);
+    } else if (window_walk && p.dilation == 2) {
+      bwd_weight_partial_kernel<T, kVec, kTaps, true, true, 2><<<grid, kThreads, 0, stream>>>(p, plan);
+    } else if (window_walk && p.dilation == 3) {
+      bwd_weight_partial_kernel<T, kVec, kTaps, true, true, 3><<<grid, kThreads, 0, stream>>>(p, plan);
     } else if (p.axis == TapAxis::kWidth) {
       bwd_weight_partial_kernel<T, kVec, kTaps, false, true><<<grid, kThreads, 0, stream>>>(p, plan);
     } else if (kVec > 1 && x_vectorized) {

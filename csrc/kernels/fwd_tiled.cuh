@@ -553,8 +553,15 @@ LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream) {
   if (stride > 1 || 2 * halo_rows >= stage_rows) {
     min_steps = min_steps > 2 * policy.min_segment_steps ? min_steps : 2 * policy.min_segment_steps;
   }
-  plan::RowSegments const split =
-      plan::split_rows(steps_total, columns, int64_t(blocks_per_sm) * limits.multiprocessors, min_steps);
+  // channels_last strips make many columns of tiles already (W·C / kTileW per image), and a tile's
+  // preamble (each lane's K x 4 weights, the prologue's copies) weighs on two-step segments: where
+  // the columns alone fill the GPU, segments of at least 256 rows (NOTES variant 84, on
+  // 256-row images: bf16 (7, 1) 61% -> 78% of the copy floor, float32 (21, 1) 70% -> 82%, float32
+  // (7, 1) unchanged).
+  int64_t const resident_blocks = int64_t(blocks_per_sm) * limits.multiprocessors;
+  constexpr int64_t kChannelsLastMinSteps = 256 / Cfg::kOutRowsPerStep;
+  if (kCL && columns >= resident_blocks && min_steps < kChannelsLastMinSteps) min_steps = kChannelsLastMinSteps;
+  plan::RowSegments const split = plan::split_rows(steps_total, columns, resident_blocks, min_steps);
   g.steps_per_segment = split.steps_per_segment;
   g.segments = split.segments;
   g.tiles = columns * g.segments;
