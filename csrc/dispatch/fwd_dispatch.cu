@@ -73,9 +73,8 @@ bool as_channels_last_vertical(FwdParams const& p, FwdParams& rows) {
     return sc == 1 && sw >= p.C && sn == h * sh;
   };
   int64_t const element_bytes = p.dtype == ElementType::kFloat32 ? 4 : 2;
-  constexpr int kLaneColumns = ChannelsLastConfig<float, 3, 1>::kVec;
   bool const fits = p.axis == TapAxis::kWidth && p.stride_h == 1 && p.stride_w == 1 && p.padding_h == 0 &&
-                    p.Ho == p.H && (p.C % kLaneColumns == 0 || p.C * element_bytes >= 128) &&
+                    p.Ho == p.H && (p.C % kChannelsLastLaneColumns == 0 || p.C * element_bytes >= 128) &&
                     channels_last_rows(p.x_stride_n, p.x_stride_c, p.x_stride_h, p.x_stride_w, p.H) &&
                     channels_last_rows(p.out_stride_n, p.out_stride_c, p.out_stride_h, p.out_stride_w, p.Ho);
   if (!fits) return false;
