@@ -15,8 +15,7 @@ Cases (padding K//2 unless given, so the output keeps the input's size; stride 1
     slak51x5        51x5 (SLaK)              16x64x56x56, padding (25, 2)
     slak5x51        5x51 (SLaK)              16x64x56x56, padding (2, 25)
 
-The later stages of the same networks, on small planes (several planes share a tile of the NCHW
-kernels there):
+The later stages of the same networks, on small planes:
 
     convnext7x7_28  7x7 (ConvNeXt stage 2)   64x192x28x28
     convnext7x7_14  7x7 (ConvNeXt stage 3)   64x384x14x14

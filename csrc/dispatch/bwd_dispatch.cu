@@ -6,6 +6,7 @@
 
 #include <cutlass/numeric_types.h>
 
+#include "dispatch/strip_window.h"
 #include "dispatch/window_dispatch.h"
 #include "kernels/launch.h"
 #include "kernels/param_access.h"
@@ -85,25 +86,14 @@ bool weight_grad_x_vectorized(BwdWeightParams const& p) {
 
 // The strip as a (K, 1) or (1, K) window's weight gradient call.
 WindowGradWeightParams as_window_grad_weight(BwdWeightParams const& p) {
-  bool const vertical = p.axis == TapAxis::kHeight;
   WindowGradWeightParams w{};
-  w.dtype = p.dtype;
-  w.x = p.x;
+  set_strip_window_geometry(p, w);
   w.grad_out = p.grad_out;
   w.grad_weight = p.grad_weight;
   w.grad_bias = p.grad_bias;
   w.grads_float32 = p.grads_float32;
   w.workspace = p.workspace;
-  w.N = p.N; w.C = p.C; w.H = p.H; w.W = p.W; w.Ho = p.Ho; w.Wo = p.Wo;
-  w.x_stride_n = p.x_stride_n; w.x_stride_c = p.x_stride_c; w.x_stride_h = p.x_stride_h; w.x_stride_w = p.x_stride_w;
   w.g_stride_n = p.g_stride_n; w.g_stride_c = p.g_stride_c; w.g_stride_h = p.g_stride_h; w.g_stride_w = p.g_stride_w;
-  w.kh = vertical ? p.kernel_size : 1;
-  w.kw = vertical ? 1 : p.kernel_size;
-  w.stride_h = p.stride_h; w.stride_w = p.stride_w;
-  w.padding_h = p.padding_h; w.padding_w = p.padding_w;
-  w.dilation_h = vertical ? p.dilation : 1;
-  w.dilation_w = vertical ? 1 : p.dilation;
-  w.device = p.device;
   return w;
 }
 

@@ -4,6 +4,7 @@
 #include <type_traits>
 
 #include "dispatch/fwd_table.h"
+#include "dispatch/strip_window.h"
 #include "dispatch/window_dispatch.h"
 #include "kernels/launch.h"
 #include "kernels/tile_config.h"
@@ -72,9 +73,8 @@ bool as_channels_last_vertical(FwdParams const& p, FwdParams& rows) {
     return sc == 1 && sw >= p.C && sn == h * sh;
   };
   int64_t const element_bytes = p.dtype == ElementType::kFloat32 ? 4 : 2;
-  constexpr int kLaneColumns = ChannelsLastConfig<float, 3, 1>::kVec;
   bool const fits = p.axis == TapAxis::kWidth && p.stride_h == 1 && p.stride_w == 1 && p.padding_h == 0 &&
-                    p.Ho == p.H && (p.C % kLaneColumns == 0 || p.C * element_bytes >= 128) &&
+                    p.Ho == p.H && (p.C % kChannelsLastLaneColumns == 0 || p.C * element_bytes >= 128) &&
                     channels_last_rows(p.x_stride_n, p.x_stride_c, p.x_stride_h, p.x_stride_w, p.H) &&
                     channels_last_rows(p.out_stride_n, p.out_stride_c, p.out_stride_h, p.out_stride_w, p.Ho);
   if (!fits) return false;
@@ -98,27 +98,17 @@ bool as_channels_last_vertical(FwdParams const& p, FwdParams& rows) {
 WindowParams as_window(FwdParams const& p) {
   bool const vertical = p.axis == TapAxis::kHeight;
   WindowParams w{};
-  w.dtype = p.dtype;
-  w.x = p.x;
+  set_strip_window_geometry(p, w);
   w.out = p.out;
   w.weight = p.weight;
   w.bias = p.bias;
   w.params_float32 = p.params_float32;
-  w.N = p.N; w.C = p.C; w.H = p.H; w.W = p.W; w.Ho = p.Ho; w.Wo = p.Wo;
-  w.x_stride_n = p.x_stride_n; w.x_stride_c = p.x_stride_c; w.x_stride_h = p.x_stride_h; w.x_stride_w = p.x_stride_w;
   w.out_stride_n = p.out_stride_n; w.out_stride_c = p.out_stride_c;
   w.out_stride_h = p.out_stride_h; w.out_stride_w = p.out_stride_w;
   w.w_stride_c = p.w_stride_c;
   w.w_stride_h = vertical ? p.w_stride_k : 0;
   w.w_stride_w = vertical ? 0 : p.w_stride_k;
   w.bias_stride = p.bias_stride;
-  w.kh = vertical ? p.kernel_size : 1;
-  w.kw = vertical ? 1 : p.kernel_size;
-  w.stride_h = p.stride_h; w.stride_w = p.stride_w;
-  w.padding_h = p.padding_h; w.padding_w = p.padding_w;
-  w.dilation_h = vertical ? p.dilation : 1;
-  w.dilation_w = vertical ? 1 : p.dilation;
-  w.device = p.device;
   return w;
 }
 

@@ -26,6 +26,10 @@ using DynamicPlane = PlaneShape<>;
 // kChannelsLast_ takes channels_last (NHWC) input: a plane is then a whole image and a row
 // interleaves its W columns of C channels, so the convolution runs down rows of W*C elements with
 // P*C columns of padding, and each output column has its own channel's weights. Stride 1 only.
+// Output columns a channels_last tile gives each lane, whatever the element type (see kVec below;
+// the dispatch asks channel counts to fill whole lanes).
+inline constexpr int kChannelsLastLaneColumns = 4;
+
 template <class T, int kK_, int kStride_, int kDilation_, class Plane_ = DynamicPlane,
           bool kChannelsLast_ = false>
 struct FwdTiledConfig {
@@ -47,7 +51,7 @@ struct FwdTiledConfig {
   // A lane's output columns: one 16-byte vector, or with channels_last four whatever the element
   // type, for each of them holds its channel's K weights in registers (eight 16-bit columns of
   // K = 21 took all 255 registers; of K = 31 they spilled).
-  static constexpr int kVec = kChannelsLast_ ? 4 : kCopyVec;
+  static constexpr int kVec = kChannelsLast_ ? kChannelsLastLaneColumns : kCopyVec;
   static constexpr int kLanes = 32;                  // a warp spans the strip's columns
   static constexpr int kWarps = 4;                   // warps stack down the rows
   static constexpr int kThreads = kLanes * kWarps;
