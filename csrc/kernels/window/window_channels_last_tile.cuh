@@ -35,6 +35,7 @@
 #include "kernels/window/channels_io.cuh"
 #include "kernels/window/channels_last_fits.h"
 #include "kernels/window/window_config.h"
+#include "plan/stacking.h"
 #include "window_params.h"
 
 namespace cute_dwconv {
@@ -234,13 +235,8 @@ LaunchStatus launch_window_channels_last_tile(WindowParams const& p, cudaStream_
     int const row_lanes = Cfg::kPixelLanes / col_lanes;
     int64_t const tile_cols = int64_t(col_lanes) * Cfg::kCols;
     int64_t const strips = (p.Wo + tile_cols - 1) / tile_cols;
-    int64_t const image_row_lanes = std::max<int64_t>(1, (p.Ho + Cfg::kRows - 1) / Cfg::kRows);
-    int64_t group = 1, member_row_lanes = row_lanes;
-    int64_t const stack = std::min<int64_t>(row_lanes / image_row_lanes, p.N);
-    if (strips == 1 && 2 * image_row_lanes <= row_lanes && stack > 1) {  // (one image keeps the whole tile)
-      group = stack;
-      member_row_lanes = image_row_lanes;
-    }
+    plan::PlaneStack const stack = plan::stack_planes(strips, row_lanes, p.Ho, Cfg::kRows, p.N);
+    int64_t const group = stack.group, member_row_lanes = stack.member_lane_rows;
     int64_t const tile_rows = member_row_lanes * Cfg::kRows;
     int64_t const in_rows = (tile_rows - 1) * p.stride_h + p.kh;
     int64_t const in_cols = (tile_cols - Cfg::kCols) * p.stride_w + Cfg::kWindow;

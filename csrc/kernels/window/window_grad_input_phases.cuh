@@ -20,11 +20,13 @@
 #include "kernels/kernel_attributes.h"
 #include "kernels/launch.h"
 #include "kernels/param_access.h"
+#include "kernels/staging/batched_loads.cuh"
 #include "kernels/staging/lane_io.cuh"
 #include "kernels/staging/row_ring.cuh"
 #include "kernels/staging/tile_walk.cuh"
 #include "kernels/window/window_config.h"
 #include "kernels/window/window_store.cuh"
+#include "plan/stacking.h"
 #include "window_params.h"
 
 namespace cute_dwconv {
@@ -52,6 +54,7 @@ struct PhasesGeometry {
   cutlass::FastDivmod channel_count;   // plane -> (n, c)
   cutlass::FastDivmod member_rows;     // staged row -> (stacked plane, row of it)
   cutlass::FastDivmod taps_per_plane;  // staged tap -> (stacked plane, tap)
+  cutlass::FastDivmod taps_per_row;    // tap -> (window row, column): a stacked tile's taps are many
 };
 
 // p is the forward call's geometry with x's strides replaced by grad_input's and out's by grad_out's.
@@ -121,16 +124,16 @@ __global__ void __launch_bounds__(Cfg::kThreads)
     using Atom = staging::StageCopyAtom<T, 16>;
     float* const taps = taps_of(buffer);
     T* const tile_g = tile_of(buffer);
-    for (int t = threadIdx.x; t < g.group * Kh * Kw; t += Cfg::kThreads) {
-      int m, tap, c = 0;
+    staging::load_batched<Cfg::kThreads>(g.group * Kh * Kw, taps, [&](int t, float& value) {
+      int m, tap, i, j, c = 0;
       g.taps_per_plane(m, tap, t);
-      float value = 0.0f;
+      g.taps_per_row(i, j, tap);
       if (member_plane(k, m, c) != nullptr) {
-        value = static_cast<float>(weight[int64_t(c) * p.w_stride_c + int64_t(tap / Kw) * p.w_stride_h +
-                                          int64_t(tap % Kw) * p.w_stride_w]);
+        value = static_cast<float>(
+            weight[int64_t(c) * p.w_stride_c + int64_t(i) * p.w_stride_h + int64_t(j) * p.w_stride_w]);
       }
-      taps[m * taps_padded + tap] = value;
-    }
+      return m * taps_padded + tap;
+    });
     int const g_row0 = k.in_row0 / 2 + g.row_base;
     int const g_col0 = k.in_col0 / 2 + g.col_base - g.shift;
     // plane_of(row, member_row) gives a staged row's grad_out plane (nullptr past the last) and its
@@ -277,17 +280,9 @@ LaunchStatus launch_window_grad_input_phases(WindowParams const& p, void const* 
   g.tile_cols = int(g.lanes_x * kVec);
   int64_t const strips = (p.W + g.tile_cols - 1) / g.tile_cols;
   int64_t const planes = p.N * p.C;
-  // Planes of one strip that need at most half the block's rows of lanes are stacked (as the
-  // forward's launch_window_tile stacks them).
-  int const lane_rows = Cfg::kThreads / g.lanes_x;
-  int64_t const plane_lane_rows = std::max<int64_t>(1, (p.H + Cfg::kRows - 1) / Cfg::kRows);
-  g.group = 1;
-  g.member_lane_rows = lane_rows;
-  int64_t const stack = std::min<int64_t>(lane_rows / plane_lane_rows, planes);
-  if (strips == 1 && 2 * plane_lane_rows <= lane_rows && stack > 1) {  // (one plane keeps the whole tile)
-    g.group = int(stack);
-    g.member_lane_rows = int(plane_lane_rows);
-  }
+  plan::PlaneStack const stack = plan::stack_planes(strips, Cfg::kThreads / g.lanes_x, p.H, Cfg::kRows, planes);
+  g.group = stack.group;
+  g.member_lane_rows = stack.member_lane_rows;
   g.tile_rows = g.member_lane_rows * Cfg::kRows;
   g.member_g_rows = g.tile_rows / 2 - Cfg::kRows / 2 + Cfg::kGRows;
   g.g_rows = g.group * g.member_g_rows;
@@ -317,6 +312,7 @@ LaunchStatus launch_window_grad_input_phases(WindowParams const& p, void const* 
   g.channel_count = cutlass::FastDivmod(int(p.C));
   g.member_rows = cutlass::FastDivmod(int(g.member_g_rows));
   g.taps_per_plane = cutlass::FastDivmod(int(p.kh * p.kw));
+  g.taps_per_row = cutlass::FastDivmod(int(p.kw));
 
   constexpr auto kernel = &window::bwd_window_input_phases_kernel<Cfg>;
   int const registers = KernelAttributes<kernel>::registers_if_launchable(p.device, int(smem_bytes));

@@ -25,10 +25,12 @@
 #include "device_limits.h"
 #include "kernels/kernel_attributes.h"
 #include "kernels/launch.h"
+#include "kernels/staging/batched_loads.cuh"
 #include "kernels/staging/lane_io.cuh"
 #include "kernels/staging/row_ring.cuh"
 #include "kernels/staging/tile_walk.cuh"
 #include "kernels/window/window_config.h"
+#include "plan/stacking.h"
 #include "window_params.h"
 
 namespace cute_dwconv {
@@ -123,35 +125,18 @@ __global__ void __launch_bounds__(Cfg::kThreads)
     if (kStacked && g.elementwise) {
       // The tile's images' pixels, a batch of plain loads in flight per lane; pixels no window
       // reaches are skipped, and the padding was zeroed once.
-      constexpr int kBatch = 8;
       int const pixels = g.plane_pixels.divisor;
       int const images = min(g.group, N - k.n0);
-      int const items = images * pixels;
       int const staged_cols = g.chunks * kVec;
-      for (int base = threadIdx.x; base < items; base += kBatch * Cfg::kThreads) {
-        T values[kBatch];
-        int slots[kBatch];
-        CUTE_UNROLL
-        for (int b = 0; b < kBatch; ++b) {
-          int const item = base + b * Cfg::kThreads;
-          slots[b] = -1;
-          values[b] = T(0);
-          if (item < items) {
-            int m, pixel, row, col;
-            g.plane_pixels(m, pixel, item);
-            g.row_pixels(row, col, pixel);
-            int const slot_row = row - in_row0, slot_col = col - in_col0;
-            if (slot_row < g.member_in_rows && slot_col < staged_cols) {
-              values[b] = x_channel[int64_t(k.n0 + m) * p.x_stride_n + int64_t(row) * p.x_stride_h + col];
-              slots[b] = (m * g.member_in_rows + slot_row) * g.pitch + slot_col;
-            }
-          }
-        }
-        CUTE_UNROLL
-        for (int b = 0; b < kBatch; ++b) {
-          if (slots[b] >= 0) tile_x[slots[b]] = values[b];
-        }
-      }
+      staging::load_batched<Cfg::kThreads>(images * pixels, tile_x, [&](int item, T& value) {
+        int m, pixel, row, col;
+        g.plane_pixels(m, pixel, item);
+        g.row_pixels(row, col, pixel);
+        int const slot_row = row - in_row0, slot_col = col - in_col0;
+        if (slot_row >= g.member_in_rows || slot_col >= staged_cols) return -1;
+        value = x_channel[int64_t(k.n0 + m) * p.x_stride_n + int64_t(row) * p.x_stride_h + col];
+        return (m * g.member_in_rows + slot_row) * g.pitch + slot_col;
+      });
       return;
     }
     // rows_of(row, member_row) gives a staged row's image (k.n0 + its stacked member) and its row
@@ -345,17 +330,10 @@ bool plan_window_grad_weight_tile(WindowGradWeightParams const& p, window::GradT
   }
   g.tile_cols = int(g.lanes_x * kVec);
   int64_t const strips = (cols + g.tile_cols - 1) / g.tile_cols;
-  // Images of one strip that need at most half the block's rows of lanes are stacked (as the
-  // forward's launch_window_tile stacks planes).
-  int const lane_rows = Cfg::kThreads / g.lanes_x;
-  int64_t const plane_lane_rows = std::max<int64_t>(1, (p.Ho + Cfg::kRows - 1) / Cfg::kRows);
-  g.group = 1;
-  g.member_lane_rows = lane_rows;
-  int64_t const stack = std::min<int64_t>(lane_rows / plane_lane_rows, p.N);
-  if (strips == 1 && 2 * plane_lane_rows <= lane_rows && stack > 1) {  // (one image keeps the whole tile)
-    g.group = int(stack);
-    g.member_lane_rows = int(plane_lane_rows);
-  }
+  // A channel's images stack as the forward's planes do.
+  plan::PlaneStack const stack = plan::stack_planes(strips, Cfg::kThreads / g.lanes_x, p.Ho, Cfg::kRows, p.N);
+  g.group = stack.group;
+  g.member_lane_rows = stack.member_lane_rows;
   // Rows that are not whole 16-byte chunks stage pixel by pixel, which only stacked images allow.
   if (!copy16 && g.group == 1) return false;
   g.elementwise = !copy16;

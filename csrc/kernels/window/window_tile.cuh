@@ -20,11 +20,13 @@
 #include "kernels/kernel_attributes.h"
 #include "kernels/launch.h"
 #include "kernels/param_access.h"
+#include "kernels/staging/batched_loads.cuh"
 #include "kernels/staging/lane_io.cuh"
 #include "kernels/staging/row_ring.cuh"
 #include "kernels/staging/tile_walk.cuh"
 #include "kernels/window/window_config.h"
 #include "kernels/window/window_store.cuh"
+#include "plan/stacking.h"
 #include "plan/tiling.h"
 #include "window_params.h"
 
@@ -57,6 +59,7 @@ struct TileGeometry {
   cutlass::FastDivmod plane_pixels;    // staged pixel -> (stacked plane, pixel of it)
   cutlass::FastDivmod row_pixels;      // pixel -> (row, column)
   cutlass::FastDivmod taps_per_plane;  // staged tap -> (stacked plane, tap)
+  cutlass::FastDivmod taps_per_row;    // tap -> (window row, column): a stacked tile's taps are many
   cutlass::FastDivmod strip_count;     // -> (row tile, strip)
   cutlass::FastDivmod channel_count;   // plane -> (n, c)
 };
@@ -164,27 +167,6 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowPa
     return cache.plane;
   };
 
-  // Plain loads, one element each, a batch of them in flight per lane before any is stored (one at
-  // a time, each lane waited out every load's latency). load(item, value) sets value and returns
-  // the item's place in the buffer, or -1 for none.
-  constexpr int kBatch = 8;
-  auto load_batched = [&](int items, T* tile_x, auto&& load) {
-    for (int base = threadIdx.x; base < items; base += kBatch * Cfg::kThreads) {
-      T values[kBatch];
-      int slots[kBatch];
-      CUTE_UNROLL
-      for (int b = 0; b < kBatch; ++b) {
-        int const item = base + b * Cfg::kThreads;
-        values[b] = T(0);
-        slots[b] = item < items ? load(item, values[b]) : -1;
-      }
-      CUTE_UNROLL
-      for (int b = 0; b < kBatch; ++b) {
-        if (slots[b] >= 0) tile_x[slots[b]] = values[b];
-      }
-    }
-  };
-
   // Elementwise staging (g.elementwise): the pixels of a tile's planes, each to its place in the
   // 16-byte layout; the buffers' padding was zeroed once. Pixels no output's window reaches (rows
   // or columns past the staged ones) are skipped.
@@ -201,7 +183,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowPa
                  : -1;
     };
     if (g.contiguous_planes == 0) {
-      load_batched(items, tile_x, [&](int item, T& value) {
+      staging::load_batched<Cfg::kThreads>(items, tile_x, [&](int item, T& value) {
         int m, pixel, row, col, c;
         g.plane_pixels(m, pixel, item);
         g.row_pixels(row, col, pixel);
@@ -290,16 +272,18 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowPa
         }
       }
     } else {
-      for (int t = threadIdx.x; t < g.group * Kh * Kw; t += Cfg::kThreads) {
-        int m, tap, c = 0;
+      // A stacked tile's taps are group * Kh * Kw loads (64 planes of 49 for bfloat16 7x7 on 7x7
+      // planes): batched like the plain loads, not one latency a load.
+      staging::load_batched<Cfg::kThreads>(g.group * Kh * Kw, taps, [&](int t, float& value) {
+        int m, tap, i, j, c = 0;
         g.taps_per_plane(m, tap, t);
-        float value = 0.0f;
+        g.taps_per_row(i, j, tap);
         if (member_plane(k, m, c) != nullptr) {
-          value = static_cast<float>(weight[int64_t(c) * p.w_stride_c + int64_t(tap / Kw) * p.w_stride_h +
-                                            int64_t(tap % Kw) * p.w_stride_w]);
+          value = static_cast<float>(
+              weight[int64_t(c) * p.w_stride_c + int64_t(i) * p.w_stride_h + int64_t(j) * p.w_stride_w]);
         }
-        taps[m * taps_padded + tap] = value;
-      }
+        return m * taps_padded + tap;
+      });
       PlaneCache cache;
       if constexpr (kStacked && kCopyBytes > 0) {
         if (g.elementwise) {
@@ -330,7 +314,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowPa
         }
       } else {
         // Plain loads (rows not whole 16-byte chunks), batched.
-        load_batched(g.in_rows * g.chunks, tile_x, [&](int item, T& value) {
+        staging::load_batched<Cfg::kThreads>(g.in_rows * g.chunks, tile_x, [&](int item, T& value) {
           int row, col, member_row;
           g.chunk_count(row, col, item);
           T const* const plane_x = row_source(k, row, cache, member_row);
@@ -496,17 +480,10 @@ LaunchStatus launch_window_tile(WindowParams const& p, cudaStream_t stream) {
   }
   g.tile_cols = g.lanes_x * Cfg::kVec;
   int64_t const strips_unshifted = (p.Wo + g.tile_cols - 1) / g.tile_cols;
-  // Planes of one strip that need at most half the block's rows of lanes are stacked, as many as
-  // the rows of lanes hold (ConvNeXt's 14x14 stage: 8 planes a tile instead of one in 128 rows).
-  int const lane_rows = Cfg::kThreads / g.lanes_x;
-  int64_t const plane_lane_rows = std::max<int64_t>(1, (p.Ho + Cfg::kRows - 1) / Cfg::kRows);
-  g.group = 1;
-  g.member_lane_rows = lane_rows;
-  int64_t const stack = std::min<int64_t>(lane_rows / plane_lane_rows, p.N * p.C);
-  if (strips_unshifted == 1 && 2 * plane_lane_rows <= lane_rows && stack > 1) {  // (one plane keeps the whole tile)
-    g.group = int(stack);
-    g.member_lane_rows = int(plane_lane_rows);
-  }
+  plan::PlaneStack const stack =
+      plan::stack_planes(strips_unshifted, Cfg::kThreads / g.lanes_x, p.Ho, Cfg::kRows, p.N * p.C);
+  g.group = stack.group;
+  g.member_lane_rows = stack.member_lane_rows;
   // Stacked planes whose rows are not whole 16-byte chunks (a 7x7 or 14x14 plane) are staged element
   // by element into the layout 16-byte chunks would give them, into buffers zeroed once: every tile
   // covers whole planes, so each writes only its planes' pixels and the padding stays zero.
@@ -591,6 +568,7 @@ LaunchStatus launch_window_tile(WindowParams const& p, cudaStream_t stream) {
                             ? p.H * p.W
                             : 0;
   g.taps_per_plane = cutlass::FastDivmod(int(p.kh * p.kw));
+  g.taps_per_row = cutlass::FastDivmod(int(p.kw));
 
   // The kernel for the copy width and window, its registers and its shared-memory opt-in. Exact
   // windows of the narrow buckets run fully unrolled (window_tile_has_exact says which).
@@ -610,12 +588,15 @@ LaunchStatus launch_window_tile(WindowParams const& p, cudaStream_t stream) {
   using C0 = std::integral_constant<int, 0>;
   using Yes = std::true_type;
   using No = std::false_type;
-  // (Buckets without exact windows name only the stacked kernels here.)
+  // (Buckets without exact windows name only the stacked kernels here.) Stacked 16-bit planes take
+  // the bucketed kernel: the unrolled one measured the same on every small-plane row (NOTES.md,
+  // variant 93) and was the build's heaviest.
   using Exact = std::integral_constant<bool, window::window_tile_has_exact<Cfg>()>;
+  using StackedExact = std::integral_constant<bool, Exact::value && sizeof(T) == 4>;
   using Unstacked = std::integral_constant<bool, !Exact::value>;
   auto const allow = layout_bytes != 16 ? pick(C0{}, No{}, Yes{})
                      : !exact         ? pick(C16{}, No{}, Yes{})
-                     : g.group > 1    ? pick(C16{}, Exact{}, Yes{})
+                     : g.group > 1    ? pick(C16{}, StackedExact{}, Yes{})
                                       : pick(C16{}, Exact{}, Unstacked{});
   if (registers == 0) return LaunchStatus::kUnsupported;
   // Buffers and grid: two buffers only pay where a block walks several tiles and they cost no
