@@ -209,8 +209,17 @@ def check_windows() -> bool:
                 # a partial chunk of channels (20: 16 + 4 in float32, 8-byte copies at 16 bits)
                 x, w, b = window_problem((2, 20, 9 + kh, 40 + kw), kh, kw, dtype, True, channels_last=True)
                 ok &= check_window("channels_last staged", "channels_last_tile", x, w, b, (s, s), p, (1, 1))
+                # small images stacked down a tile, the last stack part full
+                x, w, b = window_problem((37, 20, 7, 9), kh, kw, dtype, True, channels_last=True)
+                ok &= check_window("channels_last stacked", "channels_last_tile", x, w, b, (s, s), p, (1, 1))
         x, w, b = window_problem((2, 3, 30, 41), 4, 6, dtype, True)
         ok &= check_window("general tiles", "tiled", x, w, b, (2, 1), (1, 3), (2, 1))
+        # Small planes stacked down a tile, the last stack part full: plain loads (7 wide), 16-byte
+        # copies with exact windows, a window wider than its exact bucket, stride 2.
+        for kh, kw, s, shape in [(7, 7, 1, (3, 37, 7, 7)), (7, 7, 1, (2, 41, 14, 16)), (3, 3, 1, (4, 50, 14, 8)),
+                                 (5, 3, 1, (2, 33, 9, 24)), (3, 3, 2, (2, 45, 14, 16)), (5, 5, 2, (3, 19, 13, 9))]:
+            x, w, b = window_problem(shape, kh, kw, dtype, True)
+            ok &= check_window("stacked planes", "tiled", x, w, b, (s, s), (kh // 2, kw // 2), (1, 1))
         if dtype in (torch.float16, torch.bfloat16):  # tensor cores: every band depth, two row tiles
             for kh, kw, rows in [(3, 3, 70), (7, 7, 40), (13, 9, 30), (31, 31, 25), (5, 51, 20)]:
                 x, w, b = window_problem((2, 3, rows, 72), kh, kw, dtype, True)
@@ -231,6 +240,13 @@ def check_windows() -> bool:
                                  (5, 5, 2, (2, 3, 17, 63))]:
             x, w, _ = window_problem(shape, kh, kw, dtype, False)
             ok &= check_window_backward("nchw registers", x, w, (s, s), (kh // 2, kw // 2), (1, 1))
+        # Stacked small planes: the weight gradient's images of a channel, the stride-2 input
+        # gradient's planes (grad_out rows of 8 float32: whole 16-byte chunks).
+        # One image (1, 5, 28, 32): a stack of one keeps the whole tile.
+        for k, s, shape in [(7, 1, (3, 37, 7, 8)), (5, 1, (5, 30, 16, 16)), (3, 2, (5, 24, 14, 16)),
+                            (7, 1, (1, 5, 28, 32))]:
+            x, w, _ = window_problem(shape, k, k, dtype, False)
+            ok &= check_window_backward("nchw stacked", x, w, (s, s), (k // 2, k // 2), (1, 1))
         for k, s in [(3, 1), (5, 1), (7, 1), (3, 2), (5, 2)]:
             x, w, _ = window_problem((2, 8, 15, 13), k, k, dtype, False, channels_last=True)
             ok &= check_window_backward("channels_last", x, w, (s, s), (k // 2, k // 2), (1, 1))

@@ -436,7 +436,7 @@ def forced_case(case, dtype, layout):
 # The staged channels_last kernel: a block stages 64 bytes of each pixel (16 float32 or 32 16-bit
 # channels), so channel counts that leave the last chunk partly empty, and 16-bit counts that are
 # not a multiple of 8 (8-byte copies); tiles that cross the image's edges on every side; more tiles
-# than blocks; both strides and every bucket.
+# than blocks; both strides and every bucket; small images stacked down a tile.
 STAGED_CHANNELS_LAST_CASES = [
     ((3, 3), 1, 1, (3, 20, 37, 45)),
     ((5, 5), 1, 2, (2, 36, 30, 130)),
@@ -448,6 +448,10 @@ STAGED_CHANNELS_LAST_CASES = [
     ((7, 7), 2, 3, (2, 28, 25, 64)),
     ((11, 3), 1, (5, 1), (2, 16, 40, 24)),
     ((3, 3), 1, 1, (64, 48, 14, 14)),
+    # images stacked down a tile (the last stack part full), a partial chunk of channels
+    ((7, 7), 1, 3, (37, 20, 7, 7)),
+    ((3, 3), 2, 1, (9, 24, 14, 14)),
+    ((5, 5), 1, 2, (5, 16, 16, 16)),
 ]
 STAGED_CHANNELS_LAST_IDS = [describe(k, s, p, 1, shape) for k, s, p, shape in STAGED_CHANNELS_LAST_CASES]
 
@@ -501,6 +505,37 @@ EXACT_NCHW_IDS = [describe(k, s, p, 1, shape) for k, s, p, shape in EXACT_NCHW_C
 def test_exact_nchw_windows(case, dtype):
     """The tiled path takes every such call, forced and through auto, and writes exactly out; the
     gradients (the input gradient at stride 1 is the flipped window on the same kernels) match."""
+    kernel, stride, padding, shape = case
+    c = forced_case(case, dtype, "contiguous")
+    check_path_into_poisoned_outs("tiled", c.x, c.weight, c.bias, c.args, c.expected, c.context)
+    check_forward_backward(c.x, c.weight, c.bias, stride, padding, 1, c.generator, c.context)
+
+
+# NCHW planes much shorter than a tile, which the tiled kernels stack down one tile (and the
+# register weight gradient stacks a channel's images): ConvNeXt's and MobileNet's later stages
+# (7x7 to 28x28), plane counts that leave the last tile's stack part full, fewer planes (or images)
+# than a stack holds, rows staged with 16-byte copies and with plain loads (widths 7 and 9), exact,
+# bucketed and general windows, both strides.
+STACKED_NCHW_CASES = [
+    ((7, 7), 1, 3, (3, 37, 7, 7)),
+    ((7, 7), 1, 3, (2, 41, 14, 16)),
+    ((7, 7), 1, 3, (1, 5, 28, 32)),
+    ((5, 5), 1, 2, (3, 30, 16, 16)),
+    ((3, 3), 1, 1, (4, 50, 14, 8)),
+    ((3, 3), 1, 1, (1, 3, 5, 40)),
+    ((3, 3), 2, 1, (2, 45, 14, 16)),
+    ((5, 5), 2, 2, (3, 19, 13, 9)),
+    ((5, 3), 1, (2, 1), (2, 33, 9, 24)),
+    ((9, 9), 1, 4, (2, 20, 12, 16)),
+]
+STACKED_NCHW_IDS = [describe(k, s, p, 1, shape) for k, s, p, shape in STACKED_NCHW_CASES]
+
+
+@pytest.mark.parametrize("dtype", HALF_AND_FLOAT, ids=str)
+@pytest.mark.parametrize("case", STACKED_NCHW_CASES, ids=STACKED_NCHW_IDS)
+def test_stacked_nchw_planes(case, dtype):
+    """The tiled path takes every such call, forced and through auto, and writes exactly out; the
+    gradients (the stride-1 input gradient on the same stacked kernels) match."""
     kernel, stride, padding, shape = case
     c = forced_case(case, dtype, "contiguous")
     check_path_into_poisoned_outs("tiled", c.x, c.weight, c.bias, c.args, c.expected, c.context)

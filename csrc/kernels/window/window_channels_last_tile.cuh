@@ -13,6 +13,10 @@
 // Bank conflicts: a 64-byte pixel is half of the 128 bytes a shared-memory phase serves, and the two
 // pixel lanes of a phase are vertically adjacent lanes (row lanes vary fastest), so the launcher pads
 // the staged rows to put those two lanes' pixels in opposite halves.
+//
+// Images much shorter than a tile (a network's later stages: 14x14, 7x7) are stacked down one tile,
+// `group` images of the chunk a tile, each with its own rows of lanes and staged rows: a tile of 32
+// pixel lanes x kRows x kCols outputs held 10% of a 7x7 image.
 #pragma once
 
 #include <algorithm>
@@ -31,6 +35,7 @@
 #include "kernels/window/channels_io.cuh"
 #include "kernels/window/channels_last_fits.h"
 #include "kernels/window/window_config.h"
+#include "plan/stacking.h"
 #include "window_params.h"
 
 namespace cute_dwconv {
@@ -40,9 +45,11 @@ namespace window {
 struct ChannelsLastTileGeometry {
   int row_lanes;      // pixel lanes down a tile (they vary fastest)
   int col_lanes;      // pixel lanes along a tile; row_lanes * col_lanes == Cfg::kPixelLanes
-  int tile_rows;      // output rows per tile: row_lanes * kRows
+  int group;          // images stacked down a tile: 1, or more where an image is much shorter than a tile
+  int member_row_lanes;  // pixel lanes down each stacked image (row_lanes when group is 1)
+  int tile_rows;      // output rows per tile and image: member_row_lanes * kRows
   int tile_cols;      // output columns per tile: col_lanes * kCols
-  int in_rows;        // staged input rows per tile
+  int in_rows;        // staged input rows per tile and image
   int in_cols;        // staged input pixels per row
   int pitch;          // elements per staged row: in_cols * kChunk, padded against bank conflicts
   int vector_stores;  // out's pixels and channels allow 4-channel stores
@@ -50,7 +57,7 @@ struct ChannelsLastTileGeometry {
   int64_t tiles;
   cutlass::FastDivmod groups;     // tile -> (pixel tile, channel chunk)
   cutlass::FastDivmod strips;     // pixel tile -> (n * row tiles + row tile, strip)
-  cutlass::FastDivmod row_tiles;  // -> (n, row tile)
+  cutlass::FastDivmod row_tiles;  // -> (image slot, row tile); a slot is `group` images
   cutlass::FastDivmod patch_cols; // staged pixel -> (row, column)
 };
 
@@ -78,7 +85,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, kExact && Cfg::kStride == 1 ? C
   extern __shared__ __align__(128) unsigned char smem_bytes[];
   float* const taps = reinterpret_cast<float*>(smem_bytes);
   int const taps_bytes = (Kh * Kw * kChunk * 4 + 127) / 128 * 128;
-  int const buffer_elems = g.in_rows * g.pitch;
+  int const buffer_elems = g.group * g.in_rows * g.pitch;
   auto patch_of = [&](int buffer) { return reinterpret_cast<T*>(smem_bytes + taps_bytes) + buffer * buffer_elems; };
 
   T const* const x = static_cast<T const*>(p.x);
@@ -99,26 +106,35 @@ __global__ void __launch_bounds__(Cfg::kThreads, kExact && Cfg::kStride == 1 ? C
   }
 
   struct Coords {
-    int n, out_row0, out_col0;
+    int n0, out_row0, out_col0;  // n0: the tile's first image; the stacked ones follow it
   };
   auto coords_of = [&](int64_t tile) {
-    int pixel_tile, tile_chunk, image_row_tile, strip, n, row_tile;
+    int pixel_tile, tile_chunk, image_row_tile, strip, slot, row_tile;
     g.groups(pixel_tile, tile_chunk, int(tile));
     g.strips(image_row_tile, strip, pixel_tile);
-    g.row_tiles(n, row_tile, image_row_tile);
-    return Coords{n, row_tile * g.tile_rows, strip * g.tile_cols};
+    g.row_tiles(slot, row_tile, image_row_tile);
+    return Coords{slot * g.group, row_tile * g.tile_rows, strip * g.tile_cols};
   };
 
+  // Each stacked image's patch, zero for images past the last.
+  int const N = int(p.N);
   auto stage = [&](Coords const& k, int buffer) {
-    staging::PixelPatchSource const src{k.out_row0 * kS - int(p.padding_h), k.out_col0 * kS - int(p.padding_w), H, W,
-                                        p.x_stride_h, p.x_stride_w, C - c_block};
-    staging::stage_pixel_patch<T, kChunk, kCopyBytes, Cfg::kThreads>(x + (int64_t(k.n) * p.x_stride_n + c_block), src,
-                                                                    g.in_rows, g.patch_cols, patch_of(buffer), g.pitch);
+    for (int m = 0; m < g.group; ++m) {
+      int const n = k.n0 + m;
+      staging::PixelPatchSource const src{k.out_row0 * kS - int(p.padding_h), k.out_col0 * kS - int(p.padding_w),
+                                          n < N ? H : 0, W, p.x_stride_h, p.x_stride_w, C - c_block};
+      staging::stage_pixel_patch<T, kChunk, kCopyBytes, Cfg::kThreads>(
+          x + (int64_t(n < N ? n : 0) * p.x_stride_n + c_block), src, g.in_rows, g.patch_cols,
+          patch_of(buffer) + m * g.in_rows * g.pitch, g.pitch);
+    }
   };
 
+  // Stacked images take consecutive row lanes (member_row_lanes each), so vertically adjacent lanes
+  // stay kRows * kS rows apart within an image, as the bank padding assumes.
   int const quad = int(threadIdx.x) % kQuads;
   int const pixel_lane = int(threadIdx.x) / kQuads;
-  int const row_lane = pixel_lane % g.row_lanes;
+  int const member = (pixel_lane % g.row_lanes) / g.member_row_lanes;
+  int const row_lane = (pixel_lane % g.row_lanes) % g.member_row_lanes;
   int const col_lane = pixel_lane / g.row_lanes;
   int const c0 = c_block + quad * kCh;
   float bias_values[kCh];
@@ -132,9 +148,10 @@ __global__ void __launch_bounds__(Cfg::kThreads, kExact && Cfg::kStride == 1 ? C
       [&](int64_t tile, int buffer) { stage(coords_of(tile), buffer); },
       [&](int64_t tile, int buffer) {
         Coords const k = coords_of(tile);
+        int const n = k.n0 + member;
         int const ho0 = k.out_row0 + row_lane * kRows;
         int const wo0 = k.out_col0 + col_lane * kCols;
-        if (c0 < C && ho0 < Ho && wo0 < Wo) {
+        if (c0 < C && ho0 < Ho && wo0 < Wo && member < g.group && n < N) {
           float acc[kRows][kCols][kCh];
           CUTE_UNROLL
           for (int r = 0; r < kRows; ++r) {
@@ -144,8 +161,8 @@ __global__ void __launch_bounds__(Cfg::kThreads, kExact && Cfg::kStride == 1 ? C
               for (int e = 0; e < kCh; ++e) acc[r][v][e] = bias_values[e];
             }
           }
-          T const* const lane_patch =
-              patch_of(buffer) + (row_lane * kRows * kS) * g.pitch + (col_lane * kCols * kS) * kChunk + quad * kCh;
+          T const* const lane_patch = patch_of(buffer) + (member * g.in_rows + row_lane * kRows * kS) * g.pitch +
+                                      (col_lane * kCols * kS) * kChunk + quad * kCh;
           int const input_rows = (kRows - 1) * kS + Kh;
 #pragma unroll kRowUnroll
           for (int i = 0; i < input_rows; ++i) {
@@ -174,7 +191,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, kExact && Cfg::kStride == 1 ? C
             }
           }
 
-          T* const out_lane = out + (int64_t(k.n) * p.out_stride_n + c0);
+          T* const out_lane = out + (int64_t(n) * p.out_stride_n + c0);
           CUTE_UNROLL
           for (int r = 0; r < kRows; ++r) {
             int const ho = ho0 + r;
@@ -210,26 +227,34 @@ LaunchStatus launch_window_channels_last_tile(WindowParams const& p, cudaStream_
   int64_t const groups = (p.C + kChunk - 1) / kChunk;
 
   // The split of the pixel lanes that stages and computes least: every output a tile computes past
-  // the image's edge costs its FMAs, every staged pixel its copy.
+  // the image's edge costs its FMAs, every staged pixel its copy. Where the image needs at most half
+  // the row lanes and one strip, images are stacked.
   window::ChannelsLastTileGeometry g{};
   int64_t best_cost = -1, best_smem = 0;
   for (int col_lanes = 1; col_lanes <= Cfg::kPixelLanes / 2; col_lanes *= 2) {
     int const row_lanes = Cfg::kPixelLanes / col_lanes;
-    int64_t const tile_rows = int64_t(row_lanes) * Cfg::kRows, tile_cols = int64_t(col_lanes) * Cfg::kCols;
+    int64_t const tile_cols = int64_t(col_lanes) * Cfg::kCols;
+    int64_t const strips = (p.Wo + tile_cols - 1) / tile_cols;
+    plan::PlaneStack const stack = plan::stack_planes(strips, row_lanes, p.Ho, Cfg::kRows, p.N);
+    int64_t const group = stack.group, member_row_lanes = stack.member_lane_rows;
+    int64_t const tile_rows = member_row_lanes * Cfg::kRows;
     int64_t const in_rows = (tile_rows - 1) * p.stride_h + p.kh;
     int64_t const in_cols = (tile_cols - Cfg::kCols) * p.stride_w + Cfg::kWindow;
     // Vertically adjacent lanes read rows kRows * stride apart.
     int64_t const pitch_bytes = staging::pixel_patch_pitch_bytes(in_cols, Cfg::kRows * Cfg::kStride);
-    int64_t const smem = taps_bytes + in_rows * pitch_bytes;  // one buffer; see below for two
+    int64_t const smem = taps_bytes + group * in_rows * pitch_bytes;  // one buffer; see below for two
     if (smem > limits.smem_per_block_optin) continue;
-    int64_t const row_tiles = (p.Ho + tile_rows - 1) / tile_rows, strips = (p.Wo + tile_cols - 1) / tile_cols;
-    int64_t const per_tile = in_rows * in_cols + tile_rows * tile_cols * p.kh * p.kw * kChunk / 128;
-    int64_t const cost = row_tiles * strips * per_tile;
+    int64_t const row_tiles = (p.Ho + tile_rows - 1) / tile_rows;
+    int64_t const slots = (p.N + group - 1) / group;
+    int64_t const per_tile = group * (in_rows * in_cols + tile_rows * tile_cols * p.kh * p.kw * kChunk / 128);
+    int64_t const cost = slots * row_tiles * strips * per_tile;
     if (best_cost < 0 || cost < best_cost) {
       best_cost = cost;
       best_smem = smem;
       g.row_lanes = row_lanes;
       g.col_lanes = col_lanes;
+      g.group = int(group);
+      g.member_row_lanes = int(member_row_lanes);
       g.tile_rows = int(tile_rows);
       g.tile_cols = int(tile_cols);
       g.in_rows = int(in_rows);
@@ -238,7 +263,7 @@ LaunchStatus launch_window_channels_last_tile(WindowParams const& p, cudaStream_
     }
   }
   if (best_cost < 0) return LaunchStatus::kUnsupported;
-  int64_t const buffer_bytes = int64_t(g.in_rows) * g.pitch * int64_t(sizeof(T));
+  int64_t const buffer_bytes = int64_t(g.group) * g.in_rows * g.pitch * int64_t(sizeof(T));
   int64_t const store_elems = Cfg::kChannels;
   g.vector_stores = reinterpret_cast<uintptr_t>(p.out) % (store_elems * sizeof(T)) == 0 &&
                     p.out_stride_n % store_elems == 0 && p.out_stride_h % store_elems == 0 &&
@@ -246,9 +271,10 @@ LaunchStatus launch_window_channels_last_tile(WindowParams const& p, cudaStream_
 
   int64_t const row_tiles = (p.Ho + g.tile_rows - 1) / g.tile_rows;
   int64_t const strips = (p.Wo + g.tile_cols - 1) / g.tile_cols;
+  int64_t const slots = (p.N + g.group - 1) / g.group;
   constexpr int64_t kIndexLimit = int64_t(1) << 31;
-  g.tiles = p.N * row_tiles * strips * groups;
-  if (p.N * row_tiles >= kIndexLimit || g.tiles >= kIndexLimit) return LaunchStatus::kUnsupported;
+  g.tiles = slots * row_tiles * strips * groups;
+  if (slots * row_tiles >= kIndexLimit || g.tiles >= kIndexLimit) return LaunchStatus::kUnsupported;
   g.groups = cutlass::FastDivmod(int(groups));
   g.strips = cutlass::FastDivmod(int(strips));
   g.row_tiles = cutlass::FastDivmod(int(row_tiles));

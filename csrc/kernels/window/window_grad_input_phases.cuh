@@ -6,9 +6,11 @@
 // h + p_h - i and w + p_w - j are even, from grad_out element ((h + p_h - i) / 2, (w + p_w - j) / 2):
 // a lane's kVec columns need kG adjacent grad_out columns per grad_out row, and its kRows rows kGRows
 // grad_out rows, each read once into registers. Which taps meet which outputs follows from the
-// paddings' parities, the same for every lane of a launch (a uniform branch per tap).
+// paddings' parities, the same for every lane of a launch (a uniform branch per tap). Planes much
+// shorter than a tile are stacked down it, `group` planes a tile (as the forward's window_tile.cuh).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include <cute/tensor.hpp>
@@ -18,11 +20,13 @@
 #include "kernels/kernel_attributes.h"
 #include "kernels/launch.h"
 #include "kernels/param_access.h"
+#include "kernels/staging/batched_loads.cuh"
 #include "kernels/staging/lane_io.cuh"
 #include "kernels/staging/row_ring.cuh"
 #include "kernels/staging/tile_walk.cuh"
 #include "kernels/window/window_config.h"
 #include "kernels/window/window_store.cuh"
+#include "plan/stacking.h"
 #include "window_params.h"
 
 namespace cute_dwconv {
@@ -30,10 +34,13 @@ namespace window {
 
 // Host-planned tiling; see launch_window_grad_input_phases.
 struct PhasesGeometry {
-  int lanes_x;        // lanes along a row: 4, 8, 16 or 32 (the block's other lanes stack down)
-  int tile_rows;      // input rows per tile: (kThreads / lanes_x) * kRows
+  int lanes_x;        // lanes along a row: 1 to 32 (the block's other lanes stack down)
+  int group;          // planes stacked down a tile: 1, or more where a plane is much shorter than a tile
+  int member_lane_rows;  // rows of lanes per stacked plane (the block's kThreads / lanes_x when group is 1)
+  int tile_rows;      // input rows per tile and plane: member_lane_rows * kRows
   int tile_cols;      // input columns per tile: lanes_x * kVec
-  int g_rows;         // staged grad_out rows per tile
+  int member_g_rows;  // staged grad_out rows per stacked plane
+  int g_rows;         // staged grad_out rows per tile: group * member_g_rows
   int chunks;         // staged copy chunks per grad_out row
   int pitch;          // elements per staged row, a multiple of 16 bytes
   int shift;          // lane 0's first grad_out column past its chunk
@@ -41,9 +48,13 @@ struct PhasesGeometry {
   int row_base, col_base;      // floor((p_h - (Kh - 1)) / 2), floor((p_w - (Kw - 1)) / 2)
   int row_parity, col_parity;  // (p_h - (Kh - 1)) mod 2, (p_w - (Kw - 1)) mod 2
   int64_t tiles;
-  cutlass::FastDivmod tiles_in_plane;  // tile -> (plane, row tile * strips + strip)
+  int64_t planes;                      // N * C
+  cutlass::FastDivmod tiles_in_plane;  // tile -> (plane slot, row tile * strips + strip); a slot is `group` planes
   cutlass::FastDivmod strip_count;     // -> (row tile, strip)
   cutlass::FastDivmod channel_count;   // plane -> (n, c)
+  cutlass::FastDivmod member_rows;     // staged row -> (stacked plane, row of it)
+  cutlass::FastDivmod taps_per_plane;  // staged tap -> (stacked plane, tap)
+  cutlass::FastDivmod taps_per_row;    // tap -> (window row, column): a stacked tile's taps are many
 };
 
 // p is the forward call's geometry with x's strides replaced by grad_input's and out's by grad_out's.
@@ -64,60 +75,108 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   int const qm = g.row_parity, pm = g.col_parity;
 
   extern __shared__ __align__(128) unsigned char smem_bytes[];
-  int const taps_padded = (Kh * Kw + 3) / 4 * 4;
-  int const buffer_bytes = taps_padded * 4 + g.g_rows * g.pitch * int(sizeof(T));  // a multiple of 16
+  int const taps_padded = (Kh * Kw + 3) / 4 * 4;  // per stacked plane
+  int const taps_bytes = g.group * taps_padded * 4;
+  int const buffer_bytes = taps_bytes + g.g_rows * g.pitch * int(sizeof(T));  // a multiple of 16
   auto taps_of = [&](int buffer) { return reinterpret_cast<float*>(smem_bytes + buffer * buffer_bytes); };
-  auto tile_of = [&](int buffer) { return reinterpret_cast<T*>(smem_bytes + buffer * buffer_bytes + taps_padded * 4); };
+  auto tile_of = [&](int buffer) { return reinterpret_cast<T*>(smem_bytes + buffer * buffer_bytes + taps_bytes); };
 
   int const stage_lanes = min(g.chunks, Cfg::kThreads);
   int const stage_rows_per_pass = Cfg::kThreads / stage_lanes;
   int const stage_lane = threadIdx.x % stage_lanes;
   // Lanes past the last whole row of lanes stage nothing (they would repeat another lane's rows).
   int const stage_row = int(threadIdx.x) < stage_rows_per_pass * stage_lanes ? threadIdx.x / stage_lanes : 1 << 30;
+  // Stacked planes interleave by rows of lanes, as in the forward (fwd_window_tile_kernel).
   int const lane_x = threadIdx.x % g.lanes_x;
-  int const lane_y = threadIdx.x / g.lanes_x;
+  int const lane_member = int(threadIdx.x / g.lanes_x) % g.group;
+  int const lane_y = int(threadIdx.x / g.lanes_x) / g.group;
   T const* const grad_out = static_cast<T const*>(grad_out_data);
   T* const grad_input = static_cast<T*>(grad_input_data);
   ParamReader<T> const weight{p.weight, p.params_float32};
 
   struct Coords {
-    int n, c, in_row0, in_col0;
+    int64_t plane0;  // the tile's first plane; the stacked ones follow it
+    int in_row0, in_col0;
   };
   auto coords_of = [&](int64_t tile) {
-    int plane, in_plane, row_tile, strip;
+    int slot, in_plane, row_tile, strip;
     Coords k;
-    g.tiles_in_plane(plane, in_plane, int(tile));
+    g.tiles_in_plane(slot, in_plane, int(tile));
     g.strip_count(row_tile, strip, in_plane);
-    g.channel_count(k.n, k.c, plane);
+    k.plane0 = int64_t(slot) * g.group;
     k.in_row0 = row_tile * g.tile_rows;
     k.in_col0 = strip * g.tile_cols;
     return k;
   };
 
-  // The taps and the grad_out rows under a tile, zero outside grad_out.
+  // The grad_out plane of stacked member m of a tile, or nullptr past the last plane.
+  auto member_plane = [&](Coords const& k, int m, int& c) -> T const* {
+    int64_t const plane = k.plane0 + m;
+    if (plane >= g.planes) return nullptr;
+    int n;
+    g.channel_count(n, c, int(plane));
+    return grad_out + (int64_t(n) * p.out_stride_n + int64_t(c) * p.out_stride_c);
+  };
+
+  // The taps and the grad_out rows under a tile, zero outside grad_out (and for stacked planes past
+  // the last).
   auto stage = [&](Coords const& k, int buffer) {
     using Atom = staging::StageCopyAtom<T, 16>;
     float* const taps = taps_of(buffer);
     T* const tile_g = tile_of(buffer);
-    T const* const g_plane = grad_out + (int64_t(k.n) * p.out_stride_n + int64_t(k.c) * p.out_stride_c);
-    for (int t = threadIdx.x; t < Kh * Kw; t += Cfg::kThreads) {
-      taps[t] = static_cast<float>(weight[int64_t(k.c) * p.w_stride_c + int64_t(t / Kw) * p.w_stride_h +
-                                          int64_t(t % Kw) * p.w_stride_w]);
-    }
+    staging::load_batched<Cfg::kThreads>(g.group * Kh * Kw, taps, [&](int t, float& value) {
+      int m, tap, i, j, c = 0;
+      g.taps_per_plane(m, tap, t);
+      g.taps_per_row(i, j, tap);
+      if (member_plane(k, m, c) != nullptr) {
+        value = static_cast<float>(
+            weight[int64_t(c) * p.w_stride_c + int64_t(i) * p.w_stride_h + int64_t(j) * p.w_stride_w]);
+      }
+      return m * taps_padded + tap;
+    });
     int const g_row0 = k.in_row0 / 2 + g.row_base;
     int const g_col0 = k.in_col0 / 2 + g.col_base - g.shift;
-    for (int row = stage_row; row < g.g_rows; row += stage_rows_per_pass) {
-      int const g_row = g_row0 + row;
-      bool const row_inside = unsigned(g_row) < unsigned(Ho);
-      for (int chunk = stage_lane; chunk < g.chunks; chunk += stage_lanes) {
-        int const g_col = g_col0 + chunk * kVec;
-        bool const inside = row_inside && unsigned(g_col) < unsigned(Wo);
-        // A zero-filled chunk still needs a valid address: the plane's first element.
-        int64_t const offset = inside ? int64_t(g_row) * p.out_stride_h + g_col : 0;
-        Tensor src = make_tensor(make_gmem_ptr(g_plane + offset), make_layout(Int<kVec>{}));
-        Tensor dst = make_tensor(make_smem_ptr(tile_g + row * g.pitch + chunk * kVec), make_layout(Int<kVec>{}));
-        copy(Atom{}.with(inside), src, dst);
+    // plane_of(row, member_row) gives a staged row's grad_out plane (nullptr past the last) and its
+    // row in that plane. Unstacked tiles look their plane up once a tile (a lookup per row cost the
+    // forward's unstacked tiles 3-9%); a stacked member's rows are consecutive, so its plane is
+    // looked up once per member a lane meets.
+    auto stage_rows = [&](auto&& plane_of) {
+      for (int row = stage_row; row < g.g_rows; row += stage_rows_per_pass) {
+        int member_row;
+        T const* const plane_g = plane_of(row, member_row);
+        T const* const g_plane = plane_g != nullptr ? plane_g : grad_out;
+        int const g_row = g_row0 + member_row;
+        bool const row_inside = plane_g != nullptr && unsigned(g_row) < unsigned(Ho);
+        for (int chunk = stage_lane; chunk < g.chunks; chunk += stage_lanes) {
+          int const g_col = g_col0 + chunk * kVec;
+          bool const inside = row_inside && unsigned(g_col) < unsigned(Wo);
+          // A zero-filled chunk still needs a valid address: the plane's first element.
+          int64_t const offset = inside ? int64_t(g_row) * p.out_stride_h + g_col : 0;
+          Tensor src = make_tensor(make_gmem_ptr(g_plane + offset), make_layout(Int<kVec>{}));
+          Tensor dst = make_tensor(make_smem_ptr(tile_g + row * g.pitch + chunk * kVec), make_layout(Int<kVec>{}));
+          copy(Atom{}.with(inside), src, dst);
+        }
       }
+    };
+    if (g.group == 1) {
+      int c;
+      T const* const plane = member_plane(k, 0, c);
+      stage_rows([&](int row, int& member_row) {
+        member_row = row;
+        return plane;
+      });
+    } else {
+      int cached_member = -1;
+      T const* cached = nullptr;
+      stage_rows([&](int row, int& member_row) {
+        int m, c;
+        g.member_rows(m, member_row, row);
+        if (m != cached_member) {
+          cached_member = m;
+          cached = member_plane(k, m, c);
+        }
+        return cached;
+      });
     }
   };
 
@@ -126,11 +185,15 @@ __global__ void __launch_bounds__(Cfg::kThreads)
       [&](int64_t tile, int buffer) { stage(coords_of(tile), buffer); },
       [&](int64_t tile, int buffer) {
         Coords const k = coords_of(tile);
+        int64_t const plane = k.plane0 + lane_member;
         int const lane_row = k.in_row0 + lane_y * kRows;
         int const lane_col = k.in_col0 + lane_x * kVec;
-        if (lane_row < H && lane_col < W) {
-          float const* const taps = taps_of(buffer);
-          T const* const lane_g = tile_of(buffer) + g.shift + lane_x * (kVec / 2) + lane_y * (kRows / 2) * g.pitch;
+        if (lane_row < H && lane_col < W && lane_y < g.member_lane_rows && plane < g.planes) {
+          int n, c;
+          g.channel_count(n, c, int(plane));
+          float const* const taps = taps_of(buffer) + lane_member * taps_padded;
+          T const* const lane_g = tile_of(buffer) + lane_member * g.member_g_rows * g.pitch + g.shift +
+                                  lane_x * (kVec / 2) + lane_y * (kRows / 2) * g.pitch;
           float acc[kRows][kVec];
           CUTE_UNROLL
           for (int r = 0; r < kRows; ++r) {
@@ -171,7 +234,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
           for (int r = 0; r < kRows; ++r) {
             int const row = lane_row + r;
             if (row >= H) break;
-            T* const dst = grad_input + (int64_t(k.n) * p.x_stride_n + int64_t(k.c) * p.x_stride_c +
+            T* const dst = grad_input + (int64_t(n) * p.x_stride_n + int64_t(c) * p.x_stride_c +
                                          int64_t(row) * p.x_stride_h + int64_t(lane_col) * p.x_stride_w);
             store_row_outputs<T, kVec>(dst, p.x_stride_w, 0, cols_left, acc[r]);
           }
@@ -208,15 +271,21 @@ LaunchStatus launch_window_grad_input_phases(WindowParams const& p, void const* 
   g.col_parity = int(col_from - 2 * g.col_base);
   g.shift = int(((g.col_base % kVec) + kVec) % kVec);
   g.lanes_x = 32;
-  for (int lanes : {4, 8, 16}) {
+  for (int lanes : {1, 2, 4, 8, 16}) {
     if (lanes * kVec >= p.W) {
       g.lanes_x = lanes;
       break;
     }
   }
   g.tile_cols = int(g.lanes_x * kVec);
-  g.tile_rows = (Cfg::kThreads / g.lanes_x) * Cfg::kRows;
-  g.g_rows = g.tile_rows / 2 - Cfg::kRows / 2 + Cfg::kGRows;
+  int64_t const strips = (p.W + g.tile_cols - 1) / g.tile_cols;
+  int64_t const planes = p.N * p.C;
+  plan::PlaneStack const stack = plan::stack_planes(strips, Cfg::kThreads / g.lanes_x, p.H, Cfg::kRows, planes);
+  g.group = stack.group;
+  g.member_lane_rows = stack.member_lane_rows;
+  g.tile_rows = g.member_lane_rows * Cfg::kRows;
+  g.member_g_rows = g.tile_rows / 2 - Cfg::kRows / 2 + Cfg::kGRows;
+  g.g_rows = g.group * g.member_g_rows;
   // Every lane reads kG columns, plus the word past them that 16-bit reads touch.
   int64_t const span = g.shift + int64_t(g.lanes_x - 1) * (kVec / 2) + Cfg::kG + 1;
   g.chunks = int((span + kVec - 1) / kVec);
@@ -226,21 +295,24 @@ LaunchStatus launch_window_grad_input_phases(WindowParams const& p, void const* 
   if (alignment == staging::RowAlignment::kWords16) alignment = staging::RowAlignment::kWords8;
   g.row_alignment = int(alignment);
 
-  int64_t const taps_bytes = (p.kh * p.kw + 3) / 4 * 4 * 4;
+  int64_t const taps_bytes = g.group * ((p.kh * p.kw + 3) / 4 * 4 * 4);
   int64_t const smem_bytes = 2 * (taps_bytes + int64_t(g.g_rows) * g.pitch * int64_t(sizeof(T)));
   DeviceLimits const& limits = device_limits(p.device);
   if (smem_bytes > limits.smem_per_block_optin) return LaunchStatus::kUnsupported;
-  int64_t const strips = (p.W + g.tile_cols - 1) / g.tile_cols;
   int64_t const row_tiles = (p.H + g.tile_rows - 1) / g.tile_rows;
-  int64_t const planes = p.N * p.C;
+  int64_t const slots = (planes + g.group - 1) / g.group;
   constexpr int64_t kIndexLimit = int64_t(1) << 31;
-  if (strips * row_tiles >= kIndexLimit || planes >= kIndexLimit || planes * strips * row_tiles >= kIndexLimit) {
+  if (strips * row_tiles >= kIndexLimit || planes >= kIndexLimit || slots * strips * row_tiles >= kIndexLimit) {
     return LaunchStatus::kUnsupported;
   }
-  g.tiles = planes * strips * row_tiles;
+  g.planes = planes;
+  g.tiles = slots * strips * row_tiles;
   g.tiles_in_plane = cutlass::FastDivmod(int(strips * row_tiles));
   g.strip_count = cutlass::FastDivmod(int(strips));
   g.channel_count = cutlass::FastDivmod(int(p.C));
+  g.member_rows = cutlass::FastDivmod(int(g.member_g_rows));
+  g.taps_per_plane = cutlass::FastDivmod(int(p.kh * p.kw));
+  g.taps_per_row = cutlass::FastDivmod(int(p.kw));
 
   constexpr auto kernel = &window::bwd_window_input_phases_kernel<Cfg>;
   int const registers = KernelAttributes<kernel>::registers_if_launchable(p.device, int(smem_bytes));

@@ -10,11 +10,14 @@
 // tap, so shared memory is read once per kVec * Kw FMAs and nothing is written until the block's
 // tiles are done. Then the block's lanes are summed (warp butterflies, then warps in order) into
 // one partial per tap; bwd_window_weight_reduce_kernel adds the partials in slice order. The same
-// bits on every run.
+// bits on every run. Planes much shorter than a tile are stacked down it, `group` images of the
+// channel a tile (as the forward's window_tile.cuh stacks planes).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include <cute/tensor.hpp>
 #include <cutlass/fast_math.h>
@@ -22,10 +25,12 @@
 #include "device_limits.h"
 #include "kernels/kernel_attributes.h"
 #include "kernels/launch.h"
+#include "kernels/staging/batched_loads.cuh"
 #include "kernels/staging/lane_io.cuh"
 #include "kernels/staging/row_ring.cuh"
 #include "kernels/staging/tile_walk.cuh"
 #include "kernels/window/window_config.h"
+#include "plan/stacking.h"
 #include "window_params.h"
 
 namespace cute_dwconv {
@@ -33,24 +38,35 @@ namespace window {
 
 // Host-planned tiling; see launch_window_grad_weight_tile.
 struct GradTileGeometry {
-  int lanes_x;        // lanes along a row: 4, 8, 16 or 32 (the block's other lanes stack down)
-  int tile_rows;      // output rows per tile: (kThreads / lanes_x) * kRows
+  int lanes_x;        // lanes along a row: 1 to 32 (the block's other lanes stack down)
+  int group;          // images stacked down a tile: 1, or more where a plane is much shorter than a tile
+  int member_lane_rows;  // rows of lanes per stacked image (the block's kThreads / lanes_x when group is 1)
+  int member_in_rows;    // staged input rows per stacked image
+  int tile_rows;      // output rows per tile and image: member_lane_rows * kRows
   int tile_cols;      // output columns per tile: lanes_x * kVec
-  int in_rows;        // staged input rows per tile
+  int in_rows;        // staged input rows per tile: group * member_in_rows
   int chunks;         // staged copy chunks per row
   int pitch;          // elements per staged row, a multiple of 16 bytes
   int col_origin;     // the first strip's first output column, in (-kVec, 0]
   int shift;          // the first input column's offset past its chunk (stride 2), the same for every tile
   int row_alignment;  // staging::RowAlignment of every lane's first column (stride 2)
   bool g_wide;        // grad_out rows are read 16 bytes per lane
-  int tiles_per_channel;               // N * row tiles * strips
+  int tiles_per_channel;               // image slots (N / group, rounded up) * row tiles * strips
   int slices;                          // blocks per channel
   cutlass::FastDivmod slice_count;     // block -> (c, slice)
   cutlass::FastDivmod strip_count;     // tile -> (n * row tiles + row tile, strip)
-  cutlass::FastDivmod row_tile_count;  // -> (n, row tile)
+  cutlass::FastDivmod row_tile_count;  // -> (image slot, row tile)
+  cutlass::FastDivmod member_rows;     // staged row -> (stacked image, row of it)
+  int elementwise;  // stacked images staged pixel by pixel into buffers zeroed once (x's rows are not
+                    // whole 16-byte chunks; as the forward's window_tile.cuh)
+  cutlass::FastDivmod plane_pixels;    // staged pixel -> (stacked image, pixel of it)
+  cutlass::FastDivmod row_pixels;      // pixel -> (row, column)
 };
 
-template <class Cfg>
+// kStacked: the launch may stack images (g.group > 1) and stage them pixel by pixel. Unstacked
+// launches take a kernel without either: the stacked code paths cost the unstacked tiles about 20%
+// of their time (MSCAN's 3x3 float32, 48 -> 56 registers).
+template <class Cfg, bool kStacked>
 __global__ void __launch_bounds__(Cfg::kThreads)
     bwd_window_weight_tile_kernel(WindowGradWeightParams const p, GradTileGeometry const g) {
   using namespace cute;
@@ -76,55 +92,101 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   int const stage_lane = threadIdx.x % stage_lanes;
   // Lanes past the last whole row of lanes stage nothing (they would repeat another lane's rows).
   int const stage_row = int(threadIdx.x) < stage_rows_per_pass * stage_lanes ? threadIdx.x / stage_lanes : 1 << 30;
+  // Stacked images interleave by rows of lanes, as in the forward (fwd_window_tile_kernel).
   int const lane_x = threadIdx.x % g.lanes_x;
-  int const lane_y = threadIdx.x / g.lanes_x;
+  int const lane_member = kStacked ? int(threadIdx.x / g.lanes_x) % g.group : 0;
+  int const lane_y = kStacked ? int(threadIdx.x / g.lanes_x) / g.group : int(threadIdx.x / g.lanes_x);
+  bool const lane_active = !kStacked || lane_y < g.member_lane_rows;
+  int const N = int(p.N);
   T const* const x_channel = static_cast<T const*>(p.x) + int64_t(c) * p.x_stride_c;
   T const* const g_channel = static_cast<T const*>(p.grad_out) + int64_t(c) * p.g_stride_c;
 
   struct Coords {
-    int n, out_row0, out_col0;
+    int n0, out_row0, out_col0;  // n0: the tile's first image; the stacked ones follow it
   };
   auto coords_of = [&](int tile) {
-    int image_row, strip, row_tile;
+    int image_row, strip, row_tile, slot;
     Coords k;
     g.strip_count(image_row, strip, tile);
-    g.row_tile_count(k.n, row_tile, image_row);
+    g.row_tile_count(slot, row_tile, image_row);
+    k.n0 = kStacked ? slot * g.group : slot;
     k.out_row0 = row_tile * g.tile_rows;
     k.out_col0 = strip * g.tile_cols + g.col_origin;
     return k;
   };
 
-  // The input rows under a tile, zero outside the image (as the forward's stage).
+  // The input rows under a tile, zero outside the image and for stacked images past the last (as
+  // the forward's stage).
   auto stage = [&](Coords const& k, int buffer) {
     using Atom = staging::StageCopyAtom<T, 16>;
     T* const tile_x = tile_of(buffer);
-    T const* const x_plane = x_channel + int64_t(k.n) * p.x_stride_n;
     int const in_row0 = k.out_row0 * kS - int(p.padding_h);
     int const in_col0 = k.out_col0 * kS - int(p.padding_w) - g.shift;
-    for (int row = stage_row; row < g.in_rows; row += stage_rows_per_pass) {
-      int const in_row = in_row0 + row;
-      bool const row_inside = unsigned(in_row) < unsigned(H);
-      for (int chunk = stage_lane; chunk < g.chunks; chunk += stage_lanes) {
-        int const in_col = in_col0 + chunk * kVec;
-        bool const inside = row_inside && unsigned(in_col) < unsigned(W);
-        // A zero-filled chunk still needs a valid address: the plane's first element.
-        int64_t const offset = inside ? int64_t(in_row) * p.x_stride_h + in_col : 0;
-        Tensor src = make_tensor(make_gmem_ptr(x_plane + offset), make_layout(Int<kVec>{}));
-        Tensor dst = make_tensor(make_smem_ptr(tile_x + row * g.pitch + chunk * kVec), make_layout(Int<kVec>{}));
-        copy(Atom{}.with(inside), src, dst);
+    if (kStacked && g.elementwise) {
+      // The tile's images' pixels, a batch of plain loads in flight per lane; pixels no window
+      // reaches are skipped, and the padding was zeroed once.
+      int const pixels = g.plane_pixels.divisor;
+      int const images = min(g.group, N - k.n0);
+      int const staged_cols = g.chunks * kVec;
+      staging::load_batched<Cfg::kThreads>(images * pixels, tile_x, [&](int item, T& value) {
+        int m, pixel, row, col;
+        g.plane_pixels(m, pixel, item);
+        g.row_pixels(row, col, pixel);
+        int const slot_row = row - in_row0, slot_col = col - in_col0;
+        if (slot_row >= g.member_in_rows || slot_col >= staged_cols) return -1;
+        value = x_channel[int64_t(k.n0 + m) * p.x_stride_n + int64_t(row) * p.x_stride_h + col];
+        return (m * g.member_in_rows + slot_row) * g.pitch + slot_col;
+      });
+      return;
+    }
+    // rows_of(row, member_row) gives a staged row's image (k.n0 + its stacked member) and its row
+    // in that image. Unstacked tiles take the lookup-free one (a lookup per row cost the forward's
+    // unstacked tiles 3-9%); a stacked member's rows are consecutive, so its image is found once per
+    // member a lane meets.
+    auto stage_rows = [&](auto&& image_of) {
+      for (int row = stage_row; row < g.in_rows; row += stage_rows_per_pass) {
+        int member_row;
+        int const n = image_of(row, member_row);
+        T const* const x_plane = x_channel + int64_t(n < N ? n : 0) * p.x_stride_n;
+        int const in_row = in_row0 + member_row;
+        bool const row_inside = n < N && unsigned(in_row) < unsigned(H);
+        for (int chunk = stage_lane; chunk < g.chunks; chunk += stage_lanes) {
+          int const in_col = in_col0 + chunk * kVec;
+          bool const inside = row_inside && unsigned(in_col) < unsigned(W);
+          // A zero-filled chunk still needs a valid address: the plane's first element.
+          int64_t const offset = inside ? int64_t(in_row) * p.x_stride_h + in_col : 0;
+          Tensor src = make_tensor(make_gmem_ptr(x_plane + offset), make_layout(Int<kVec>{}));
+          Tensor dst = make_tensor(make_smem_ptr(tile_x + row * g.pitch + chunk * kVec), make_layout(Int<kVec>{}));
+          copy(Atom{}.with(inside), src, dst);
+        }
       }
+    };
+    if (!kStacked) {
+      stage_rows([&](int row, int& member_row) {
+        member_row = row;
+        return k.n0;
+      });
+    } else {
+      stage_rows([&](int row, int& member_row) {
+        int m;
+        g.member_rows(m, member_row, row);
+        return k.n0 + m;
+      });
     }
   };
 
-  // This lane's grad_out values of a tile, zero past the plane's edges (so that they add nothing).
+  // This lane's grad_out values of a tile, zero past the plane's edges and for idle lanes (so that
+  // they add nothing).
   auto load_grads = [&](Coords const& k, float (&gv)[kRows][kVec]) {
     int const col = k.out_col0 + lane_x * kVec;
-    T const* const g_plane = g_channel + int64_t(k.n) * p.g_stride_n;
+    int const n = k.n0 + lane_member;
+    int const rows = !kStacked || (lane_active && n < N) ? Ho : 0;  // rows of this lane's image it may read
+    T const* const g_plane = g_channel + int64_t(n < N ? n : 0) * p.g_stride_n;
     CUTE_UNROLL
     for (int r = 0; r < kRows; ++r) {
       int const row = k.out_row0 + lane_y * kRows + r;
       T const* const src = g_plane + int64_t(row) * p.g_stride_h + int64_t(col) * p.g_stride_w;
-      if (g.g_wide && row < Ho && col + kVec <= Wo) {  // (g_wide: col_origin is 0, so col >= 0)
+      if (g.g_wide && row < rows && col + kVec <= Wo) {  // (g_wide: col_origin is 0, so col >= 0)
         uint4 const v = *reinterpret_cast<uint4 const*>(src);
         uint32_t words[4] = {v.x, v.y, v.z, v.w};
         CUTE_UNROLL
@@ -132,7 +194,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
       } else {
         CUTE_UNROLL
         for (int e = 0; e < kVec; ++e) {
-          bool const inside = row < Ho && unsigned(col + e) < unsigned(Wo);
+          bool const inside = row < rows && unsigned(col + e) < unsigned(Wo);
           gv[r][e] = inside ? static_cast<float>(src[int64_t(e) * p.g_stride_w]) : 0.0f;
         }
       }
@@ -149,6 +211,14 @@ __global__ void __launch_bounds__(Cfg::kThreads)
 
   // grad_out's loads go out before the wait for the tile's copies, so their latency overlaps it.
   float gv[kRows][kVec];
+  if (kStacked && g.elementwise) {  // the padding of every tile, once (see stage)
+    uint4* const words = reinterpret_cast<uint4*>(smem_bytes);
+    for (int i = threadIdx.x; i < 2 * buffer_elems * int(sizeof(T)) / 16; i += Cfg::kThreads) {
+      words[i] = make_uint4(0, 0, 0, 0);
+    }
+    __syncthreads();
+  }
+
   staging::walk_tiles(
       slice, g.tiles_per_channel, g.slices, true, [&](int tile, int buffer) { stage(coords_of(tile), buffer); },
       [&](int tile, int buffer) {
@@ -157,7 +227,8 @@ __global__ void __launch_bounds__(Cfg::kThreads)
           CUTE_UNROLL
           for (int e = 0; e < kVec; ++e) bias_acc += gv[r][e];
         }
-        T const* const lane_tile = tile_of(buffer) + g.shift + lane_x * kVec * kS;
+        T const* const lane_tile =
+            tile_of(buffer) + lane_member * g.member_in_rows * g.pitch + g.shift + lane_x * kVec * kS;
         auto accumulate = [&](auto alignment) {
           CUTE_UNROLL
           for (int i = 0; i < kK; ++i) {
@@ -178,10 +249,14 @@ __global__ void __launch_bounds__(Cfg::kThreads)
             }
           }
         };
-        if constexpr (kS == 1) {
-          accumulate(std::integral_constant<staging::RowAlignment, staging::RowAlignment::kWords16>{});
-        } else {
-          staging::with_row_alignment<T>(g.row_alignment, accumulate);
+        // An idle lane's rows would run past the stacked images' staging; a lane of an image past the
+        // last would multiply its zeros by what an earlier tile left there.
+        if (!kStacked || (lane_active && coords_of(tile).n0 + lane_member < N)) {
+          if constexpr (kS == 1) {
+            accumulate(std::integral_constant<staging::RowAlignment, staging::RowAlignment::kWords16>{});
+          } else {
+            staging::with_row_alignment<T>(g.row_alignment, accumulate);
+          }
         }
       },
       [&](int tile) { load_grads(coords_of(tile), gv); });
@@ -231,10 +306,10 @@ bool plan_window_grad_weight_tile(WindowGradWeightParams const& p, window::GradT
   constexpr int64_t kS = Cfg::kStride;
   constexpr int64_t kCoordLimit = int64_t(1) << 30;
   if (p.kh > Cfg::kK || p.kw > Cfg::kK || p.stride_h != kS || p.stride_w != kS || p.dilation_h != 1 ||
-      p.dilation_w != 1 || p.x_stride_w != 1 ||
-      staging::stage_copy_bytes<T>(p.x, p.W, p.x_stride_h, p.x_stride_c, p.x_stride_n) != 16) {
+      p.dilation_w != 1 || p.x_stride_w != 1) {
     return false;
   }
+  bool const copy16 = staging::stage_copy_bytes<T>(p.x, p.W, p.x_stride_h, p.x_stride_c, p.x_stride_n) == 16;
   if (p.H >= kCoordLimit || p.W >= kCoordLimit || p.padding_h >= kCoordLimit || p.padding_w >= kCoordLimit ||
       (p.Ho + 256) * kS >= kCoordLimit || (p.Wo + 256) * kS >= kCoordLimit) {
     return false;
@@ -247,28 +322,45 @@ bool plan_window_grad_weight_tile(WindowGradWeightParams const& p, window::GradT
   g.shift = kS == 1 ? 0 : int((kVec - misalignment) % kVec);
   int64_t const cols = p.Wo - g.col_origin;
   g.lanes_x = 32;
-  for (int lanes : {4, 8, 16}) {
+  for (int lanes : {1, 2, 4, 8, 16}) {
     if (lanes * kVec >= cols) {
       g.lanes_x = lanes;
       break;
     }
   }
   g.tile_cols = int(g.lanes_x * kVec);
-  g.tile_rows = (Cfg::kThreads / g.lanes_x) * Cfg::kRows;
-  int64_t const in_rows = (g.tile_rows - 1) * kS + p.kh;
+  int64_t const strips = (cols + g.tile_cols - 1) / g.tile_cols;
+  // A channel's images stack as the forward's planes do.
+  plan::PlaneStack const stack = plan::stack_planes(strips, Cfg::kThreads / g.lanes_x, p.Ho, Cfg::kRows, p.N);
+  g.group = stack.group;
+  g.member_lane_rows = stack.member_lane_rows;
+  // Rows that are not whole 16-byte chunks stage pixel by pixel, which only stacked images allow.
+  if (!copy16 && g.group == 1) return false;
+  g.elementwise = !copy16;
+  g.tile_rows = g.member_lane_rows * Cfg::kRows;
+  int64_t member_in_rows = (g.tile_rows - 1) * kS + p.kh;
   // Every lane reads kWindow columns, plus the word past them that 16-bit reads touch.
   int64_t const span = g.shift + int64_t(g.lanes_x - 1) * kVec * kS + Cfg::kWindow + 1;
   int64_t const chunks = (span + kVec - 1) / kVec;
-  int64_t const pitch = chunks * kVec;
+  int64_t pitch_units = chunks;  // 16-byte units
+  if (g.group > 1 && g.lanes_x < 8) {
+    // Stacked images on distinct banks within a shared-memory phase (see launch_window_tile).
+    int const residue = kS == 1 ? g.lanes_x : 1;
+    member_in_rows |= 1;
+    while (pitch_units % (2 * residue) != residue) ++pitch_units;
+  }
+  int64_t const in_rows = g.group * member_in_rows;
+  int64_t const pitch = pitch_units * kVec;
   constexpr int64_t kSums = Cfg::kK * Cfg::kK + 1;
   smem_bytes = std::max<int64_t>(2 * in_rows * pitch * int64_t(sizeof(T)), (Cfg::kThreads / 32) * kSums * 4);
   DeviceLimits const& limits = device_limits(p.device);
   if (smem_bytes > limits.smem_per_block_optin) return false;
-  int64_t const strips = (cols + g.tile_cols - 1) / g.tile_cols;
   int64_t const row_tiles = (p.Ho + g.tile_rows - 1) / g.tile_rows;
-  int64_t const tiles_per_channel = p.N * strips * row_tiles;
+  int64_t const slots = (p.N + g.group - 1) / g.group;
+  int64_t const tiles_per_channel = slots * strips * row_tiles;
   int64_t const slices = window_grad_weight_tile_slices(p.C, tiles_per_channel, limits.multiprocessors);
   if (tiles_per_channel >= (int64_t(1) << 31) || p.C * slices >= (int64_t(1) << 31)) return false;
+  g.member_in_rows = int(member_in_rows);
   g.in_rows = int(in_rows);
   g.chunks = int(chunks);
   g.pitch = int(pitch);
@@ -281,6 +373,9 @@ bool plan_window_grad_weight_tile(WindowGradWeightParams const& p, window::GradT
   g.slice_count = cutlass::FastDivmod(int(slices));
   g.strip_count = cutlass::FastDivmod(int(strips));
   g.row_tile_count = cutlass::FastDivmod(int(row_tiles));
+  g.member_rows = cutlass::FastDivmod(int(member_in_rows));
+  g.plane_pixels = cutlass::FastDivmod(int(p.H * p.W > 0 ? p.H * p.W : 1));
+  g.row_pixels = cutlass::FastDivmod(int(p.W > 0 ? p.W : 1));
   return true;
 }
 
@@ -299,12 +394,15 @@ LaunchStatus launch_window_grad_weight_tile(WindowGradWeightParams const& p, cud
   window::GradTileGeometry g{};
   int64_t smem_bytes = 0;
   if (!plan_window_grad_weight_tile<Cfg>(p, g, smem_bytes)) return LaunchStatus::kUnsupported;
-  constexpr auto kernel = &window::bwd_window_weight_tile_kernel<Cfg>;
-  if (KernelAttributes<kernel>::registers_if_launchable(p.device, int(smem_bytes)) == 0) {
-    return LaunchStatus::kUnsupported;
-  }
-  kernel<<<dim3(unsigned(p.C * g.slices)), Cfg::kThreads, size_t(smem_bytes), stream>>>(p, g);
-  return LaunchStatus::kLaunched;
+  auto launch = [&](auto stacked) {
+    constexpr auto kKernel = &window::bwd_window_weight_tile_kernel<Cfg, decltype(stacked)::value>;
+    if (KernelAttributes<kKernel>::registers_if_launchable(p.device, int(smem_bytes)) == 0) {
+      return LaunchStatus::kUnsupported;
+    }
+    kKernel<<<dim3(unsigned(p.C * g.slices)), Cfg::kThreads, size_t(smem_bytes), stream>>>(p, g);
+    return LaunchStatus::kLaunched;
+  };
+  return g.group > 1 ? launch(std::true_type{}) : launch(std::false_type{});
 }
 
 }  // namespace cute_dwconv

@@ -4,9 +4,12 @@
 // kRows output rows of kVec adjacent columns. Per window row, a lane reads the kWindow input
 // columns under its outputs once into registers and slides the row's taps across them, so shared
 // memory is read about (kVec + Kw - 1) / (kVec * Kw) times per FMA: long windows are bound by the
-// FMA pipe, not by loads.
+// FMA pipe, not by loads. Planes much shorter than a tile (a network's later stages: 28x28 down to
+// 7x7) are stacked down one tile, `group` planes a tile, each with its own rows of lanes, staged
+// rows and taps, instead of leaving most of a tile's lanes idle below one plane.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include <cute/tensor.hpp>
@@ -17,11 +20,13 @@
 #include "kernels/kernel_attributes.h"
 #include "kernels/launch.h"
 #include "kernels/param_access.h"
+#include "kernels/staging/batched_loads.cuh"
 #include "kernels/staging/lane_io.cuh"
 #include "kernels/staging/row_ring.cuh"
 #include "kernels/staging/tile_walk.cuh"
 #include "kernels/window/window_config.h"
 #include "kernels/window/window_store.cuh"
+#include "plan/stacking.h"
 #include "plan/tiling.h"
 #include "window_params.h"
 
@@ -30,11 +35,14 @@ namespace window {
 
 // Host-planned tiling; see launch_window_tile.
 struct TileGeometry {
-  int lanes_x;        // lanes along a row: 4, 8, 16 or 32 (the block's other lanes stack down)
-  int tile_rows;      // output rows per tile: (kThreads / lanes_x) * kRows
+  int lanes_x;        // lanes along a row: 1 to 32 (the block's other lanes stack down)
+  int group;          // planes stacked down a tile: 1, or more where a plane is much shorter than a tile
+  int member_lane_rows;  // rows of lanes per stacked plane (the block's kThreads / lanes_x when group is 1)
+  int member_in_rows;    // staged input rows per stacked plane
+  int tile_rows;      // output rows per tile and plane: member_lane_rows * kRows
   int tile_cols;      // output columns per tile: lanes_x * kVec
   int col_origin;     // the first strip's first output column, <= 0 (see launch_window_tile)
-  int in_rows;        // staged input rows per tile
+  int in_rows;        // staged input rows per tile: group * member_in_rows
   int chunks;         // staged copy chunks per row
   int chunk_elems;    // elements per chunk (the copy width; 1 for plain loads)
   int pitch;          // elements per staged row, a multiple of 16 bytes
@@ -42,7 +50,16 @@ struct TileGeometry {
   int row_alignment;  // staging::RowAlignment of every lane's first column
   int buffers;        // 1 or 2: with two, the next tile's copies are in flight while this one computes
   int64_t tiles;
-  cutlass::FastDivmod tiles_in_plane;  // tile -> (plane, row tile * strips + strip)
+  int64_t planes;                      // N * C
+  cutlass::FastDivmod tiles_in_plane;  // tile -> (plane slot, row tile * strips + strip); a slot is `group` planes
+  cutlass::FastDivmod member_rows;     // staged row -> (stacked plane, row of it)
+  cutlass::FastDivmod chunk_count;     // staged chunk -> (row, chunk of it)
+  int elementwise;  // stacked planes staged element by element into buffers zeroed once (see the launcher)
+  int64_t contiguous_planes;           // H * W where the planes lie one after another in x, else 0
+  cutlass::FastDivmod plane_pixels;    // staged pixel -> (stacked plane, pixel of it)
+  cutlass::FastDivmod row_pixels;      // pixel -> (row, column)
+  cutlass::FastDivmod taps_per_plane;  // staged tap -> (stacked plane, tap)
+  cutlass::FastDivmod taps_per_row;    // tap -> (window row, column): a stacked tile's taps are many
   cutlass::FastDivmod strip_count;     // -> (row tile, strip)
   cutlass::FastDivmod channel_count;   // plane -> (n, c)
 };
@@ -58,7 +75,11 @@ constexpr bool window_tile_has_exact() {
 // unrolled, the taps sit in registers, and each input row under a lane is read and converted once
 // for all the lane's output rows it feeds (the general loop reads it once per output row): 8-37%
 // faster on every NCHW row of bench_depthwise.py (NOTES.md, variant 71).
-template <class Cfg, int kCopyBytes, bool kExact>
+//
+// kStacked: the launch may stack planes (g.group > 1). Exact windows have a kernel without it: with a
+// lane's taps at a per-lane address, ptxas holds all K x K of them in registers (7x7 float32: 56 ->
+// 96 registers, five blocks per SM instead of nine), which the unstacked planes need not pay.
+template <class Cfg, int kCopyBytes, bool kExact, bool kStacked>
 __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowParams const p, TileGeometry const g) {
   using namespace cute;
   using T = typename Cfg::Element;
@@ -79,32 +100,41 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowPa
   // top stall on ConvNeXt's 7x7, profiling/NOTES.md, variant 55); one leaves room for more blocks
   // where a block has few tiles to overlap.
   extern __shared__ __align__(128) unsigned char smem_bytes[];
-  int const taps_padded = (Kh * Kw + 3) / 4 * 4;
-  int const buffer_bytes = taps_padded * 4 + g.in_rows * g.pitch * int(sizeof(T));  // a multiple of 16
+  int const taps_padded = (Kh * Kw + 3) / 4 * 4;  // per stacked plane
+  int const taps_bytes = g.group * taps_padded * 4;
+  int const buffer_bytes = taps_bytes + g.in_rows * g.pitch * int(sizeof(T));  // a multiple of 16
   auto taps_of = [&](int buffer) { return reinterpret_cast<float*>(smem_bytes + buffer * buffer_bytes); };
-  auto tile_of = [&](int buffer) { return reinterpret_cast<T*>(smem_bytes + buffer * buffer_bytes + taps_padded * 4); };
+  auto tile_of = [&](int buffer) { return reinterpret_cast<T*>(smem_bytes + buffer * buffer_bytes + taps_bytes); };
 
   int const stage_lanes = min(g.chunks, Cfg::kThreads);
   int const stage_rows_per_pass = Cfg::kThreads / stage_lanes;
   int const stage_lane = threadIdx.x % stage_lanes;
   // Lanes past the last whole row of lanes stage nothing (they would repeat another lane's rows).
   int const stage_row = int(threadIdx.x) < stage_rows_per_pass * stage_lanes ? threadIdx.x / stage_lanes : 1 << 30;
+  // Stacked planes interleave by rows of lanes (row q of lanes: plane q % group, its row q / group),
+  // so that the few lanes of one row in a shared-memory phase meet lanes of other planes, whose
+  // staged rows the launcher spaces onto other banks. Rows of lanes past group * member_lane_rows idle.
   int const lane_x = threadIdx.x % g.lanes_x;
-  int const lane_y = threadIdx.x / g.lanes_x;
+  int const lane_member = kStacked ? int(threadIdx.x / g.lanes_x) % g.group : 0;
+  int const lane_y = kStacked ? int(threadIdx.x / g.lanes_x) / g.group : int(threadIdx.x / g.lanes_x);
   T const* const x = static_cast<T const*>(p.x);
   T* const out = static_cast<T*>(p.out);
   ParamReader<T> const weight{p.weight, p.params_float32};
   ParamReader<T> const bias{p.bias, p.params_float32};
 
   struct Coords {
-    int n, c, out_row0, out_col0, in_row0, in_col0;
+    int64_t plane0;  // the tile's first plane; the stacked ones follow it
+    int n, c;        // plane0's image and channel (unstacked kernels only)
+    int out_row0, out_col0, in_row0, in_col0;
   };
   auto coords_of = [&](int64_t tile) {
-    int plane, in_plane, row_tile, strip;
+    int slot, in_plane, row_tile, strip;
     Coords k;
-    g.tiles_in_plane(plane, in_plane, int(tile));
+    g.tiles_in_plane(slot, in_plane, int(tile));
     g.strip_count(row_tile, strip, in_plane);
-    g.channel_count(k.n, k.c, plane);
+    k.plane0 = int64_t(slot) * g.group;
+    k.n = k.c = 0;
+    if constexpr (!kStacked) g.channel_count(k.n, k.c, slot);
     k.out_row0 = row_tile * g.tile_rows;
     k.out_col0 = strip * g.tile_cols + g.col_origin;
     k.in_row0 = k.out_row0 * S - int(p.padding_h);
@@ -112,18 +142,119 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowPa
     return k;
   };
 
-  // The taps and the input rows under a tile, zero outside the image. Rows past the last output
-  // row's window are staged anyway (at most a tile's worth). Lanes take a row's chunks in turn,
-  // several rows per pass (no division per chunk).
+  // The plane of stacked member m of a tile: its x, or nullptr past the last plane.
+  auto member_plane = [&](Coords const& k, int m, int& c) -> T const* {
+    int64_t const plane = k.plane0 + m;
+    if (plane >= g.planes) return nullptr;
+    int n;
+    g.channel_count(n, c, int(plane));
+    return x + (int64_t(n) * p.x_stride_n + int64_t(c) * p.x_stride_c);
+  };
+  // The plane a staged row of a stacked tile comes from, and the row within it. A member's rows are
+  // consecutive, so a lane looks its plane up once per member it meets (`cache`), not once per row.
+  struct PlaneCache {
+    int member = -1;
+    T const* plane = nullptr;
+  };
+  auto row_source = [&](Coords const& k, int row, PlaneCache& cache, int& member_row) -> T const* {
+    int m;
+    g.member_rows(m, member_row, row);
+    if (m != cache.member) {
+      int c;
+      cache.member = m;
+      cache.plane = member_plane(k, m, c);
+    }
+    return cache.plane;
+  };
+
+  // Elementwise staging (g.elementwise): the pixels of a tile's planes, each to its place in the
+  // 16-byte layout; the buffers' padding was zeroed once. Pixels no output's window reaches (rows
+  // or columns past the staged ones) are skipped.
+  auto stage_pixels = [&](Coords const& k, T* tile_x) {
+    int const staged_cols = g.chunks * g.chunk_elems;
+    int const pixels = g.plane_pixels.divisor;
+    int64_t const planes_left = g.planes - k.plane0;
+    int const items = int(planes_left < g.group ? planes_left : g.group) * pixels;
+    // The place of pixel (row, col) of the tile's plane m, or -1 where no window reaches it.
+    auto slot_of = [&](int m, int row, int col) {
+      int const slot_row = row - k.in_row0, slot_col = col - k.in_col0;
+      return slot_row < g.member_in_rows && slot_col < staged_cols
+                 ? (m * g.member_in_rows + slot_row) * g.pitch + slot_col
+                 : -1;
+    };
+    if (g.contiguous_planes == 0) {
+      staging::load_batched<Cfg::kThreads>(items, tile_x, [&](int item, T& value) {
+        int m, pixel, row, col, c;
+        g.plane_pixels(m, pixel, item);
+        g.row_pixels(row, col, pixel);
+        int const slot = slot_of(m, row, col);
+        if (slot >= 0) value = member_plane(k, m, c)[int64_t(row) * p.x_stride_h + col];
+        return slot;
+      });
+      return;
+    }
+    // The tile's planes are one run of x (16-byte aligned): read 16 bytes a lane, several in flight,
+    // each element to its place (one element at a time, 16-bit planes staged slower than the 4-byte
+    // float32 ones); the run's ends that are not whole 16 bytes element by element.
+    constexpr int kElems = 16 / int(sizeof(T));
+    constexpr int kVectorsInFlight = 4;
+    T const* const run = x + k.plane0 * g.contiguous_planes;
+    int const head = int((kElems - (k.plane0 * g.contiguous_planes) % kElems) % kElems);
+    int const vectors = items > head ? (items - head) / kElems : 0;
+    int const tail = head + vectors * kElems;
+    for (int base = threadIdx.x; base < vectors; base += kVectorsInFlight * Cfg::kThreads) {
+      uint4 data[kVectorsInFlight];
+      CUTE_UNROLL
+      for (int b = 0; b < kVectorsInFlight; ++b) {
+        int const v = base + b * Cfg::kThreads;
+        if (v < vectors) data[b] = *reinterpret_cast<uint4 const*>(run + head + v * kElems);
+      }
+      CUTE_UNROLL
+      for (int b = 0; b < kVectorsInFlight; ++b) {
+        int const v = base + b * Cfg::kThreads;
+        if (v >= vectors) break;
+        T const* const values = reinterpret_cast<T const*>(&data[b]);
+        int m, pixel, row, col;
+        g.plane_pixels(m, pixel, head + v * kElems);
+        g.row_pixels(row, col, pixel);
+        CUTE_UNROLL
+        for (int e = 0; e < kElems; ++e) {
+          int const slot = slot_of(m, row, col);
+          if (slot >= 0) tile_x[slot] = values[e];
+          if (++col == W) {
+            col = 0;
+            if (++row == H) {
+              row = 0;
+              ++m;
+            }
+          }
+        }
+      }
+    }
+    for (int i = threadIdx.x; i < head + (items - tail); i += Cfg::kThreads) {
+      int const item = i < head ? i : tail + (i - head);
+      int m, pixel, row, col;
+      g.plane_pixels(m, pixel, item);
+      g.row_pixels(row, col, pixel);
+      int const slot = slot_of(m, row, col);
+      if (slot >= 0) tile_x[slot] = run[item];
+    }
+  };
+
+  // The taps and the input rows under a tile, zero outside the image (and for stacked planes past
+  // the last). Rows past the last output row's window are staged anyway (at most a tile's worth).
   auto stage = [&](Coords const& k, int buffer) {
     float* const taps = taps_of(buffer);
     T* const tile_x = tile_of(buffer);
-    T const* const x_plane = x + (int64_t(k.n) * p.x_stride_n + int64_t(k.c) * p.x_stride_c);
-    for (int t = threadIdx.x; t < Kh * Kw; t += Cfg::kThreads) {
-      taps[t] = static_cast<float>(weight[int64_t(k.c) * p.w_stride_c + int64_t(t / Kw) * p.w_stride_h +
-                                          int64_t(t % Kw) * p.w_stride_w]);
-    }
-    if constexpr (kCopyBytes > 0) {
+    if constexpr (!kStacked) {
+      // One plane a tile: its taps and rows without the stacked planes' lookups (a lookup per row
+      // cost these tiles 3-9%: ConvNeXt's 7x7, MobileNet's strided 3x3).
+      T const* const x_plane = x + (int64_t(k.n) * p.x_stride_n + int64_t(k.c) * p.x_stride_c);
+      for (int t = threadIdx.x; t < Kh * Kw; t += Cfg::kThreads) {
+        taps[t] = static_cast<float>(weight[int64_t(k.c) * p.w_stride_c + int64_t(t / Kw) * p.w_stride_h +
+                                            int64_t(t % Kw) * p.w_stride_w]);
+      }
+      static_assert(kCopyBytes > 0 || kStacked, "plain loads are always planned as stacked");
       constexpr int kCopyElems = kCopyBytes / int(sizeof(T));
       using Atom = staging::StageCopyAtom<T, kCopyBytes>;
       for (int row = stage_row; row < g.in_rows; row += stage_rows_per_pass) {
@@ -140,31 +271,86 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowPa
           copy(Atom{}.with(inside), src, dst);
         }
       }
-    } else {  // plain loads: one element per chunk
-      for (int row = stage_row; row < g.in_rows; row += stage_rows_per_pass) {
-        int const in_row = k.in_row0 + row;
-        bool const row_inside = unsigned(in_row) < unsigned(H);
-        for (int col = stage_lane; col < g.chunks; col += stage_lanes) {
-          int const in_col = k.in_col0 + col;
-          bool const inside = row_inside && unsigned(in_col) < unsigned(W);
-          tile_x[row * g.pitch + col] =
-              inside ? x_plane[int64_t(in_row) * p.x_stride_h + int64_t(in_col) * p.x_stride_w] : T(0);
+    } else {
+      // A stacked tile's taps are group * Kh * Kw loads (64 planes of 49 for bfloat16 7x7 on 7x7
+      // planes): batched like the plain loads, not one latency a load.
+      staging::load_batched<Cfg::kThreads>(g.group * Kh * Kw, taps, [&](int t, float& value) {
+        int m, tap, i, j, c = 0;
+        g.taps_per_plane(m, tap, t);
+        g.taps_per_row(i, j, tap);
+        if (member_plane(k, m, c) != nullptr) {
+          value = static_cast<float>(
+              weight[int64_t(c) * p.w_stride_c + int64_t(i) * p.w_stride_h + int64_t(j) * p.w_stride_w]);
         }
+        return m * taps_padded + tap;
+      });
+      PlaneCache cache;
+      if constexpr (kStacked && kCopyBytes > 0) {
+        if (g.elementwise) {
+          stage_pixels(k, tile_x);
+          return;
+        }
+      }
+      if constexpr (kCopyBytes > 0) {
+        // Lanes take a row's chunks in turn, several rows per pass (no division per chunk).
+        constexpr int kCopyElems = kCopyBytes / int(sizeof(T));
+        using Atom = staging::StageCopyAtom<T, kCopyBytes>;
+        for (int row = stage_row; row < g.in_rows; row += stage_rows_per_pass) {
+          int member_row;
+          T const* const plane_x = row_source(k, row, cache, member_row);
+          T const* const x_plane = plane_x != nullptr ? plane_x : x;
+          int const in_row = k.in_row0 + member_row;
+          bool const row_inside = plane_x != nullptr && unsigned(in_row) < unsigned(H);
+          for (int chunk = stage_lane; chunk < g.chunks; chunk += stage_lanes) {
+            int const in_col = k.in_col0 + chunk * kCopyElems;
+            bool const inside = row_inside && unsigned(in_col) < unsigned(W);
+            // A zero-filled chunk still needs a valid address: the plane's first element.
+            int64_t const offset = inside ? int64_t(in_row) * p.x_stride_h + in_col : 0;
+            Tensor src = make_tensor(make_gmem_ptr(x_plane + offset), make_layout(Int<kCopyElems>{}));
+            Tensor dst = make_tensor(make_smem_ptr(tile_x + row * g.pitch + chunk * kCopyElems),
+                                     make_layout(Int<kCopyElems>{}));
+            copy(Atom{}.with(inside), src, dst);
+          }
+        }
+      } else {
+        // Plain loads (rows not whole 16-byte chunks), batched.
+        staging::load_batched<Cfg::kThreads>(g.in_rows * g.chunks, tile_x, [&](int item, T& value) {
+          int row, col, member_row;
+          g.chunk_count(row, col, item);
+          T const* const plane_x = row_source(k, row, cache, member_row);
+          int const in_row = k.in_row0 + member_row, in_col = k.in_col0 + col;
+          if (plane_x != nullptr && unsigned(in_row) < unsigned(H) && unsigned(in_col) < unsigned(W)) {
+            value = plane_x[int64_t(in_row) * p.x_stride_h + int64_t(in_col) * p.x_stride_w];
+          }
+          return row * g.pitch + col;
+        });
       }
     }
   };
+
+  if constexpr (kStacked && kCopyBytes > 0) {
+    if (g.elementwise) {  // the padding of every tile, once (see stage_pixels)
+      uint4* const words = reinterpret_cast<uint4*>(smem_bytes);
+      for (int i = threadIdx.x; i < g.buffers * buffer_bytes / 16; i += Cfg::kThreads) words[i] = make_uint4(0, 0, 0, 0);
+      __syncthreads();
+    }
+  }
 
   staging::walk_tiles(
       int64_t(blockIdx.x), g.tiles, int64_t(gridDim.x), g.buffers == 2,
       [&](int64_t tile, int buffer) { stage(coords_of(tile), buffer); },
       [&](int64_t tile, int buffer) {
         Coords const k = coords_of(tile);
-        int const n = k.n, c = k.c, out_row0 = k.out_row0, out_col0 = k.out_col0;
-        float const* const taps = taps_of(buffer);
-        T const* const tile_x = tile_of(buffer);
+        int const out_row0 = k.out_row0, out_col0 = k.out_col0;
+        int64_t const plane = k.plane0 + lane_member;
+        float const* const taps = taps_of(buffer) + lane_member * taps_padded;
+        T const* const tile_x = tile_of(buffer) + lane_member * g.member_in_rows * g.pitch;
         int const lane_col = out_col0 + lane_x * kVec;
         int const lane_row = out_row0 + lane_y * kRows;
-        if (lane_col < Wo && lane_col + kVec > 0 && lane_row < Ho) {
+        if (lane_col < Wo && lane_col + kVec > 0 && lane_row < Ho &&
+            (!kStacked || (lane_y < g.member_lane_rows && plane < g.planes))) {
+          int n = k.n, c = k.c;
+          if constexpr (kStacked) g.channel_count(n, c, int(plane));
           float const bias_value = bias ? static_cast<float>(bias[int64_t(c) * p.bias_stride]) : 0.0f;
           float acc[kRows][kVec];
           CUTE_UNROLL
@@ -283,11 +469,31 @@ LaunchStatus launch_window_tile(WindowParams const& p, cudaStream_t stream) {
   window::TileGeometry g{};
   int const copy_bytes = staging::stage_copy_bytes<T>(p.x, p.W, p.x_stride_h, p.x_stride_c, p.x_stride_n) == 16 ? 16 : 0;
   constexpr int64_t kVecElems = 16 / int64_t(sizeof(T));
+  // The narrowest row of lanes that covers the output width, so that narrow planes (56 columns, say)
+  // leave few lanes idle; wider ones take several strips of 32 lanes.
+  g.lanes_x = 32;
+  for (int lanes : {1, 2, 4, 8, 16}) {
+    if (int64_t(lanes) * Cfg::kVec >= p.Wo) {
+      g.lanes_x = lanes;
+      break;
+    }
+  }
+  g.tile_cols = g.lanes_x * Cfg::kVec;
+  int64_t const strips_unshifted = (p.Wo + g.tile_cols - 1) / g.tile_cols;
+  plan::PlaneStack const stack =
+      plan::stack_planes(strips_unshifted, Cfg::kThreads / g.lanes_x, p.Ho, Cfg::kRows, p.N * p.C);
+  g.group = stack.group;
+  g.member_lane_rows = stack.member_lane_rows;
+  // Stacked planes whose rows are not whole 16-byte chunks (a 7x7 or 14x14 plane) are staged element
+  // by element into the layout 16-byte chunks would give them, into buffers zeroed once: every tile
+  // covers whole planes, so each writes only its planes' pixels and the padding stays zero.
+  g.elementwise = g.group > 1 && copy_bytes != 16;
+  int const layout_bytes = g.elementwise ? 16 : copy_bytes;
   // Strips may start left of the image, at the origin that puts every lane's first input column on
   // the best boundary for its shared-memory reads: 16 bytes at stride 1 whatever the padding (a
   // 16-bit window at an odd column would be read word by word and realigned).
   int64_t shift = 0, chunk_elems = 1, origin = 0;
-  if (copy_bytes == 16) {
+  if (layout_bytes == 16) {
     chunk_elems = kVecElems;
     auto shift_at = [&](int64_t o) { return ((-o * p.stride_w - p.padding_w) % chunk_elems + chunk_elems) % chunk_elems; };
     auto rank = [&](int64_t sh) { return int(staging::row_alignment(int(sh * int64_t(sizeof(T))))); };
@@ -296,19 +502,8 @@ LaunchStatus launch_window_tile(WindowParams const& p, cudaStream_t stream) {
     }
     shift = shift_at(origin);
   }
-  // The narrowest row of lanes that covers the output width, so that narrow planes (56 columns, say)
-  // leave few lanes idle; wider ones take several strips of 32 lanes.
-  g.lanes_x = 32;
-  for (int lanes : {4, 8, 16}) {
-    if (int64_t(lanes) * Cfg::kVec >= p.Wo) {
-      g.lanes_x = lanes;
-      break;
-    }
-  }
-  g.tile_cols = g.lanes_x * Cfg::kVec;
   // ... but only where the shift costs no extra strip (a 128-column plane with a 16-bit 3x3 would
   // take two strips, or twice the lanes, for the alignment: measured twice as slow).
-  int64_t const strips_unshifted = (p.Wo + g.tile_cols - 1) / g.tile_cols;
   if ((p.Wo + origin + g.tile_cols - 1) / g.tile_cols > strips_unshifted) {
     int64_t best = 0;
     for (int64_t o = 0; o < chunk_elems && (p.Wo + o + g.tile_cols - 1) / g.tile_cols == strips_unshifted; ++o) {
@@ -321,55 +516,88 @@ LaunchStatus launch_window_tile(WindowParams const& p, cudaStream_t stream) {
     shift = ((-origin * p.stride_w - p.padding_w) % chunk_elems + chunk_elems) % chunk_elems;
   }
   g.col_origin = int(-origin);
-  g.tile_rows = (Cfg::kThreads / g.lanes_x) * Cfg::kRows;
-  int64_t const in_rows = int64_t(g.tile_rows - 1) * p.stride_h + reach_h;
+  int64_t const strips = (p.Wo + origin + g.tile_cols - 1) / g.tile_cols;
+  g.tile_rows = g.member_lane_rows * Cfg::kRows;
+  int64_t member_in_rows = int64_t(g.tile_rows - 1) * p.stride_h + reach_h;
   // The columns every lane's reads reach: its kVec outputs' windows (kWindow, or the dilated reach),
   // plus the word past them that 16-bit reads touch.
   int64_t const lane_reach = Cfg::kBucketed ? Cfg::kWindow : (Cfg::kVec - 1) * p.stride_w + reach_w;
   int64_t const span = int64_t(g.lanes_x - 1) * Cfg::kVec * p.stride_w + lane_reach + 1;
   int64_t const chunks = (shift + span + chunk_elems - 1) / chunk_elems;
-  int64_t const pitch = (chunks * chunk_elems + kVecElems - 1) / kVecElems * kVecElems;
-  int64_t const taps_bytes = (p.kh * p.kw + 3) / 4 * 4 * 4;
+  int64_t pitch_units = (chunks * chunk_elems + kVecElems - 1) / kVecElems;  // 16-byte units
+  if (g.group > 1 && g.lanes_x < 8) {
+    // A shared-memory phase (8 lanes of 16 bytes) spans 8 / lanes_x stacked planes, member_in_rows
+    // * pitch_units apart: an odd multiple of lanes_x (stride 1; odd at stride 2) puts them on
+    // distinct banks. member_in_rows odd and pitch_units such a multiple do it.
+    int const residue = p.stride_w == 1 ? g.lanes_x : 1;
+    member_in_rows |= 1;
+    while (pitch_units % (2 * residue) != residue) ++pitch_units;
+  }
+  int64_t const in_rows = g.group * member_in_rows;
+  int64_t const pitch = pitch_units * kVecElems;
+  int64_t const taps_bytes = g.group * ((p.kh * p.kw + 3) / 4 * 4 * 4);
   int64_t const buffer_bytes = taps_bytes + in_rows * pitch * int64_t(sizeof(T));
   DeviceLimits const& limits = device_limits(p.device);
   if (buffer_bytes > limits.smem_per_block_optin) return LaunchStatus::kUnsupported;
 
+  g.member_in_rows = int(member_in_rows);
   g.in_rows = int(in_rows);
   g.chunks = int(chunks);
   g.chunk_elems = int(chunk_elems);
   g.pitch = int(pitch);
   g.shift = int(shift);
   g.row_alignment = int(staging::row_alignment(int(shift * int64_t(sizeof(T)))));
-  int64_t const strips = (p.Wo + origin + g.tile_cols - 1) / g.tile_cols;
   int64_t const row_tiles = (p.Ho + g.tile_rows - 1) / g.tile_rows;
   int64_t const planes = p.N * p.C;
+  int64_t const slots = (planes + g.group - 1) / g.group;
   constexpr int64_t kIndexLimit = int64_t(1) << 31;
-  if (strips * row_tiles >= kIndexLimit || planes >= kIndexLimit || planes * strips * row_tiles >= kIndexLimit) {
+  if (strips * row_tiles >= kIndexLimit || planes >= kIndexLimit || slots * strips * row_tiles >= kIndexLimit) {
     return LaunchStatus::kUnsupported;
   }
-  g.tiles = planes * strips * row_tiles;
+  g.planes = planes;
+  g.tiles = slots * strips * row_tiles;
   g.tiles_in_plane = cutlass::FastDivmod(int(strips * row_tiles));
   g.strip_count = cutlass::FastDivmod(int(strips));
   g.channel_count = cutlass::FastDivmod(int(p.C));
+  g.member_rows = cutlass::FastDivmod(int(member_in_rows));
+  g.chunk_count = cutlass::FastDivmod(int(chunks));
+  g.plane_pixels = cutlass::FastDivmod(int(p.H * p.W > 0 ? p.H * p.W : 1));
+  g.row_pixels = cutlass::FastDivmod(int(p.W > 0 ? p.W : 1));
+  g.contiguous_planes = p.x_stride_h == p.W && p.x_stride_c == p.H * p.W && p.x_stride_n == p.C * p.H * p.W &&
+                                reinterpret_cast<uintptr_t>(p.x) % 16 == 0
+                            ? p.H * p.W
+                            : 0;
+  g.taps_per_plane = cutlass::FastDivmod(int(p.kh * p.kw));
+  g.taps_per_row = cutlass::FastDivmod(int(p.kw));
 
   // The kernel for the copy width and window, its registers and its shared-memory opt-in. Exact
   // windows of the narrow buckets run fully unrolled (window_tile_has_exact says which).
-  bool const exact = window::window_tile_has_exact<Cfg>() && copy_bytes == 16 && p.kh == Cfg::kKwMax &&
+  bool const exact = window::window_tile_has_exact<Cfg>() && layout_bytes == 16 && p.kh == Cfg::kKwMax &&
                      p.kw == Cfg::kKwMax;
-  auto* kernel = &window::fwd_window_tile_kernel<Cfg, 0, false>;
+  // Exact windows have a kernel for unstacked planes too (see kStacked); the others always stack.
+  auto* kernel = &window::fwd_window_tile_kernel<Cfg, 0, false, true>;
   int registers = 0;
-  auto pick = [&](auto copy, auto exact_window) {
-    constexpr auto kKernel =
-        &window::fwd_window_tile_kernel<Cfg, decltype(copy)::value, decltype(exact_window)::value>;
+  auto pick = [&](auto copy, auto exact_window, auto stacked) {
+    constexpr auto kKernel = &window::fwd_window_tile_kernel<Cfg, decltype(copy)::value,
+                                                             decltype(exact_window)::value, decltype(stacked)::value>;
     kernel = kKernel;
     registers = KernelAttributes<kKernel>::registers(p.device);
     return &KernelAttributes<kKernel>::allow_shared_memory;
   };
   using C16 = std::integral_constant<int, 16>;
   using C0 = std::integral_constant<int, 0>;
+  using Yes = std::true_type;
+  using No = std::false_type;
+  // (Buckets without exact windows name only the stacked kernels here.) Stacked 16-bit planes take
+  // the bucketed kernel: the unrolled one measured the same on every small-plane row (NOTES.md,
+  // variant 93) and was the build's heaviest.
   using Exact = std::integral_constant<bool, window::window_tile_has_exact<Cfg>()>;
-  auto const allow = copy_bytes == 16 ? (exact ? pick(C16{}, Exact{}) : pick(C16{}, std::false_type{}))
-                                      : pick(C0{}, std::false_type{});
+  using StackedExact = std::integral_constant<bool, Exact::value && sizeof(T) == 4>;
+  using Unstacked = std::integral_constant<bool, !Exact::value>;
+  auto const allow = layout_bytes != 16 ? pick(C0{}, No{}, Yes{})
+                     : !exact         ? pick(C16{}, No{}, Yes{})
+                     : g.group > 1    ? pick(C16{}, StackedExact{}, Yes{})
+                                      : pick(C16{}, Exact{}, Unstacked{});
   if (registers == 0) return LaunchStatus::kUnsupported;
   // Buffers and grid: two buffers only pay where a block walks several tiles and they cost no
   // occupancy (or leave 16 warps per SM); the grid is at most policy.window_waves waves. 64 waves,
