@@ -270,13 +270,7 @@ LaunchStatus launch_window_grad_input_phases(WindowParams const& p, void const* 
   g.row_parity = int(row_from - 2 * g.row_base);
   g.col_parity = int(col_from - 2 * g.col_base);
   g.shift = int(((g.col_base % kVec) + kVec) % kVec);
-  g.lanes_x = 32;
-  for (int lanes : {1, 2, 4, 8, 16}) {
-    if (lanes * kVec >= p.W) {
-      g.lanes_x = lanes;
-      break;
-    }
-  }
+  g.lanes_x = plan::lanes_along_row(p.W, kVec);
   g.tile_cols = int(g.lanes_x * kVec);
   int64_t const strips = (p.W + g.tile_cols - 1) / g.tile_cols;
   int64_t const planes = p.N * p.C;

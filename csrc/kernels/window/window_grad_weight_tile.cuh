@@ -321,13 +321,7 @@ bool plan_window_grad_weight_tile(WindowGradWeightParams const& p, window::GradT
   g.col_origin = kS == 1 && misalignment != 0 ? int(misalignment - kVec) : 0;
   g.shift = kS == 1 ? 0 : int((kVec - misalignment) % kVec);
   int64_t const cols = p.Wo - g.col_origin;
-  g.lanes_x = 32;
-  for (int lanes : {1, 2, 4, 8, 16}) {
-    if (lanes * kVec >= cols) {
-      g.lanes_x = lanes;
-      break;
-    }
-  }
+  g.lanes_x = plan::lanes_along_row(cols, kVec);
   g.tile_cols = int(g.lanes_x * kVec);
   int64_t const strips = (cols + g.tile_cols - 1) / g.tile_cols;
   // A channel's images stack as the forward's planes do.
@@ -343,12 +337,7 @@ bool plan_window_grad_weight_tile(WindowGradWeightParams const& p, window::GradT
   int64_t const span = g.shift + int64_t(g.lanes_x - 1) * kVec * kS + Cfg::kWindow + 1;
   int64_t const chunks = (span + kVec - 1) / kVec;
   int64_t pitch_units = chunks;  // 16-byte units
-  if (g.group > 1 && g.lanes_x < 8) {
-    // Stacked images on distinct banks within a shared-memory phase (see launch_window_tile).
-    int const residue = kS == 1 ? g.lanes_x : 1;
-    member_in_rows |= 1;
-    while (pitch_units % (2 * residue) != residue) ++pitch_units;
-  }
+  plan::space_stacked_rows(g.group, g.lanes_x, kS, member_in_rows, pitch_units);
   int64_t const in_rows = g.group * member_in_rows;
   int64_t const pitch = pitch_units * kVec;
   constexpr int64_t kSums = Cfg::kK * Cfg::kK + 1;

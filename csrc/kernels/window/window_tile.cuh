@@ -469,15 +469,7 @@ LaunchStatus launch_window_tile(WindowParams const& p, cudaStream_t stream) {
   window::TileGeometry g{};
   int const copy_bytes = staging::stage_copy_bytes<T>(p.x, p.W, p.x_stride_h, p.x_stride_c, p.x_stride_n) == 16 ? 16 : 0;
   constexpr int64_t kVecElems = 16 / int64_t(sizeof(T));
-  // The narrowest row of lanes that covers the output width, so that narrow planes (56 columns, say)
-  // leave few lanes idle; wider ones take several strips of 32 lanes.
-  g.lanes_x = 32;
-  for (int lanes : {1, 2, 4, 8, 16}) {
-    if (int64_t(lanes) * Cfg::kVec >= p.Wo) {
-      g.lanes_x = lanes;
-      break;
-    }
-  }
+  g.lanes_x = plan::lanes_along_row(p.Wo, Cfg::kVec);
   g.tile_cols = g.lanes_x * Cfg::kVec;
   int64_t const strips_unshifted = (p.Wo + g.tile_cols - 1) / g.tile_cols;
   plan::PlaneStack const stack =
@@ -525,14 +517,7 @@ LaunchStatus launch_window_tile(WindowParams const& p, cudaStream_t stream) {
   int64_t const span = int64_t(g.lanes_x - 1) * Cfg::kVec * p.stride_w + lane_reach + 1;
   int64_t const chunks = (shift + span + chunk_elems - 1) / chunk_elems;
   int64_t pitch_units = (chunks * chunk_elems + kVecElems - 1) / kVecElems;  // 16-byte units
-  if (g.group > 1 && g.lanes_x < 8) {
-    // A shared-memory phase (8 lanes of 16 bytes) spans 8 / lanes_x stacked planes, member_in_rows
-    // * pitch_units apart: an odd multiple of lanes_x (stride 1; odd at stride 2) puts them on
-    // distinct banks. member_in_rows odd and pitch_units such a multiple do it.
-    int const residue = p.stride_w == 1 ? g.lanes_x : 1;
-    member_in_rows |= 1;
-    while (pitch_units % (2 * residue) != residue) ++pitch_units;
-  }
+  plan::space_stacked_rows(g.group, g.lanes_x, p.stride_w, member_in_rows, pitch_units);
   int64_t const in_rows = g.group * member_in_rows;
   int64_t const pitch = pitch_units * kVecElems;
   int64_t const taps_bytes = g.group * ((p.kh * p.kw + 3) / 4 * 4 * 4);
