@@ -21,8 +21,13 @@ The later stages of the same networks, on small planes:
     convnext7x7_14  7x7 (ConvNeXt stage 3)   64x384x14x14
     convnext7x7_7   7x7 (ConvNeXt stage 4)   64x768x7x7
     mscan5x5_16     5x5 (MSCAN-T stage 4)    8x256x16x16
+    mscan3x3_32     3x3 (MSCAN-T stage 3 MLP) 8x640x32x32
+    mscan5x5_32     5x5 (MSCAN-T stage 3)    8x160x32x32
+    mobilenet3x3_28 3x3 (MobileNetV2 32-ch)  64x192x28x28
     mobilenet3x3_14 3x3 (MobileNetV2 96-ch)  64x576x14x14
     mobilenet3x3_7  3x3 (MobileNetV2 160-ch) 64x960x7x7
+    mobilenet3x3s2_28  3x3 stride 2 (MobileNetV2 32-ch)  64x192x28x28
+    mobilenet3x3s2_14  3x3 stride 2 (MobileNetV2 96-ch)  64x576x14x14
 
 Each case runs in every --dtypes and --layouts: ours in that layout (its output follows x's memory
 format), PyTorch in both NCHW and channels_last, the faster of its two beside ours (the table says
@@ -102,8 +107,15 @@ ROWS = [
     Row("convnext7x7_14", "7x7 (ConvNeXt stage 3)", (64, 384, 14, 14), (7, 7)),
     Row("convnext7x7_7", "7x7 (ConvNeXt stage 4)", (64, 768, 7, 7), (7, 7)),
     Row("mscan5x5_16", "5x5 (MSCAN-T stage 4)", (8, 256, 16, 16), (5, 5)),
+    Row("mscan3x3_32", "3x3 (MSCAN-T stage 3 MLP)", (8, 640, 32, 32), (3, 3)),
+    Row("mscan5x5_32", "5x5 (MSCAN-T stage 3)", (8, 160, 32, 32), (5, 5)),
+    Row("mobilenet3x3_28", "3x3 (MobileNetV2, 32 channels x 6)", (64, 192, 28, 28), (3, 3)),
     Row("mobilenet3x3_14", "3x3 (MobileNetV2, 96 channels x 6)", (64, 576, 14, 14), (3, 3)),
     Row("mobilenet3x3_7", "3x3 (MobileNetV2, 160 channels x 6)", (64, 960, 7, 7), (3, 3)),
+    Row("mobilenet3x3s2_28", "3x3 stride 2 (MobileNetV2, 32 channels x 6)", (64, 192, 28, 28), (3, 3), stride=2,
+        padding=(1, 1)),
+    Row("mobilenet3x3s2_14", "3x3 stride 2 (MobileNetV2, 96 channels x 6)", (64, 576, 14, 14), (3, 3), stride=2,
+        padding=(1, 1)),
 ]
 
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,

@@ -2,7 +2,7 @@
 and the floor, to choose between kernels (profiling/NOTES.md keeps the figures).
 
     python profiling/bench_window_paths.py [--cases convnext7x7,mscan3x3] [--dtypes float32,bfloat16]
-                                           [--paths channels_last_tile,channels_last_l1,tiled,tensor_core]
+                                           [--paths channels_last_tile,channels_last_l1,tiled,tensor_core,planes]
 
 Each path runs on x in the layout it reads (channels_last_* on channels_last, tiled on NCHW) into an
 output of the same layout, through torch.ops.cute_dwconv._depthwise_conv2d_path_out; a path that

@@ -220,6 +220,10 @@ def check_windows() -> bool:
                                  (5, 3, 1, (2, 33, 9, 24)), (3, 3, 2, (2, 45, 14, 16)), (5, 5, 2, (3, 19, 13, 9))]:
             x, w, b = window_problem(shape, kh, kw, dtype, True)
             ok &= check_window("stacked planes", "tiled", x, w, b, (s, s), (kh // 2, kw // 2), (1, 1))
+        # Whole small planes: the last block part full, a padding past the window, stride 2.
+        for k, s, pad, shape in [(7, 1, 3, (3, 37, 7, 7)), (3, 1, 3, (2, 7, 5, 9)), (5, 2, 2, (3, 19, 13, 9))]:
+            x, w, b = window_problem(shape, k, k, dtype, True)
+            ok &= check_window("whole planes", "planes", x, w, b, (s, s), (pad, pad), (1, 1))
         if dtype in (torch.float16, torch.bfloat16):  # tensor cores: every band depth, two row tiles
             for kh, kw, rows in [(3, 3, 70), (7, 7, 40), (13, 9, 30), (31, 31, 25), (5, 51, 20)]:
                 x, w, b = window_problem((2, 3, rows, 72), kh, kw, dtype, True)

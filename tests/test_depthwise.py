@@ -33,7 +33,7 @@ DEVICE = "cuda"
 HALF_AND_FLOAT = [torch.float32, torch.float16, torch.bfloat16]
 ALL_DTYPES = HALF_AND_FLOAT + [torch.float64]
 SIXTEEN_BIT = [torch.bfloat16, torch.float16]
-PATHS = ["auto", "tiled", "tensor_core", "channels_last", "channels_last_tile", "channels_last_l1", "direct"]
+PATHS = ["auto", "tiled", "tensor_core", "planes", "channels_last", "channels_last_tile", "channels_last_l1", "direct"]
 NHWC_PATHS = ("channels_last", "channels_last_tile", "channels_last_l1")
 
 
@@ -527,6 +527,7 @@ STACKED_NCHW_CASES = [
     ((5, 5), 2, 2, (3, 19, 13, 9)),
     ((5, 3), 1, (2, 1), (2, 33, 9, 24)),
     ((9, 9), 1, 4, (2, 20, 12, 16)),
+    ((5, 3), 1, (5, 3), (2, 33, 9, 24)),  # paddings past the window: the input gradient's are negative
 ]
 STACKED_NCHW_IDS = [describe(k, s, p, 1, shape) for k, s, p, shape in STACKED_NCHW_CASES]
 
@@ -540,6 +541,71 @@ def test_stacked_nchw_planes(case, dtype):
     c = forced_case(case, dtype, "contiguous")
     check_path_into_poisoned_outs("tiled", c.x, c.weight, c.bias, c.args, c.expected, c.context)
     check_forward_backward(c.x, c.weight, c.bias, stride, padding, 1, c.generator, c.context)
+
+
+def test_strided_input_gradient_of_uncovered_rows():
+    """Rows below the last window (a bottom padding of 0 at stride 3) get no gradient: the phase
+    that holds them reads grad_out past its last row, a negative padding on small stacked planes
+    (found by the randomized test)."""
+    generator = seeded(random.randrange(2**31))
+    for dtype in HALF_AND_FLOAT:
+        x = randn((1, 2, 12, 51), dtype, generator)
+        weight, _ = make_params(2, (5, 51), dtype, False, generator)
+        check_forward_backward(x, weight, None, (3, 1), [3, 0, 0, 0], 1, generator,
+                               f"(5, 51) stride (3, 1) padding [3, 0, 0, 0] {dtype}", via_op=True)
+
+
+# Whole small planes staged at once (the exact 3x3, 5x5 and 7x7 windows at stride 1 and 2):
+# ConvNeXt's and MobileNet's later stages (7x7 to 28x28 planes), plane counts that leave the last
+# block part full, a single plane, widths that leave a lane's columns part full (7, 9, 13),
+# paddings of none and past the window (outputs larger than the input), the largest planes a block
+# stages one at a time, odd sizes at stride 2.
+PLANES_CASES = [
+    ((7, 7), 1, 3, (3, 37, 7, 7)),
+    ((7, 7), 1, 3, (2, 41, 14, 14)),
+    ((7, 7), 1, 3, (1, 5, 28, 28)),
+    ((7, 7), 1, 0, (2, 9, 13, 11)),
+    ((5, 5), 1, 2, (3, 30, 16, 16)),
+    ((5, 5), 1, 4, (1, 1, 9, 6)),
+    ((3, 3), 1, 1, (4, 50, 14, 14)),
+    ((3, 3), 1, 1, (1, 70, 32, 32)),
+    ((3, 3), 1, 3, (2, 7, 5, 9)),
+    ((3, 3), 2, 1, (2, 45, 14, 14)),
+    ((3, 3), 2, 0, (3, 10, 15, 8)),
+    ((5, 5), 2, 2, (3, 19, 13, 9)),
+    ((7, 7), 2, 3, (2, 6, 28, 28)),
+]
+PLANES_IDS = [describe(k, s, p, 1, shape) for k, s, p, shape in PLANES_CASES]
+
+
+@pytest.mark.parametrize("dtype", HALF_AND_FLOAT, ids=str)
+@pytest.mark.parametrize("case", PLANES_CASES, ids=PLANES_IDS)
+def test_whole_planes(case, dtype):
+    """The planes path takes every such call, forced, into an output of x's layout and into a channel
+    slice, and writes exactly out; the forward and gradients through auto (which takes the same
+    kernel for planes of up to 28x28 outputs, the stride-1 input gradient as a flipped window) match."""
+    kernel, stride, padding, shape = case
+    c = forced_case(case, dtype, "contiguous")
+    check_path_into_poisoned_outs("planes", c.x, c.weight, c.bias, c.args, c.expected, c.context)
+    check_forward_backward(c.x, c.weight, c.bias, stride, padding, 1, c.generator, c.context)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+def test_whole_planes_of_views(dtype):
+    """Channel slices and batch slices of x (planes that do not follow one another) and 16-bit x
+    beside float32 parameters, as autocast calls it."""
+    generator = seeded(random.randrange(2**31))
+    base = randn((4, 24, 14, 14), dtype, generator)
+    for x in (base[:, 3:20], base[::2], base[1:, :, :, :]):
+        weight, bias = make_params(x.shape[1], (3, 3), dtype, True, generator)
+        expected = reference(x, weight, bias, 1, 1, 1)
+        check_path_into_poisoned_outs("planes", x, weight, bias, ([1, 1], [1, 1], [1, 1]), expected,
+                                      f"planes of a view {tuple(x.stride())} {dtype}")
+    if dtype == torch.bfloat16:
+        x = base.contiguous()
+        weight, bias = make_params(x.shape[1], (7, 7), torch.float32, True, generator)
+        out = ops._depthwise_conv2d_float_params(x, weight, bias, [1, 1], [3, 3], [1, 1])
+        torch.testing.assert_close(out.double(), reference(x, weight, bias, 1, 3, 1), **conv_tolerance(dtype, 49))
 
 
 # 16-bit NCHW windows on tensor cores (stride 1, rows staged with 16-byte copies: widths a multiple
@@ -775,6 +841,8 @@ def test_forced_path(path, dtype):
         assert sum(ran.values()) == 0, f"the {path} path took {dtype} calls: {ran}"
     elif path == "tensor_core":  # 16-bit NCHW rows that stage whole 16-byte chunks, where the cases have them
         assert all(ran[layout] == 0 for layout in NHWC_LAYOUTS), f"the tensor-core path took channels_last x: {ran}"
+    elif path == "planes":  # exact 3x3, 5x5 and 7x7 windows at equal strides and unit dilation on NCHW rows
+        assert all(ran[layout] == 0 for layout in NHWC_LAYOUTS), f"the planes path took channels_last x: {ran}"
     elif path == "tiled":
         assert ran["contiguous"] > 0, f"the tiled path took no NCHW call ({refused} refused)"
         assert all(ran[layout] == 0 for layout in NHWC_LAYOUTS), f"the tiled path took channels_last x: {ran}"

@@ -9,6 +9,8 @@
 #include "dispatch/window_table.h"
 #include "kernels/window/window_config.h"
 #include "kernels/window/window_launch.h"
+#include "kernels/window/window_planes.h"
+#include "plan/planes.h"
 #include "plan/tiling.h"
 
 namespace cute_dwconv {
@@ -56,6 +58,22 @@ inline bool prefers_mma(WindowParams const& p) {
   return p.kh * p.kw >= plan::tiling_policy().window_mma_min_taps && p.Wo >= 32;
 }
 
+// NCHW planes staged whole, for the exact windows of the table.
+template <class T>
+LaunchStatus launch_planes(WindowParams const& p, cudaStream_t stream) {
+#define CUTE_DWCONV_TRY_BUCKET(K_, S_)                                                    \
+  if (p.kh == K_ && p.kw == K_ && p.stride_h == S_) {                                     \
+    return launch_window_planes<WindowPlanesConfig<T, K_, S_>>(p, stream);                \
+  }
+  CUTE_DWCONV_WINDOW_PLANES_TABLE(CUTE_DWCONV_TRY_BUCKET)
+#undef CUTE_DWCONV_TRY_BUCKET
+  return LaunchStatus::kUnsupported;
+}
+
+// Whether auto sends an NCHW call to the whole planes: output planes of at most
+// plan::window_planes_max_pixels() pixels.
+inline bool prefers_planes(WindowParams const& p) { return p.Ho * p.Wo <= plan::window_planes_max_pixels(); }
+
 template <class T>
 LaunchStatus launch_tile(WindowParams const& p, cudaStream_t stream) {
   if (p.stride_h == p.stride_w && p.dilation_h == 1 && p.dilation_w == 1) {
@@ -79,6 +97,9 @@ FwdStatus forward_typed(WindowParams const& p, WindowPath path, cudaStream_t str
     if ((any_channels_last || path == WindowPath::kChannelsLastTile || path == WindowPath::kChannelsLastL1) &&
         done(launch_channels_last<T>(p, any_channels_last || path == WindowPath::kChannelsLastTile,
                                      any_channels_last || path == WindowPath::kChannelsLastL1, stream))) {
+      return FwdStatus::kLaunched;
+    }
+    if (((staged && prefers_planes(p)) || path == WindowPath::kPlanes) && done(launch_planes<T>(p, stream))) {
       return FwdStatus::kLaunched;
     }
     if (((staged && prefers_mma(p)) || path == WindowPath::kTensorCore) && done(launch_mma<T>(p, stream))) {

@@ -133,7 +133,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
         g.plane_pixels(m, pixel, item);
         g.row_pixels(row, col, pixel);
         int const slot_row = row - in_row0, slot_col = col - in_col0;
-        if (slot_row >= g.member_in_rows || slot_col >= staged_cols) return -1;
+        if (unsigned(slot_row) >= unsigned(g.member_in_rows) || unsigned(slot_col) >= unsigned(staged_cols)) return -1;
         value = x_channel[int64_t(k.n0 + m) * p.x_stride_n + int64_t(row) * p.x_stride_h + col];
         return (m * g.member_in_rows + slot_row) * g.pitch + slot_col;
       });

@@ -22,6 +22,7 @@
 #include "kernels/param_access.h"
 #include "kernels/staging/batched_loads.cuh"
 #include "kernels/staging/lane_io.cuh"
+#include "kernels/staging/plane_runs.cuh"
 #include "kernels/staging/row_ring.cuh"
 #include "kernels/staging/tile_walk.cuh"
 #include "kernels/window/window_config.h"
@@ -175,10 +176,12 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowPa
     int const pixels = g.plane_pixels.divisor;
     int64_t const planes_left = g.planes - k.plane0;
     int const items = int(planes_left < g.group ? planes_left : g.group) * pixels;
-    // The place of pixel (row, col) of the tile's plane m, or -1 where no window reaches it.
+    // The place of pixel (row, col) of the tile's plane m, or -1 where no window reaches it: past the
+    // staged rows and columns, and before them where a padding is negative (the stride-1 input
+    // gradient of a padding wider than the window), which would land in another plane's rows.
     auto slot_of = [&](int m, int row, int col) {
       int const slot_row = row - k.in_row0, slot_col = col - k.in_col0;
-      return slot_row < g.member_in_rows && slot_col < staged_cols
+      return unsigned(slot_row) < unsigned(g.member_in_rows) && unsigned(slot_col) < unsigned(staged_cols)
                  ? (m * g.member_in_rows + slot_row) * g.pitch + slot_col
                  : -1;
     };
@@ -193,52 +196,10 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowPa
       });
       return;
     }
-    // The tile's planes are one run of x (16-byte aligned): read 16 bytes a lane, several in flight,
-    // each element to its place (one element at a time, 16-bit planes staged slower than the 4-byte
-    // float32 ones); the run's ends that are not whole 16 bytes element by element.
-    constexpr int kElems = 16 / int(sizeof(T));
-    constexpr int kVectorsInFlight = 4;
-    T const* const run = x + k.plane0 * g.contiguous_planes;
-    int const head = int((kElems - (k.plane0 * g.contiguous_planes) % kElems) % kElems);
-    int const vectors = items > head ? (items - head) / kElems : 0;
-    int const tail = head + vectors * kElems;
-    for (int base = threadIdx.x; base < vectors; base += kVectorsInFlight * Cfg::kThreads) {
-      uint4 data[kVectorsInFlight];
-      CUTE_UNROLL
-      for (int b = 0; b < kVectorsInFlight; ++b) {
-        int const v = base + b * Cfg::kThreads;
-        if (v < vectors) data[b] = *reinterpret_cast<uint4 const*>(run + head + v * kElems);
-      }
-      CUTE_UNROLL
-      for (int b = 0; b < kVectorsInFlight; ++b) {
-        int const v = base + b * Cfg::kThreads;
-        if (v >= vectors) break;
-        T const* const values = reinterpret_cast<T const*>(&data[b]);
-        int m, pixel, row, col;
-        g.plane_pixels(m, pixel, head + v * kElems);
-        g.row_pixels(row, col, pixel);
-        CUTE_UNROLL
-        for (int e = 0; e < kElems; ++e) {
-          int const slot = slot_of(m, row, col);
-          if (slot >= 0) tile_x[slot] = values[e];
-          if (++col == W) {
-            col = 0;
-            if (++row == H) {
-              row = 0;
-              ++m;
-            }
-          }
-        }
-      }
-    }
-    for (int i = threadIdx.x; i < head + (items - tail); i += Cfg::kThreads) {
-      int const item = i < head ? i : tail + (i - head);
-      int m, pixel, row, col;
-      g.plane_pixels(m, pixel, item);
-      g.row_pixels(row, col, pixel);
-      int const slot = slot_of(m, row, col);
-      if (slot >= 0) tile_x[slot] = run[item];
-    }
+    // The tile's planes are one run of x: 16 bytes a lane, several in flight, each element to its
+    // place (16-bit planes stage slower than the 4-byte float32 ones: twice the elements a load).
+    staging::load_plane_run<Cfg::kThreads>(x + k.plane0 * g.contiguous_planes, items, H, W, g.plane_pixels,
+                                           g.row_pixels, tile_x, slot_of);
   };
 
   // The taps and the input rows under a tile, zero outside the image (and for stacked planes past
@@ -548,10 +509,7 @@ LaunchStatus launch_window_tile(WindowParams const& p, cudaStream_t stream) {
   g.chunk_count = cutlass::FastDivmod(int(chunks));
   g.plane_pixels = cutlass::FastDivmod(int(p.H * p.W > 0 ? p.H * p.W : 1));
   g.row_pixels = cutlass::FastDivmod(int(p.W > 0 ? p.W : 1));
-  g.contiguous_planes = p.x_stride_h == p.W && p.x_stride_c == p.H * p.W && p.x_stride_n == p.C * p.H * p.W &&
-                                reinterpret_cast<uintptr_t>(p.x) % 16 == 0
-                            ? p.H * p.W
-                            : 0;
+  g.contiguous_planes = p.x_stride_h == p.W && p.x_stride_c == p.H * p.W && p.x_stride_n == p.C * p.H * p.W ? p.H * p.W : 0;
   g.taps_per_plane = cutlass::FastDivmod(int(p.kh * p.kw));
   g.taps_per_row = cutlass::FastDivmod(int(p.kw));
 
