@@ -224,6 +224,9 @@ def check_windows() -> bool:
         for k, s, pad, shape in [(7, 1, 3, (3, 37, 7, 7)), (3, 1, 3, (2, 7, 5, 9)), (5, 2, 2, (3, 19, 13, 9))]:
             x, w, b = window_problem(shape, k, k, dtype, True)
             ok &= check_window("whole planes", "planes", x, w, b, (s, s), (pad, pad), (1, 1))
+            if (k, s) != (7, 2):  # and the weight gradient on the same planes, within its buckets
+                x, w, _ = window_problem(shape, k, k, dtype, False)
+                ok &= check_window_backward("nchw", x, w, (s, s), (pad, pad), (1, 1))
         if dtype in (torch.float16, torch.bfloat16):  # tensor cores: every band depth, two row tiles
             for kh, kw, rows in [(3, 3, 70), (7, 7, 40), (13, 9, 30), (31, 31, 25), (5, 51, 20)]:
                 x, w, b = window_problem((2, 3, rows, 72), kh, kw, dtype, True)

@@ -555,7 +555,7 @@ def test_strided_input_gradient_of_uncovered_rows():
                                f"(5, 51) stride (3, 1) padding [3, 0, 0, 0] {dtype}", via_op=True)
 
 
-# Whole small planes staged at once (the exact 3x3, 5x5 and 7x7 windows at stride 1 and 2):
+# Whole small planes staged at once (windows within 3x3, 5x5 and 7x7 at stride 1 and 2):
 # ConvNeXt's and MobileNet's later stages (7x7 to 28x28 planes), plane counts that leave the last
 # block part full, a single plane, widths that leave a lane's columns part full (7, 9, 13),
 # paddings of none and past the window (outputs larger than the input), the largest planes a block
@@ -574,6 +574,9 @@ PLANES_CASES = [
     ((3, 3), 2, 0, (3, 10, 15, 8)),
     ((5, 5), 2, 2, (3, 19, 13, 9)),
     ((7, 7), 2, 3, (2, 6, 28, 28)),
+    ((2, 3), 1, (1, 1), (2, 9, 10, 11)),  # windows within a wider one's instantiation
+    ((5, 3), 2, (2, 1), (2, 9, 13, 14)),
+    ((1, 2), 1, (0, 1), (3, 5, 7, 6)),
 ]
 PLANES_IDS = [describe(k, s, p, 1, shape) for k, s, p, shape in PLANES_CASES]
 
@@ -583,7 +586,8 @@ PLANES_IDS = [describe(k, s, p, 1, shape) for k, s, p, shape in PLANES_CASES]
 def test_whole_planes(case, dtype):
     """The planes path takes every such call, forced, into an output of x's layout and into a channel
     slice, and writes exactly out; the forward and gradients through auto (which takes the same
-    kernel for planes of up to 28x28 outputs, the stride-1 input gradient as a flipped window) match."""
+    kernels for planes of up to 28x28 outputs: the stride-1 input gradient as a flipped window, and
+    the weight gradient of windows within 3x3, 5x5 and 7x7 at stride 1, 3x3 and 5x5 at stride 2) match."""
     kernel, stride, padding, shape = case
     c = forced_case(case, dtype, "contiguous")
     check_path_into_poisoned_outs("planes", c.x, c.weight, c.bias, c.args, c.expected, c.context)
@@ -592,8 +596,8 @@ def test_whole_planes(case, dtype):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
 def test_whole_planes_of_views(dtype):
-    """Channel slices and batch slices of x (planes that do not follow one another) and 16-bit x
-    beside float32 parameters, as autocast calls it."""
+    """Channel slices and batch slices of x (planes that do not follow one another), forward and
+    gradients, and 16-bit x beside float32 parameters, as autocast calls it."""
     generator = seeded(random.randrange(2**31))
     base = randn((4, 24, 14, 14), dtype, generator)
     for x in (base[:, 3:20], base[::2], base[1:, :, :, :]):
@@ -601,6 +605,8 @@ def test_whole_planes_of_views(dtype):
         expected = reference(x, weight, bias, 1, 1, 1)
         check_path_into_poisoned_outs("planes", x, weight, bias, ([1, 1], [1, 1], [1, 1]), expected,
                                       f"planes of a view {tuple(x.stride())} {dtype}")
+        # the gradients of the same view: the weight gradient's planes staged element by element
+        check_forward_backward(x, weight, bias, 1, 1, 1, generator, f"gradients of a view {tuple(x.stride())} {dtype}")
     if dtype == torch.bfloat16:
         x = base.contiguous()
         weight, bias = make_params(x.shape[1], (7, 7), torch.float32, True, generator)
@@ -841,7 +847,7 @@ def test_forced_path(path, dtype):
         assert sum(ran.values()) == 0, f"the {path} path took {dtype} calls: {ran}"
     elif path == "tensor_core":  # 16-bit NCHW rows that stage whole 16-byte chunks, where the cases have them
         assert all(ran[layout] == 0 for layout in NHWC_LAYOUTS), f"the tensor-core path took channels_last x: {ran}"
-    elif path == "planes":  # exact 3x3, 5x5 and 7x7 windows at equal strides and unit dilation on NCHW rows
+    elif path == "planes":  # windows within 7x7 at equal strides and unit dilation on NCHW rows
         assert all(ran[layout] == 0 for layout in NHWC_LAYOUTS), f"the planes path took channels_last x: {ran}"
     elif path == "tiled":
         assert ran["contiguous"] > 0, f"the tiled path took no NCHW call ({refused} refused)"

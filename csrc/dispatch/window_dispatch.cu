@@ -58,11 +58,11 @@ inline bool prefers_mma(WindowParams const& p) {
   return p.kh * p.kw >= plan::tiling_policy().window_mma_min_taps && p.Wo >= 32;
 }
 
-// NCHW planes staged whole, for the exact windows of the table.
+// NCHW planes staged whole, in the narrowest window of the table that holds the call's.
 template <class T>
 LaunchStatus launch_planes(WindowParams const& p, cudaStream_t stream) {
 #define CUTE_DWCONV_TRY_BUCKET(K_, S_)                                                    \
-  if (p.kh == K_ && p.kw == K_ && p.stride_h == S_) {                                     \
+  if (p.kh <= K_ && p.kw <= K_ && p.stride_h == S_) {                                     \
     return launch_window_planes<WindowPlanesConfig<T, K_, S_>>(p, stream);                \
   }
   CUTE_DWCONV_WINDOW_PLANES_TABLE(CUTE_DWCONV_TRY_BUCKET)
@@ -171,7 +171,10 @@ inline int grad_weight_register_bucket(WindowGradWeightParams const& p) {
   return 0;
 }
 
-// The register weight gradients of one bucket: the NCHW tile kernel where x's rows are unit-stride;
+// The register weight gradients of one bucket: on NCHW planes of at most
+// plan::window_planes_max_pixels() outputs, the whole-plane kernel (42 µs against the tiles' 116
+// on ConvNeXt's bfloat16 7x7 on 14x14 planes, 83 against 221 on 28x28: NOTES.md, variant 99); the
+// NCHW tile kernel where x's rows are unit-stride;
 // for channels_last, the staged kernel where x and grad_out stage, else the one that reads through
 // L1, except that float32 windows within 3x3 take the L1 kernel first (it held 4 channels x 9 sums
 // a lane and ran 0.113 and 0.211 ms on MSCAN's 3x3 and MobileNet's strided 3x3, the staged one
@@ -182,9 +185,14 @@ struct RegisterGradWeight {
   using Tile = WindowGradWeightTileConfig<T, kK, kStride>;
   using ChannelsLastTile = WindowGradWeightChannelsLastTileConfig<T, kK, kStride>;
   using ChannelsLast = WindowGradWeightChannelsLastConfig<T, kK, kStride>;
+  using Planes = WindowPlanesConfig<T, kK, kStride>;
   static constexpr bool kL1First = std::is_same_v<T, float> && kK == 3;
-  enum class Kernel { kNone, kTile, kStaged, kL1 };
+  enum class Kernel { kNone, kTile, kStaged, kL1, kPlanes };
   static Kernel pick(WindowGradWeightParams const& p, int64_t& partials) {
+    if (p.Ho * p.Wo <= plan::window_planes_max_pixels() &&
+        (partials = window_grad_weight_planes_partials<Planes>(p)) > 0) {
+      return Kernel::kPlanes;
+    }
     if ((partials = window_grad_weight_tile_partials<Tile>(p)) > 0) return Kernel::kTile;
     if (kL1First && (partials = window_grad_weight_channels_last_partials<ChannelsLast>(p)) > 0) return Kernel::kL1;
     if ((partials = window_grad_weight_channels_last_tile_partials<ChannelsLastTile>(p)) > 0) return Kernel::kStaged;
@@ -198,6 +206,7 @@ struct RegisterGradWeight {
       case Kernel::kTile: return launch_window_grad_weight_tile<Tile>(p, stream);
       case Kernel::kStaged: return launch_window_grad_weight_channels_last_tile<ChannelsLastTile>(p, stream);
       case Kernel::kL1: return launch_window_grad_weight_channels_last<ChannelsLast>(p, stream);
+      case Kernel::kPlanes: return launch_window_grad_weight_planes<Planes>(p, stream);
       case Kernel::kNone: break;
     }
     return LaunchStatus::kUnsupported;

@@ -10,7 +10,7 @@ namespace plan {
 
 // NCHW output planes of at most this many pixels go to the whole-plane kernel when auto picks: it
 // measured faster than the window tiles on every plane of 28x28 and fewer outputs, slower on
-// MSCAN-T's 32x32 (profiling/NOTES.md, variant 97). CUTE_DWCONV_WINDOW_PLANES_MAX_PIXELS overrides
+// MSCAN-T's 32x32 (profiling/NOTES.md, variant 98). CUTE_DWCONV_WINDOW_PLANES_MAX_PIXELS overrides
 // it for tuning runs (1 turns the kernel off).
 inline int64_t window_planes_max_pixels() {
   static int64_t const limit = [] {
@@ -45,6 +45,11 @@ struct PlanesLayout {
   int64_t in_bytes;        // staged input (float32), a multiple of 16
   int64_t taps_bytes;      // the planes' taps (float32), a multiple of 16
   int64_t smem_bytes;      // in_bytes and taps_bytes, then the staged outputs
+  // The weight gradient's: grad_out staged as float32 beside x, and the lanes' partial sums in x's
+  // place once the products are done.
+  int grad_cols, grad_rows;  // grad_out columns and rows per staged plane, the lanes' whole items
+  int grad_pitch;            // floats per staged grad_out plane, 1 more than a multiple of 32
+  int64_t grad_smem_bytes;   // max(in_bytes, the lanes' partial sums) plus grad_out
 };
 
 struct PlanesShape {
@@ -52,6 +57,8 @@ struct PlanesShape {
   int kernel, stride;         // a kernel x kernel window at stride (stride, stride), dilation 1
   int lane_rows, lane_cols;   // outputs per lane
   int element_bytes;
+  int threads;                // a block's lanes
+  bool weight_gradient;       // plan the weight gradient's shared memory (grad_smem_bytes)
 };
 
 // The layout for `block_planes` planes a block. Banks: a warp's lanes read one offset in
@@ -84,18 +91,25 @@ inline PlanesLayout planes_layout(PlanesShape const& s, int block_planes) {
   l.in_bytes = (int64_t(block_planes) * l.plane_pitch * 4 + 15) / 16 * 16;
   l.taps_bytes = (int64_t(block_planes) * s.kernel * s.kernel * 4 + 15) / 16 * 16;
   l.smem_bytes = l.in_bytes + l.taps_bytes + (int64_t(block_planes) * l.out_pitch * s.element_bytes + 15) / 16 * 16;
+  l.grad_cols = l.chunks * s.lane_cols;
+  l.grad_rows = l.row_groups * s.lane_rows;
+  l.grad_pitch = (l.grad_rows * l.grad_cols + 30) / 32 * 32 + 1;
+  int64_t const partial_bytes = int64_t(s.threads) * (s.kernel * s.kernel + 1) * 4;
+  l.grad_smem_bytes = (l.in_bytes > partial_bytes ? l.in_bytes : partial_bytes) +
+                      (int64_t(block_planes) * l.grad_pitch * 4 + 15) / 16 * 16;
   return l;
 }
 
 // The most planes a block (1 to 32, powers of two) whose staging fits `smem_budget`, that leaves at
 // least two blocks per multiprocessor where the planes allow, and at most 8 items a lane; or
 // block_planes 0 where one plane does not fit.
-inline PlanesLayout plan_planes(PlanesShape const& s, int threads, int multiprocessors, int64_t smem_budget) {
+inline PlanesLayout plan_planes(PlanesShape const& s, int multiprocessors, int64_t smem_budget) {
+  int const threads = s.threads;
   int64_t const items_per_plane =
       ((s.Ho + s.lane_rows - 1) / s.lane_rows) * ((s.Wo + s.lane_cols - 1) / s.lane_cols);
   for (int planes = 32; planes >= 1; planes /= 2) {
     PlanesLayout const l = planes_layout(s, planes);
-    bool const fits = l.smem_bytes <= smem_budget;
+    bool const fits = (s.weight_gradient ? l.grad_smem_bytes : l.smem_bytes) <= smem_budget;
     bool const enough_blocks =
         (s.planes + planes - 1) / planes >= 2 * int64_t(multiprocessors) || planes * items_per_plane <= threads;
     bool const short_walk = planes * items_per_plane <= 8 * int64_t(threads);

@@ -95,11 +95,16 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_planes_kernel(Window
   // latency at the start of every item.
   ParamReader<T> const weight{p.weight, p.params_float32};
   ParamReader<T> const bias{p.bias, p.params_float32};
+  // A window narrower than the bucket (a stride-2 input gradient's phase: 2x2, 2x1, 1x2 of a 3x3)
+  // has zero taps past its rows and columns.
+  int const Kh = int(p.kh), Kw = int(p.kw);
   staging::load_batched<kThreads>(planes_here * kK * kK, staged_taps, [&](int t, float& value) {
-    int const m = t / (kK * kK), tap = t % (kK * kK);
-    int n, c;
-    channel_of(m, n, c);
-    value = weight[int64_t(c) * p.w_stride_c + int64_t(tap / kK) * p.w_stride_h + int64_t(tap % kK) * p.w_stride_w];
+    int const m = t / (kK * kK), i = t % (kK * kK) / kK, j = t % kK;
+    if (i < Kh && j < Kw) {
+      int n, c;
+      channel_of(m, n, c);
+      value = weight[int64_t(c) * p.w_stride_c + int64_t(i) * p.w_stride_h + int64_t(j) * p.w_stride_w];
+    }
     return t;
   });
   __syncthreads();
@@ -176,7 +181,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_planes_kernel(Window
 template <class Cfg>
 LaunchStatus launch_window_planes(WindowParams const& p, cudaStream_t stream) {
   using T = typename Cfg::Element;
-  if (p.x_stride_w != 1 || p.kh != Cfg::kK || p.kw != Cfg::kK || p.stride_h != Cfg::kStride ||
+  if (p.x_stride_w != 1 || p.kh > Cfg::kK || p.kw > Cfg::kK || p.stride_h != Cfg::kStride ||
       p.stride_w != Cfg::kStride || p.dilation_h != 1 || p.dilation_w != 1) {
     return LaunchStatus::kUnsupported;
   }
@@ -188,12 +193,13 @@ LaunchStatus launch_window_planes(WindowParams const& p, cudaStream_t stream) {
     return LaunchStatus::kUnsupported;
   }
   DeviceLimits const& limits = device_limits(p.device);
-  plan::PlanesShape const shape{p.Ho, p.Wo, planes, Cfg::kK, Cfg::kStride, Cfg::kRows, Cfg::kCols, int(sizeof(T))};
+  plan::PlanesShape const shape{p.Ho,         p.Wo,         planes,        Cfg::kK,         Cfg::kStride,
+                                Cfg::kRows,   Cfg::kCols,   int(sizeof(T)), Cfg::kThreads,  false};
   // A stride-2 plane stages four times the input pixels per output: half the shared memory a block
-  // (fewer planes, more blocks) measured faster at stride 2 (NOTES.md, variant 96).
+  // (fewer planes, more blocks) measured faster at stride 2 (NOTES.md, variant 97).
   int64_t const budget = std::min<int64_t>(limits.smem_per_block_optin, plan::window_planes_smem_budget() / Cfg::kStride);
   window::PlanesGeometry g{};
-  g.layout = plan::plan_planes(shape, Cfg::kThreads, limits.multiprocessors, budget);
+  g.layout = plan::plan_planes(shape, limits.multiprocessors, budget);
   // The block's input pixels are indexed in an int (the staged ones are few, but a negative padding
   // may leave many unread).
   if (g.layout.block_planes == 0 || g.layout.block_planes * p.H * p.W >= kIntLimit) return LaunchStatus::kUnsupported;
