@@ -70,10 +70,6 @@ LaunchStatus launch_planes(WindowParams const& p, cudaStream_t stream) {
   return LaunchStatus::kUnsupported;
 }
 
-// Whether auto sends an NCHW call to the whole planes: output planes of at most
-// plan::window_planes_max_pixels() pixels.
-inline bool prefers_planes(WindowParams const& p) { return p.Ho * p.Wo <= plan::window_planes_max_pixels(); }
-
 template <class T>
 LaunchStatus launch_tile(WindowParams const& p, cudaStream_t stream) {
   if (p.stride_h == p.stride_w && p.dilation_h == 1 && p.dilation_w == 1) {
@@ -99,7 +95,8 @@ FwdStatus forward_typed(WindowParams const& p, WindowPath path, cudaStream_t str
                                      any_channels_last || path == WindowPath::kChannelsLastL1, stream))) {
       return FwdStatus::kLaunched;
     }
-    if (((staged && prefers_planes(p)) || path == WindowPath::kPlanes) && done(launch_planes<T>(p, stream))) {
+    if (((staged && plan::prefers_whole_planes(p.Ho, p.Wo)) || path == WindowPath::kPlanes) &&
+        done(launch_planes<T>(p, stream))) {
       return FwdStatus::kLaunched;
     }
     if (((staged && prefers_mma(p)) || path == WindowPath::kTensorCore) && done(launch_mma<T>(p, stream))) {
@@ -171,8 +168,8 @@ inline int grad_weight_register_bucket(WindowGradWeightParams const& p) {
   return 0;
 }
 
-// The register weight gradients of one bucket: on NCHW planes of at most
-// plan::window_planes_max_pixels() outputs, the whole-plane kernel (42 µs against the tiles' 116
+// The register weight gradients of one bucket: on NCHW planes plan::prefers_whole_planes takes,
+// the whole-plane kernel (42 µs against the tiles' 116
 // on ConvNeXt's bfloat16 7x7 on 14x14 planes, 83 against 221 on 28x28: NOTES.md, variant 99); the
 // NCHW tile kernel where x's rows are unit-stride;
 // for channels_last, the staged kernel where x and grad_out stage, else the one that reads through
@@ -189,8 +186,7 @@ struct RegisterGradWeight {
   static constexpr bool kL1First = std::is_same_v<T, float> && kK == 3;
   enum class Kernel { kNone, kTile, kStaged, kL1, kPlanes };
   static Kernel pick(WindowGradWeightParams const& p, int64_t& partials) {
-    if (p.Ho * p.Wo <= plan::window_planes_max_pixels() &&
-        (partials = window_grad_weight_planes_partials<Planes>(p)) > 0) {
+    if (plan::prefers_whole_planes(p.Ho, p.Wo) && (partials = window_grad_weight_planes_partials<Planes>(p)) > 0) {
       return Kernel::kPlanes;
     }
     if ((partials = window_grad_weight_tile_partials<Tile>(p)) > 0) return Kernel::kTile;

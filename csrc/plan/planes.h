@@ -33,6 +33,10 @@ inline int64_t window_planes_smem_budget() {
   return budget;
 }
 
+// Whether auto sends a call with Ho x Wo output planes to the whole-plane kernels (forward and
+// weight gradient alike).
+inline bool prefers_whole_planes(int64_t Ho, int64_t Wo) { return Ho * Wo <= window_planes_max_pixels(); }
+
 // The planes a block stages and their shared-memory layout. A lane's item is (plane, row group,
 // column chunk), plane fastest: the lanes of a warp read the same offset in consecutive planes.
 struct PlanesLayout {
