@@ -16,9 +16,9 @@
 
 #include "device_limits.h"
 #include "kernels/kernel_attributes.h"
-#include "kernels/staging/batched_loads.cuh"
-#include "kernels/staging/plane_runs.cuh"
+#include "kernels/staging/plane_staging.cuh"
 #include "kernels/window/window_planes.h"
+#include "kernels/window/window_planes_walk.cuh"
 #include "plan/planes.h"
 
 namespace cute_dwconv {
@@ -28,7 +28,7 @@ struct GradPlanesGeometry {
   plan::PlanesLayout layout;
   int H, W, Ho, Wo, N;
   int64_t planes;                     // N * C
-  int contiguous_x, contiguous_grad;  // the tensor's planes lie one after another: one run a block
+  staging::PlaneSource x_source, grad_source;
   cutlass::FastDivmod channel_count;   // plane -> (n, c)
   cutlass::FastDivmod plane_pixels;    // x pixel of the block -> (plane, pixel)
   cutlass::FastDivmod row_pixels;      // x pixel -> (row, column)
@@ -77,37 +77,10 @@ __global__ void __launch_bounds__(Cfg::kThreads)
                : -1;
   };
   auto grad_slot = [&](int m, int row, int col) { return m * l.grad_pitch + row * l.grad_cols + col; };
-  int const x_items = planes_here * g.plane_pixels.divisor;
-  int const grad_items = planes_here * g.out_pixels.divisor;
-  if (g.contiguous_x) {
-    staging::load_plane_run<kThreads>(x + plane0 * g.plane_pixels.divisor, x_items, g.H, g.W, g.plane_pixels,
-                                      g.row_pixels, staged_x, x_slot);
-  } else {
-    staging::load_batched<kThreads>(x_items, staged_x, [&](int item, float& value) {
-      int m, pixel, row, col, n, c;
-      g.plane_pixels(m, pixel, item);
-      g.row_pixels(row, col, pixel);
-      int const slot = x_slot(m, row, col);
-      if (slot < 0) return -1;
-      channel_of(m, n, c);
-      value = static_cast<float>(x[int64_t(n) * p.x_stride_n + int64_t(c) * p.x_stride_c + int64_t(row) * p.x_stride_h + col]);
-      return slot;
-    });
-  }
-  if (g.contiguous_grad) {
-    staging::load_plane_run<kThreads>(grad + plane0 * g.out_pixels.divisor, grad_items, g.Ho, g.Wo, g.out_pixels,
-                                      g.out_row_pixels, staged_grad, grad_slot);
-  } else {
-    staging::load_batched<kThreads>(grad_items, staged_grad, [&](int item, float& value) {
-      int m, pixel, row, col, n, c;
-      g.out_pixels(m, pixel, item);
-      g.out_row_pixels(row, col, pixel);
-      channel_of(m, n, c);
-      value = static_cast<float>(grad[int64_t(n) * p.g_stride_n + int64_t(c) * p.g_stride_c + int64_t(row) * p.g_stride_h +
-                                      int64_t(col) * p.g_stride_w]);
-      return grad_slot(m, row, col);
-    });
-  }
+  staging::stage_planes<kThreads>(x, g.x_source, plane0, planes_here, g.H, g.W, g.plane_pixels, g.row_pixels,
+                                  g.channel_count, staged_x, x_slot);
+  staging::stage_planes<kThreads>(grad, g.grad_source, plane0, planes_here, g.Ho, g.Wo, g.out_pixels,
+                                  g.out_row_pixels, g.channel_count, staged_grad, grad_slot);
   __syncthreads();
 
   // A lane keeps one plane (kThreads is a multiple of block_planes) and walks its items.
@@ -136,22 +109,13 @@ __global__ void __launch_bounds__(Cfg::kThreads)
       }
     }
     float const* const lane_in = staged_x + m * l.plane_pitch + out_row0 * kS * l.pitch + out_col0 * kS;
-    CUTE_UNROLL
-    for (int in_row = 0; in_row < Cfg::kInRows; ++in_row) {
-      float row[Cfg::kWindow];
+    for_each_window_row<Cfg>(lane_in, l.pitch, [&](int r, int i, float const (&row)[Cfg::kWindow]) {
       CUTE_UNROLL
-      for (int e = 0; e < Cfg::kWindow; ++e) row[e] = lane_in[in_row * l.pitch + e];
-      CUTE_UNROLL
-      for (int r = 0; r < kRows; ++r) {
-        int const i = in_row - r * kS;
-        if (i < 0 || i >= kK) continue;
+      for (int j = 0; j < kK; ++j) {
         CUTE_UNROLL
-        for (int j = 0; j < kK; ++j) {
-          CUTE_UNROLL
-          for (int e = 0; e < kCols; ++e) acc[i][j] = fmaf(gv[r][e], row[e * kS + j], acc[i][j]);
-        }
+        for (int e = 0; e < kCols; ++e) acc[i][j] = fmaf(gv[r][e], row[e * kS + j], acc[i][j]);
       }
-    }
+    });
   }
   __syncthreads();  // x is read: its place takes the lanes' sums
 
@@ -201,9 +165,11 @@ bool plan_window_grad_weight_planes(WindowGradWeightParams const& p, GradPlanesG
   if (g.layout.block_planes == 0 || g.layout.block_planes * p.H * p.W >= kIntLimit) return false;
   g.H = int(p.H), g.W = int(p.W), g.Ho = int(p.Ho), g.Wo = int(p.Wo), g.N = int(p.N);
   g.planes = planes;
-  g.contiguous_x = p.x_stride_h == p.W && p.x_stride_c == p.H * p.W && p.x_stride_n == p.C * p.H * p.W;
-  g.contiguous_grad = p.g_stride_w == 1 && p.g_stride_h == p.Wo && p.g_stride_c == p.Ho * p.Wo &&
-                      p.g_stride_n == p.C * p.Ho * p.Wo;
+  g.x_source = {p.x_stride_n, p.x_stride_c, p.x_stride_h, 1,
+                p.x_stride_h == p.W && p.x_stride_c == p.H * p.W && p.x_stride_n == p.C * p.H * p.W};
+  g.grad_source = {p.g_stride_n, p.g_stride_c, p.g_stride_h, p.g_stride_w,
+                   p.g_stride_w == 1 && p.g_stride_h == p.Wo && p.g_stride_c == p.Ho * p.Wo &&
+                       p.g_stride_n == p.C * p.Ho * p.Wo};
   g.channel_count = cutlass::FastDivmod(int(p.C));
   g.plane_pixels = cutlass::FastDivmod(int(p.H * p.W));
   g.row_pixels = cutlass::FastDivmod(int(p.W));

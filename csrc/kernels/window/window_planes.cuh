@@ -18,9 +18,9 @@
 #include "device_limits.h"
 #include "kernels/kernel_attributes.h"
 #include "kernels/param_access.h"
-#include "kernels/staging/batched_loads.cuh"
-#include "kernels/staging/plane_runs.cuh"
+#include "kernels/staging/plane_staging.cuh"
 #include "kernels/window/window_planes.h"
+#include "kernels/window/window_planes_walk.cuh"
 #include "plan/planes.h"
 
 namespace cute_dwconv {
@@ -30,7 +30,7 @@ struct PlanesGeometry {
   plan::PlanesLayout layout;
   int H, W, Ho, Wo;
   int64_t planes;                    // N * C
-  int contiguous_in;                 // x's planes lie one after another: one run a block
+  staging::PlaneSource x_source;
   int contiguous_out;                // out's likewise
   cutlass::FastDivmod channel_count;  // plane -> (n, c)
   cutlass::FastDivmod plane_pixels;   // input pixel of the block -> (plane, pixel)
@@ -74,22 +74,8 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_planes_kernel(Window
                ? m * l.plane_pitch + staged_row * l.pitch + staged_col
                : -1;
   };
-  int const in_items = planes_here * g.plane_pixels.divisor;
-  if (g.contiguous_in) {
-    staging::load_plane_run<kThreads>(x + plane0 * g.plane_pixels.divisor, in_items, g.H, g.W, g.plane_pixels,
-                                      g.row_pixels, staged, slot_of);
-  } else {
-    staging::load_batched<kThreads>(in_items, staged, [&](int item, float& value) {
-      int m, pixel, row, col, n, c;
-      g.plane_pixels(m, pixel, item);
-      g.row_pixels(row, col, pixel);
-      int const slot = slot_of(m, row, col);
-      if (slot < 0) return -1;
-      channel_of(m, n, c);
-      value = static_cast<float>(x[int64_t(n) * p.x_stride_n + int64_t(c) * p.x_stride_c + int64_t(row) * p.x_stride_h + col]);
-      return slot;
-    });
-  }
+  staging::stage_planes<kThreads>(x, g.x_source, plane0, planes_here, g.H, g.W, g.plane_pixels, g.row_pixels,
+                                  g.channel_count, staged, slot_of);
   // The planes' taps too, as float32: the lanes then read them without a test of the weight's
   // dtype (one per tap cost the 16-bit 7x7 kernels 32 registers, 128 against 96) or a global load's
   // latency at the start of every item.
@@ -128,23 +114,13 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_planes_kernel(Window
     }
     int const out_row0 = row_group * kRows, out_col0 = chunk * kCols;
     float const* const lane_in = staged + m * l.plane_pitch + out_row0 * kS * l.pitch + out_col0 * kS;
-    // Each staged row under the lane is read once, for every output row whose window holds it.
-    CUTE_UNROLL
-    for (int in_row = 0; in_row < Cfg::kInRows; ++in_row) {
-      float row[Cfg::kWindow];
+    for_each_window_row<Cfg>(lane_in, l.pitch, [&](int r, int i, float const (&row)[Cfg::kWindow]) {
       CUTE_UNROLL
-      for (int e = 0; e < Cfg::kWindow; ++e) row[e] = lane_in[in_row * l.pitch + e];
-      CUTE_UNROLL
-      for (int r = 0; r < kRows; ++r) {
-        int const i = in_row - r * kS;
-        if (i < 0 || i >= kK) continue;
+      for (int j = 0; j < kK; ++j) {
         CUTE_UNROLL
-        for (int j = 0; j < kK; ++j) {
-          CUTE_UNROLL
-          for (int e = 0; e < kCols; ++e) acc[r][e] = fmaf(taps[i][j], row[e * kS + j], acc[r][e]);
-        }
+        for (int e = 0; e < kCols; ++e) acc[r][e] = fmaf(taps[i][j], row[e * kS + j], acc[r][e]);
       }
-    }
+    });
     T* const lane_out = staged_out + m * l.out_pitch;
     CUTE_UNROLL
     for (int r = 0; r < kRows; ++r) {
@@ -205,7 +181,8 @@ LaunchStatus launch_window_planes(WindowParams const& p, cudaStream_t stream) {
   if (g.layout.block_planes == 0 || g.layout.block_planes * p.H * p.W >= kIntLimit) return LaunchStatus::kUnsupported;
   g.H = int(p.H), g.W = int(p.W), g.Ho = int(p.Ho), g.Wo = int(p.Wo);
   g.planes = planes;
-  g.contiguous_in = p.x_stride_h == p.W && p.x_stride_c == p.H * p.W && p.x_stride_n == p.C * p.H * p.W;
+  g.x_source = {p.x_stride_n, p.x_stride_c, p.x_stride_h, 1,
+                p.x_stride_h == p.W && p.x_stride_c == p.H * p.W && p.x_stride_n == p.C * p.H * p.W};
   g.contiguous_out = p.out_stride_w == 1 && p.out_stride_h == p.Wo && p.out_stride_c == p.Ho * p.Wo &&
                      p.out_stride_n == p.C * p.Ho * p.Wo;
   g.channel_count = cutlass::FastDivmod(int(p.C));
