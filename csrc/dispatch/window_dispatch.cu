@@ -173,24 +173,23 @@ inline int grad_weight_register_bucket(WindowGradWeightParams const& p) {
 // on ConvNeXt's bfloat16 7x7 on 14x14 planes, 83 against 221 on 28x28: NOTES.md, variant 99); the
 // NCHW tile kernel where x's rows are unit-stride;
 // for channels_last, the staged kernel where x and grad_out stage, else the one that reads through
-// L1, except that float32 windows within 3x3 take the L1 kernel first (it held 4 channels x 9 sums
-// a lane and ran 0.113 and 0.211 ms on MSCAN's 3x3 and MobileNet's strided 3x3, the staged one
-// 0.146 and 0.318 ms: variant 69). `partials` (0: none takes the call) and `launch` agree on the
-// kernel, for the plan and the launch are the same host code.
+// L1, for every dtype and window (the staged one, a lane holding all the window's sums, took 0.185
+// against the L1 kernel's 0.212 ms on MobileNet's strided float32 3x3 and 0.030 against 0.061 on
+// MobileNetV2's 3x3 on 14x14, 0.124 against 0.114 on MSCAN's 3x3: NOTES.md, variant 102).
+// `partials` (0: none takes the call) and `launch` agree on the kernel, for the plan and the launch
+// are the same host code.
 template <class T, int kK, int kStride>
 struct RegisterGradWeight {
   using Tile = WindowGradWeightTileConfig<T, kK, kStride>;
   using ChannelsLastTile = WindowGradWeightChannelsLastTileConfig<T, kK, kStride>;
   using ChannelsLast = WindowGradWeightChannelsLastConfig<T, kK, kStride>;
   using Planes = WindowPlanesConfig<T, kK, kStride>;
-  static constexpr bool kL1First = std::is_same_v<T, float> && kK == 3;
   enum class Kernel { kNone, kTile, kStaged, kL1, kPlanes };
   static Kernel pick(WindowGradWeightParams const& p, int64_t& partials) {
     if (plan::prefers_whole_planes(p.Ho, p.Wo) && (partials = window_grad_weight_planes_partials<Planes>(p)) > 0) {
       return Kernel::kPlanes;
     }
     if ((partials = window_grad_weight_tile_partials<Tile>(p)) > 0) return Kernel::kTile;
-    if (kL1First && (partials = window_grad_weight_channels_last_partials<ChannelsLast>(p)) > 0) return Kernel::kL1;
     if ((partials = window_grad_weight_channels_last_tile_partials<ChannelsLastTile>(p)) > 0) return Kernel::kStaged;
     if ((partials = window_grad_weight_channels_last_partials<ChannelsLast>(p)) > 0) return Kernel::kL1;
     return Kernel::kNone;

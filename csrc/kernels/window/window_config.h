@@ -128,21 +128,21 @@ struct WindowGradWeightChannelsLastConfig {
 
 // channels_last weight gradient of windows within kK x kK at stride (kStride, kStride) and dilation
 // 1 with staged x and grad_out: a block owns one chunk of kChunk channels (64 bytes of each pixel),
-// warp kh window row kh, and a lane kChannels channels x kK sums of it; the kSub lanes of a warp that
-// share channels split the tile's rows (see window_grad_weight_channels_last_tile.cuh).
+// and a lane kChannels channels and all kK x kK sums of them, over items of kCols adjacent grad_out
+// pixels (see window_grad_weight_channels_last_tile.cuh).
 template <class T, int kK_, int kStride_>
 struct WindowGradWeightChannelsLastTileConfig {
   using Element = T;
   static constexpr int kK = kK_;
   static constexpr int kStride = kStride_;
-  static constexpr int kChannels = 4;
-  static constexpr int kChunk = 64 / int(sizeof(T));  // 16 float32 or 32 16-bit channels
-  static constexpr int kQuads = kChunk / kChannels;   // lanes per pixel
-  static constexpr int kSub = 32 / kQuads;            // lanes of a warp per quad of channels
-  static constexpr int kThreads = 32 * kK_;           // one warp per window row
-  static constexpr int kCols = kStride_ == 1 && kK_ <= 3 ? 8 : 4;  // grad_out pixels per run
-  static constexpr int kWindow = (kCols - 1) * kStride_ + kK_;     // input pixels under a run
-  static_assert(kStride_ % 8 != 0, "no row padding separates the lanes' banks");
+  static constexpr int kChannels = 2;                        // a 4- or 8-byte shared load a pixel
+  static constexpr int kChunk = 64 / int(sizeof(T));         // 16 float32 or 32 16-bit channels
+  static constexpr int kLanesPerPixel = kChunk / kChannels;
+  static constexpr int kThreads = 128;                       // 166 registers at 7x7: three blocks an SM
+  static constexpr int kPixelLanes = kThreads / kLanesPerPixel;
+  static constexpr int kCols = kStride_ == 1 ? 8 : 4;        // grad_out pixels an item
+  static constexpr int kWindow = (kCols - 1) * kStride_ + kK_;  // input pixels under an item
+  static constexpr int64_t kBufferBytes = 36 * 1024;         // a tile's patches: two buffers of three blocks an SM
 };
 
 // NCHW input gradient at stride 2 of windows within kK x kK (dilation 1), all four phases in one
