@@ -219,6 +219,9 @@ bool plan_window_grad_weight_channels_last_tile(WindowGradWeightParams const& p,
                                                 window::GradChannelsLastTileGeometry& g, int& copy_bytes,
                                                 int64_t& smem_bytes) {
   using T = typename Cfg::Element;
+  // The lanes of a warp read x rows kStride apart, which the row padding puts in opposite halves of
+  // the banks; no padding does that for a multiple of 8.
+  static_assert(Cfg::kStride % 8 != 0, "no row padding separates the lanes' banks");
   constexpr int64_t kCoordLimit = int64_t(1) << 30;
   if (p.kh > Cfg::kK || p.kw > Cfg::kK || p.stride_h != Cfg::kStride || p.stride_w != Cfg::kStride ||
       p.dilation_h != 1 || p.dilation_w != 1 || p.x_stride_c != 1 || p.g_stride_c != 1 || p.C % Cfg::kChannels != 0) {
