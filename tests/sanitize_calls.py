@@ -247,6 +247,14 @@ def check_windows() -> bool:
                                  (5, 5, 2, (2, 3, 17, 63))]:
             x, w, _ = window_problem(shape, kh, kw, dtype, False)
             ok &= check_window_backward("nchw registers", x, w, (s, s), (kh // 2, kw // 2), (1, 1))
+        # Planes past the whole-plane kernels' (more than 28 x 28 outputs): the register weight
+        # gradient with grad_out staged at each padding's shift (1, 2 and 3 elements, none at stride 2)
+        # and, for rows not whole 16-byte chunks (46 columns), loaded by the lanes.
+        for kh, kw, s, pad, shape in [(3, 3, 1, 1, (2, 3, 37, 48)), (5, 5, 1, 2, (2, 3, 33, 64)),
+                                      (7, 7, 1, 3, (2, 3, 40, 56)), (5, 5, 2, 2, (2, 3, 80, 64)),
+                                      (3, 3, 1, 0, (2, 3, 37, 48))]:
+            x, w, _ = window_problem(shape, kh, kw, dtype, False)
+            ok &= check_window_backward("nchw staged grad_out", x, w, (s, s), (pad, pad), (1, 1))
         # Stacked small planes: the weight gradient's images of a channel, the stride-2 input
         # gradient's planes (grad_out rows of 8 float32: whole 16-byte chunks).
         # One image (1, 5, 28, 32): a stack of one keeps the whole tile.

@@ -679,6 +679,54 @@ def test_weight_gradient_over_many_tiles_per_block(case, dtype, layout):
                            f"{describe(*case)} {dtype} {layout} seed={seed}")
 
 
+# The NCHW register weight gradient on planes larger than the whole-plane kernels take: where
+# grad_out's rows are whole 16-byte chunks it stages them beside x ("staged"), each lane reading its
+# values at the padding's alignment (4, 8 or 12 bytes past a chunk in float32, an odd half-word in
+# 16 bits); otherwise each lane loads them itself ("loaded"). (kernel, stride, padding, shape, which
+# kernel, grad_out's form: "plain", or "rows" for rows a wider tensor's slices, not whole chunks apart.)
+GRAD_TILE_CASES = [
+    ((3, 3), 1, 1, (2, 6, 37, 48), "staged", "plain"),
+    ((5, 5), 1, 2, (2, 4, 33, 64), "staged", "plain"),
+    ((7, 7), 1, 3, (2, 3, 40, 56), "staged", "plain"),
+    ((3, 5), 1, (1, 2), (3, 4, 40, 48), "staged", "plain"),
+    ((3, 3), 2, 1, (2, 8, 61, 80), "staged", "plain"),  # stride 2: no shift
+    ((5, 5), 2, 2, (2, 4, 80, 64), "staged", "plain"),
+    ((3, 3), 1, 0, (2, 6, 37, 48), "loaded", "plain"),  # 46 columns: rows not whole chunks
+    ((5, 5), 1, 2, (2, 4, 33, 64), "loaded", "rows"),
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16], ids=str)
+@pytest.mark.parametrize("case", GRAD_TILE_CASES,
+                         ids=[f"{describe(*c[:3], 1, c[3])}-{c[4]}-{c[5]}" for c in GRAD_TILE_CASES])
+def test_weight_gradient_tile_grad_out_staging(case, dtype):
+    kernel, stride, padding, shape, which, form = case
+    seed = random.randrange(2**31)
+    generator = seeded(seed)
+    x = make_input(shape, dtype, "contiguous", generator)
+    weight, _ = make_params(shape[1], kernel, dtype, False, generator)
+    out_shape = output_shape(shape, kernel, stride, padding, 1)
+    assert out_shape[2] * out_shape[3] > 28 * 28, "a plane the whole-plane kernels would take"
+    if form == "rows":  # every row of a tensor 3 columns wider
+        wide = randn(out_shape[:3] + (out_shape[3] + 3,), dtype, generator)
+        grad_out = wide[..., :out_shape[3]]
+    else:
+        grad_out = randn(out_shape, dtype, generator)
+    ref_x, ref_w, ref_b = reference_grads(x, weight, torch.zeros(shape[1], device=DEVICE), grad_out, stride, padding, 1)
+    context = f"{describe(kernel, stride, padding, 1, shape)} {dtype} {which} {form} seed={seed}"
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        grad_w, grad_b = ops.depthwise_conv2d_grad_weight(grad_out, x, list(kernel),
+                                                          *op_args(kernel, stride, padding, 1))
+        torch.cuda.synchronize()
+    names = [e.name for e in prof.events() if "bwd_window_weight_tile_kernel" in e.name]
+    assert names, f"{context}: the register weight gradient did not run"
+    staged = ", false>" in names[0]
+    assert staged == (which == "staged"), f"{context}: {names[0]}"
+    tol = reduction_tolerance(dtype, grad_out[:, 0].numel())
+    torch.testing.assert_close(grad_w.double(), ref_w, **tol, msg=lambda m: f"{context} grad_weight: {m}")
+    torch.testing.assert_close(grad_b.double(), ref_b, **tol, msg=lambda m: f"{context} grad_bias: {m}")
+
+
 # Stride 2 with grad_out rows a multiple of 16 bytes in float32 and bfloat16 (32 columns), so that
 # the input gradient can take its four phases in one pass; both parities of p - (k - 1) per axis.
 STRIDE_2_CASES = [

@@ -53,6 +53,22 @@ CUTE_DEVICE void stage_pixel_patch(T const* image, PixelPatchSource const& src, 
   }
 }
 
+// The patches of `group` images stacked in one tile (a network's later stages, whose images are much
+// shorter than a tile): image n0 + m's at patches + m * patch_elems, with src's rows and columns of
+// each, and images past the last (n >= images) as zeros (no rows inside).
+template <class T, int kChunk, int kCopyBytes, int kThreads>
+CUTE_DEVICE void stage_image_patches(T const* tensor, int64_t stride_n, int n0, int group, int images,
+                                     PixelPatchSource src, int rows, cutlass::FastDivmod const& cols_divmod,
+                                     T* patches, int patch_elems, int pitch) {
+  int const rows_in_image = src.rows_in_image;
+  for (int m = 0; m < group; ++m) {
+    int const n = n0 + m;
+    src.rows_in_image = n < images ? rows_in_image : 0;
+    stage_pixel_patch<T, kChunk, kCopyBytes, kThreads>(tensor + int64_t(n < images ? n : 0) * stride_n, src, rows,
+                                                       cols_divmod, patches + m * patch_elems, pitch);
+  }
+}
+
 // The pitch in bytes of a staged row of `cols` 64-byte pixels, padded so that two lanes reading
 // rows `row_gap` apart (the two pixel lanes of one shared-memory phase) hit opposite 64-byte halves
 // of the banks. row_gap must not be a multiple of 8.

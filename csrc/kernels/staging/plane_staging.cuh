@@ -18,6 +18,28 @@ namespace staging {
 struct PlaneSource {
   int64_t stride_n, stride_c, stride_h, stride_w;
   bool contiguous;
+
+  // A tensor of `channels` planes of rows x cols elements with these strides.
+  static PlaneSource of(int64_t stride_n, int64_t stride_c, int64_t stride_h, int64_t stride_w, int64_t channels,
+                        int64_t rows, int64_t cols) {
+    return {stride_n, stride_c, stride_h, stride_w,
+            stride_w == 1 && stride_h == cols && stride_c == rows * cols && stride_n == channels * rows * cols};
+  }
+};
+
+// Where pixel (row, col) of a block's plane m is staged: planes plane_pitch apart, rows pitch apart,
+// behind (pad_h, pad_w) of padding; -1 for pixels no window reaches (past the staged rows or
+// columns, or before them where a padding is negative: the stride-1 input gradient of a padding
+// wider than the window).
+struct PaddedPlaneSlots {
+  int plane_pitch, pitch, rows, cols, pad_h, pad_w;
+
+  CUTE_DEVICE int operator()(int m, int row, int col) const {
+    int const staged_row = row + pad_h, staged_col = col + pad_w;
+    return unsigned(staged_row) < unsigned(rows) && unsigned(staged_col) < unsigned(cols)
+               ? m * plane_pitch + staged_row * pitch + staged_col
+               : -1;
+  }
 };
 
 // Planes [plane0, plane0 + planes) of `tensor` (plane = n * C + c; channel_count splits it), rows x

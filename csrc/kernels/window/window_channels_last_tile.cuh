@@ -119,14 +119,11 @@ __global__ void __launch_bounds__(Cfg::kThreads, kExact && Cfg::kStride == 1 ? C
   // Each stacked image's patch, zero for images past the last.
   int const N = int(p.N);
   auto stage = [&](Coords const& k, int buffer) {
-    for (int m = 0; m < g.group; ++m) {
-      int const n = k.n0 + m;
-      staging::PixelPatchSource const src{k.out_row0 * kS - int(p.padding_h), k.out_col0 * kS - int(p.padding_w),
-                                          n < N ? H : 0, W, p.x_stride_h, p.x_stride_w, C - c_block};
-      staging::stage_pixel_patch<T, kChunk, kCopyBytes, Cfg::kThreads>(
-          x + (int64_t(n < N ? n : 0) * p.x_stride_n + c_block), src, g.in_rows, g.patch_cols,
-          patch_of(buffer) + m * g.in_rows * g.pitch, g.pitch);
-    }
+    staging::PixelPatchSource const src{k.out_row0 * kS - int(p.padding_h), k.out_col0 * kS - int(p.padding_w), H, W,
+                                        p.x_stride_h, p.x_stride_w, C - c_block};
+    staging::stage_image_patches<T, kChunk, kCopyBytes, Cfg::kThreads>(x + c_block, p.x_stride_n, k.n0, g.group, N, src,
+                                                                       g.in_rows, g.patch_cols, patch_of(buffer),
+                                                                       g.in_rows * g.pitch, g.pitch);
   };
 
   // Stacked images take consecutive row lanes (member_row_lanes each), so vertically adjacent lanes

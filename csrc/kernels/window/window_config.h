@@ -138,11 +138,14 @@ struct WindowGradWeightChannelsLastTileConfig {
   static constexpr int kChannels = 2;                        // a 4- or 8-byte shared load a pixel
   static constexpr int kChunk = 64 / int(sizeof(T));         // 16 float32 or 32 16-bit channels
   static constexpr int kLanesPerPixel = kChunk / kChannels;
-  static constexpr int kThreads = 128;                       // 166 registers at 7x7: three blocks an SM
+  static constexpr int kThreads = 128;
+  static constexpr int kBlocksPerSm = 3;                     // what 166 registers a lane (7x7) allow
   static constexpr int kPixelLanes = kThreads / kLanesPerPixel;
   static constexpr int kCols = kStride_ == 1 ? 8 : 4;        // grad_out pixels an item
   static constexpr int kWindow = (kCols - 1) * kStride_ + kK_;  // input pixels under an item
-  static constexpr int64_t kBufferBytes = 36 * 1024;         // a tile's patches: two buffers of three blocks an SM
+  // The most a buffer of a tile's patches takes: about what two buffers of kBlocksPerSm blocks leave
+  // on sm_90 (the planner gives less where a multiprocessor has less shared memory).
+  static constexpr int64_t kBufferBytes = 36 * 1024;
 };
 
 // NCHW input gradient at stride 2 of windows within kK x kK (dilation 1), all four phases in one

@@ -53,7 +53,7 @@ struct GradChannelsLastTileGeometry {
 };
 
 template <class Cfg, int kCopyBytes>
-__global__ void __launch_bounds__(Cfg::kThreads)
+__global__ void __launch_bounds__(Cfg::kThreads, Cfg::kBlocksPerSm)
     bwd_window_weight_channels_last_tile_kernel(WindowGradWeightParams const p, GradChannelsLastTileGeometry const g) {
   using T = typename Cfg::Element;
   constexpr int kK = Cfg::kK;
@@ -93,18 +93,15 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   };
   // Images past the last stage as zeros (no rows inside), so their products add nothing.
   auto stage = [&](Coords const& k, int buffer) {
-    for (int m = 0; m < g.group; ++m) {
-      int const n = k.n0 + m;
-      int64_t const image = int64_t(n < N ? n : 0);
-      staging::PixelPatchSource const xs{k.out_row0 * kS - int(p.padding_h), k.out_col0 * kS - int(p.padding_w),
-                                         n < N ? H : 0, W, p.x_stride_h, p.x_stride_w, C - c_block};
-      staging::stage_pixel_patch<T, kChunk, kCopyBytes, Cfg::kThreads>(x + image * p.x_stride_n, xs, g.in_rows,
-                                                                      g.x_cols, x_patch_of(buffer, m), g.x_pitch);
-      staging::PixelPatchSource const gs{k.out_row0, k.out_col0, n < N ? Ho : 0, Wo, p.g_stride_h, p.g_stride_w,
-                                         C - c_block};
-      staging::stage_pixel_patch<T, kChunk, kCopyBytes, Cfg::kThreads>(go + image * p.g_stride_n, gs, g.tile_rows,
-                                                                      g.g_cols, g_patch_of(buffer, m), g.g_pitch);
-    }
+    staging::PixelPatchSource const xs{k.out_row0 * kS - int(p.padding_h), k.out_col0 * kS - int(p.padding_w), H, W,
+                                       p.x_stride_h, p.x_stride_w, C - c_block};
+    staging::stage_image_patches<T, kChunk, kCopyBytes, Cfg::kThreads>(x, p.x_stride_n, k.n0, g.group, N, xs, g.in_rows,
+                                                                       g.x_cols, x_patch_of(buffer, 0), g.image_elems,
+                                                                       g.x_pitch);
+    staging::PixelPatchSource const gs{k.out_row0, k.out_col0, Ho, Wo, p.g_stride_h, p.g_stride_w, C - c_block};
+    staging::stage_image_patches<T, kChunk, kCopyBytes, Cfg::kThreads>(go, p.g_stride_n, k.n0, g.group, N, gs,
+                                                                       g.tile_rows, g.g_cols, g_patch_of(buffer, 0),
+                                                                       g.image_elems, g.g_pitch);
   };
 
   int const lane_channels = (int(threadIdx.x) % kLanesPerPixel) * kCh;
@@ -239,8 +236,8 @@ bool plan_window_grad_weight_channels_last_tile(WindowGradWeightParams const& p,
   DeviceLimits const& limits = device_limits(p.device);
   // Columns: the narrowest whole number of runs that covers the row in as few strips as 32 columns
   // would. Rows: up to 16, halved until an image's patch fits a buffer: Cfg::kBufferBytes, or less
-  // where two buffers for each of kBlocks blocks would not fit a multiprocessor (16 KB on sm_86).
-  constexpr int64_t kBlocks = 3;
+  // where two buffers for each of kBlocksPerSm blocks would not fit a multiprocessor (16 KB on sm_86).
+  constexpr int64_t kBlocks = Cfg::kBlocksPerSm;
   int64_t const budget = std::min<int64_t>(
       Cfg::kBufferBytes, (limits.smem_per_sm / kBlocks - limits.smem_reserved_per_block) / 2 / 128 * 128);
   int64_t const strips32 = (p.Wo + 31) / 32;

@@ -69,13 +69,8 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   __syncthreads();
   T const* const x = static_cast<T const*>(p.x);
   T const* const grad = static_cast<T const*>(p.grad_out);
-  int const pad_h = int(p.padding_h), pad_w = int(p.padding_w);
-  auto x_slot = [&](int m, int row, int col) {
-    int const staged_row = row + pad_h, staged_col = col + pad_w;
-    return unsigned(staged_row) < unsigned(l.in_rows) && unsigned(staged_col) < unsigned(l.in_cols)
-               ? m * l.plane_pitch + staged_row * l.pitch + staged_col
-               : -1;
-  };
+  staging::PaddedPlaneSlots const x_slot{l.plane_pitch, l.pitch,          l.in_rows,
+                                         l.in_cols,     int(p.padding_h), int(p.padding_w)};
   auto grad_slot = [&](int m, int row, int col) { return m * l.grad_pitch + row * l.grad_cols + col; };
   staging::stage_planes<kThreads>(x, g.x_source, plane0, planes_here, g.H, g.W, g.plane_pixels, g.row_pixels,
                                   g.channel_count, staged_x, x_slot);
@@ -165,11 +160,8 @@ bool plan_window_grad_weight_planes(WindowGradWeightParams const& p, GradPlanesG
   if (g.layout.block_planes == 0 || g.layout.block_planes * p.H * p.W >= kIntLimit) return false;
   g.H = int(p.H), g.W = int(p.W), g.Ho = int(p.Ho), g.Wo = int(p.Wo), g.N = int(p.N);
   g.planes = planes;
-  g.x_source = {p.x_stride_n, p.x_stride_c, p.x_stride_h, 1,
-                p.x_stride_h == p.W && p.x_stride_c == p.H * p.W && p.x_stride_n == p.C * p.H * p.W};
-  g.grad_source = {p.g_stride_n, p.g_stride_c, p.g_stride_h, p.g_stride_w,
-                   p.g_stride_w == 1 && p.g_stride_h == p.Wo && p.g_stride_c == p.Ho * p.Wo &&
-                       p.g_stride_n == p.C * p.Ho * p.Wo};
+  g.x_source = staging::PlaneSource::of(p.x_stride_n, p.x_stride_c, p.x_stride_h, p.x_stride_w, p.C, p.H, p.W);
+  g.grad_source = staging::PlaneSource::of(p.g_stride_n, p.g_stride_c, p.g_stride_h, p.g_stride_w, p.C, p.Ho, p.Wo);
   g.channel_count = cutlass::FastDivmod(int(p.C));
   g.plane_pixels = cutlass::FastDivmod(int(p.H * p.W));
   g.row_pixels = cutlass::FastDivmod(int(p.W));

@@ -1,17 +1,22 @@
 // Weight and bias gradients of a small NCHW window (at most kK x kK taps, stride kStride along both
 // axes, dilation 1), with the forward's tile and staging turned around: a block takes every `slices`-th
-// tile of output positions of one channel, stages the input rows under each tile in shared memory
-// (16-byte cp.async into two buffers, so the next tile's copies fly while this one computes), and
-// each lane reads its kRows x kVec grad_out values straight into registers. At stride 1 tiles start
-// where every lane's input columns start on a 16-byte boundary (left of the plane when the padding
-// is not a multiple of 16 bytes), so each window row is read with whole 16-byte loads in one code
-// path; at stride 2 tiles start at column 0 and the lanes read at the padding's alignment. Per window row a lane reads the
-// kWindow input columns under its outputs once and adds grad_out x input into one register per
-// tap, so shared memory is read once per kVec * Kw FMAs and nothing is written until the block's
-// tiles are done. Then the block's lanes are summed (warp butterflies, then warps in order) into
-// one partial per tap; bwd_window_weight_reduce_kernel adds the partials in slice order. The same
-// bits on every run. Planes much shorter than a tile are stacked down it, `group` images of the
-// channel a tile (as the forward's window_tile.cuh stacks planes).
+// tile of output positions of one channel and stages the input rows under each tile, and the tile's
+// grad_out rows, in shared memory (16-byte cp.async into two buffers, so the next tile's copies fly
+// while this one computes). At stride 1 tiles start where every lane's input columns start on a
+// 16-byte boundary (left of the plane when the padding is not a multiple of 16 bytes), so each window
+// row is read with whole 16-byte loads in one code path, and the lanes read their grad_out values at
+// the padding's alignment; at stride 2 tiles start at column 0 and the lanes read the input at the
+// padding's alignment. A lane takes kRows x kVec grad_out values; each staged input row under them is
+// read once (kWindow columns) and added, times grad_out, into one register per tap for every output
+// row whose window holds it, so nothing is written until the block's tiles are done. Then the
+// block's lanes are summed (warp butterflies, then warps in order) into one partial per tap;
+// bwd_window_weight_reduce_kernel adds the partials in slice order. The same bits on every run.
+//
+// Planes much shorter than a tile are stacked down it, `group` images of the channel a tile (as the
+// forward's window_tile.cuh stacks planes); that kernel, which also takes grad_out whose rows are not
+// whole 16-byte chunks, loads each lane's grad_out values straight into registers just before the
+// wait for the tile's copies (the unstacked kernel did so too, and waited out their latency on every
+// tile: ncu's top stall, NOTES.md, variant 105).
 #pragma once
 
 #include <algorithm>
@@ -50,7 +55,13 @@ struct GradTileGeometry {
   int col_origin;     // the first strip's first output column, in (-kVec, 0]
   int shift;          // the first input column's offset past its chunk (stride 2), the same for every tile
   int row_alignment;  // staging::RowAlignment of every lane's first column (stride 2)
-  bool g_wide;        // grad_out rows are read 16 bytes per lane
+  bool g_wide;        // grad_out rows are read 16 bytes per lane (the stacked kernel)
+  int g_chunks;       // staged grad_out chunks per row (the unstacked kernel)
+  int g_pitch;        // elements per staged grad_out row, an odd number of 16-byte units
+  int g_shift;        // the first lane's first grad_out column past its chunk
+  int g_alignment;    // staging::RowAlignment of every lane's first grad_out column
+  bool g_staged;      // the unstacked kernel takes the launch (one image a tile, grad_out staged)
+  cutlass::FastDivmod g_chunk_count;   // staged grad_out chunk -> (row, chunk of it)
   int tiles_per_channel;               // image slots (N / group, rounded up) * row tiles * strips
   int slices;                          // blocks per channel
   cutlass::FastDivmod slice_count;     // block -> (c, slice)
@@ -63,9 +74,10 @@ struct GradTileGeometry {
   cutlass::FastDivmod row_pixels;      // pixel -> (row, column)
 };
 
-// kStacked: the launch may stack images (g.group > 1) and stage them pixel by pixel. Unstacked
-// launches take a kernel without either: the stacked code paths cost the unstacked tiles about 20%
-// of their time (MSCAN's 3x3 float32, 48 -> 56 registers).
+// kStacked: the launch may stack images (g.group > 1) and stage them pixel by pixel, and grad_out is
+// read straight into registers. Unstacked launches take a kernel without either, which stages
+// grad_out too: the stacked code paths cost the unstacked tiles about 20% of their time (MSCAN's 3x3
+// float32, 48 -> 56 registers).
 template <class Cfg, bool kStacked>
 __global__ void __launch_bounds__(Cfg::kThreads)
     bwd_window_weight_tile_kernel(WindowGradWeightParams const p, GradTileGeometry const g) {
@@ -83,9 +95,12 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   int const Kh = int(p.kh), Kw = int(p.kw);
   int const H = int(p.H), W = int(p.W), Ho = int(p.Ho), Wo = int(p.Wo);
 
+  // A buffer: the tile's input rows, then (unstacked) its grad_out rows; both multiples of 16 bytes.
   extern __shared__ __align__(128) unsigned char smem_bytes[];
-  int const buffer_elems = g.in_rows * g.pitch;  // a multiple of 16 bytes
+  int const x_elems = g.in_rows * g.pitch;
+  int const buffer_elems = x_elems + (kStacked ? 0 : g.tile_rows * g.g_pitch);
   auto tile_of = [&](int buffer) { return reinterpret_cast<T*>(smem_bytes) + buffer * buffer_elems; };
+  auto grads_of = [&](int buffer) { return tile_of(buffer) + x_elems; };
 
   int const stage_lanes = min(g.chunks, Cfg::kThreads);
   int const stage_rows_per_pass = Cfg::kThreads / stage_lanes;
@@ -166,6 +181,21 @@ __global__ void __launch_bounds__(Cfg::kThreads)
         member_row = row;
         return k.n0;
       });
+      // The tile's grad_out rows from the chunk holding the first lane's first column; Wo is a whole
+      // number of chunks, so a chunk is inside the plane or past it, zero.
+      T const* const g_plane = g_channel + int64_t(k.n0) * p.g_stride_n;
+      T* const tile_g = grads_of(buffer);
+      int const g_col0 = k.out_col0 - g.g_shift;
+      for (int t = threadIdx.x; t < g.tile_rows * g.g_chunks; t += Cfg::kThreads) {
+        int row, chunk;
+        g.g_chunk_count(row, chunk, t);
+        int const out_row = k.out_row0 + row, out_col = g_col0 + chunk * kVec;
+        bool const inside = out_row < Ho && unsigned(out_col) < unsigned(Wo);
+        int64_t const offset = inside ? int64_t(out_row) * p.g_stride_h + out_col : 0;
+        Tensor src = make_tensor(make_gmem_ptr(g_plane + offset), make_layout(Int<kVec>{}));
+        Tensor dst = make_tensor(make_smem_ptr(tile_g + row * g.g_pitch + chunk * kVec), make_layout(Int<kVec>{}));
+        copy(Atom{}.with(inside), src, dst);
+      }
     } else {
       stage_rows([&](int row, int& member_row) {
         int m;
@@ -209,7 +239,8 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   }
   float bias_acc = 0.0f;
 
-  // grad_out's loads go out before the wait for the tile's copies, so their latency overlaps it.
+  // The stacked kernel's grad_out loads go out before the wait for the tile's copies, so their
+  // latency overlaps it.
   float gv[kRows][kVec];
   if (kStacked && g.elementwise) {  // the padding of every tile, once (see stage)
     uint4* const words = reinterpret_cast<uint4*>(smem_bytes);
@@ -222,22 +253,34 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   staging::walk_tiles(
       slice, g.tiles_per_channel, g.slices, true, [&](int tile, int buffer) { stage(coords_of(tile), buffer); },
       [&](int tile, int buffer) {
+        if constexpr (!kStacked) {
+          T const* const lane_grads = grads_of(buffer) + lane_y * kRows * g.g_pitch + g.g_shift + lane_x * kVec;
+          staging::with_row_alignment<T>(g.g_alignment, [&](auto alignment) {
+            CUTE_UNROLL
+            for (int r = 0; r < kRows; ++r) {
+              staging::load_elements<T, kVec, decltype(alignment)::value>(lane_grads + r * g.g_pitch, gv[r]);
+            }
+          });
+        }
         CUTE_UNROLL
         for (int r = 0; r < kRows; ++r) {
           CUTE_UNROLL
           for (int e = 0; e < kVec; ++e) bias_acc += gv[r][e];
         }
-        T const* const lane_tile =
-            tile_of(buffer) + lane_member * g.member_in_rows * g.pitch + g.shift + lane_x * kVec * kS;
+        T const* const lane_tile = tile_of(buffer) + (lane_member * g.member_in_rows + lane_y * kRows * kS) * g.pitch +
+                                   g.shift + lane_x * kVec * kS;
+        // Each staged row under the lane's outputs read once, for every output row r whose window
+        // holds it (as window row i): the loop over window rows read it once per r.
         auto accumulate = [&](auto alignment) {
           CUTE_UNROLL
-          for (int i = 0; i < kK; ++i) {
-            if (i < Kh) {
+          for (int in_row = 0; in_row < (kRows - 1) * kS + kK; ++in_row) {
+            if (in_row < (kRows - 1) * kS + Kh) {
+              float values[kWindow];
+              staging::load_elements<T, kWindow, decltype(alignment)::value>(lane_tile + in_row * g.pitch, values);
               CUTE_UNROLL
               for (int r = 0; r < kRows; ++r) {
-                float values[kWindow];
-                staging::load_elements<T, kWindow, decltype(alignment)::value>(
-                    lane_tile + ((lane_y * kRows + r) * kS + i) * g.pitch, values);
+                int const i = in_row - r * kS;
+                if (i < 0 || i >= kK || i >= Kh) continue;
                 CUTE_UNROLL
                 for (int j = 0; j < kK; ++j) {
                   if (j < Kw) {
@@ -259,7 +302,9 @@ __global__ void __launch_bounds__(Cfg::kThreads)
           }
         }
       },
-      [&](int tile) { load_grads(coords_of(tile), gv); });
+      [&](int tile) {
+        if constexpr (kStacked) load_grads(coords_of(tile), gv);
+      });
 
   // The block's lanes summed: a butterfly within each warp (every lane ends with the warp's sum),
   // then the warps in order, through shared memory (free now: the last barrier is behind us).
@@ -340,8 +385,20 @@ bool plan_window_grad_weight_tile(WindowGradWeightParams const& p, window::GradT
   plan::space_stacked_rows(g.group, g.lanes_x, kS, member_in_rows, pitch_units);
   int64_t const in_rows = g.group * member_in_rows;
   int64_t const pitch = pitch_units * kVec;
+  // Unstacked tiles stage grad_out too where its rows are whole 16-byte chunks; the rest read it
+  // straight into registers, on the stacked kernel (see launch_window_grad_weight_tile).
+  auto const g_address = reinterpret_cast<uintptr_t>(p.grad_out);
+  bool const g_chunked = p.g_stride_w == 1 && g_address % 16 == 0 && p.Wo % kVec == 0 && p.g_stride_h % kVec == 0 &&
+                         p.g_stride_c % kVec == 0 && p.g_stride_n % kVec == 0;
+  g.g_staged = g.group == 1 && g_chunked;
+  g.g_shift = g.col_origin < 0 ? int(kVec + g.col_origin) : 0;
+  g.g_chunks = int((g.g_shift + g.tile_cols + kVec - 1) / kVec);
+  g.g_pitch = int((g.g_chunks | 1) * kVec);  // odd: rows of lanes in one shared-memory phase, on distinct banks
+  g.g_alignment = int(staging::row_alignment(int(g.g_shift * int64_t(sizeof(T)))));
+  int64_t const g_elems = g.g_staged ? int64_t(g.tile_rows) * g.g_pitch : 0;
   constexpr int64_t kSums = Cfg::kK * Cfg::kK + 1;
-  smem_bytes = std::max<int64_t>(2 * in_rows * pitch * int64_t(sizeof(T)), (Cfg::kThreads / 32) * kSums * 4);
+  smem_bytes =
+      std::max<int64_t>(2 * (in_rows * pitch + g_elems) * int64_t(sizeof(T)), (Cfg::kThreads / 32) * kSums * 4);
   DeviceLimits const& limits = device_limits(p.device);
   if (smem_bytes > limits.smem_per_block_optin) return false;
   int64_t const row_tiles = (p.Ho + g.tile_rows - 1) / g.tile_rows;
@@ -354,7 +411,6 @@ bool plan_window_grad_weight_tile(WindowGradWeightParams const& p, window::GradT
   g.chunks = int(chunks);
   g.pitch = int(pitch);
   g.row_alignment = int(staging::row_alignment(int(g.shift * int64_t(sizeof(T)))));
-  auto const g_address = reinterpret_cast<uintptr_t>(p.grad_out);
   g.g_wide = g.col_origin == 0 && p.g_stride_w == 1 && g_address % 16 == 0 && p.g_stride_h % kVec == 0 &&
              p.g_stride_c % kVec == 0 && p.g_stride_n % kVec == 0;
   g.tiles_per_channel = int(tiles_per_channel);
@@ -362,6 +418,7 @@ bool plan_window_grad_weight_tile(WindowGradWeightParams const& p, window::GradT
   g.slice_count = cutlass::FastDivmod(int(slices));
   g.strip_count = cutlass::FastDivmod(int(strips));
   g.row_tile_count = cutlass::FastDivmod(int(row_tiles));
+  g.g_chunk_count = cutlass::FastDivmod(g.g_chunks);
   g.member_rows = cutlass::FastDivmod(int(member_in_rows));
   g.plane_pixels = cutlass::FastDivmod(int(p.H * p.W > 0 ? p.H * p.W : 1));
   g.row_pixels = cutlass::FastDivmod(int(p.W > 0 ? p.W : 1));
@@ -391,7 +448,7 @@ LaunchStatus launch_window_grad_weight_tile(WindowGradWeightParams const& p, cud
     kKernel<<<dim3(unsigned(p.C * g.slices)), Cfg::kThreads, size_t(smem_bytes), stream>>>(p, g);
     return LaunchStatus::kLaunched;
   };
-  return g.group > 1 ? launch(std::true_type{}) : launch(std::false_type{});
+  return g.g_staged ? launch(std::false_type{}) : launch(std::true_type{});
 }
 
 }  // namespace cute_dwconv

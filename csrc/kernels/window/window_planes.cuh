@@ -30,8 +30,7 @@ struct PlanesGeometry {
   plan::PlanesLayout layout;
   int H, W, Ho, Wo;
   int64_t planes;                    // N * C
-  staging::PlaneSource x_source;
-  int contiguous_out;                // out's likewise
+  staging::PlaneSource x_source, out_dest;
   cutlass::FastDivmod channel_count;  // plane -> (n, c)
   cutlass::FastDivmod plane_pixels;   // input pixel of the block -> (plane, pixel)
   cutlass::FastDivmod row_pixels;     // input pixel -> (row, column)
@@ -64,16 +63,9 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_planes_kernel(Window
   }
   __syncthreads();
   T const* const x = static_cast<T const*>(p.x);
-  int const pad_h = int(p.padding_h), pad_w = int(p.padding_w);
-  // Pixel (row, col) of plane m sits at staged row row + pad_h, column col + pad_w; pixels no
-  // window reaches (past the staged rows or columns, or before them where a padding is negative:
-  // the stride-1 input gradient of a padding wider than the window) are not staged.
-  auto slot_of = [&](int m, int row, int col) {
-    int const staged_row = row + pad_h, staged_col = col + pad_w;
-    return unsigned(staged_row) < unsigned(l.in_rows) && unsigned(staged_col) < unsigned(l.in_cols)
-               ? m * l.plane_pitch + staged_row * l.pitch + staged_col
-               : -1;
-  };
+  // Pixel (row, col) of plane m sits at staged row row + padding_h, column col + padding_w.
+  staging::PaddedPlaneSlots const slot_of{l.plane_pitch, l.pitch,          l.in_rows,
+                                          l.in_cols,     int(p.padding_h), int(p.padding_w)};
   staging::stage_planes<kThreads>(x, g.x_source, plane0, planes_here, g.H, g.W, g.plane_pixels, g.row_pixels,
                                   g.channel_count, staged, slot_of);
   // The planes' taps too, as float32: the lanes then read them without a test of the weight's
@@ -136,7 +128,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_planes_kernel(Window
 
   T* const out = static_cast<T*>(p.out);
   int const out_items = planes_here * g.out_pixels.divisor;
-  if (g.contiguous_out) {
+  if (g.out_dest.contiguous) {
     staging::store_plane_run<kThreads>(out + plane0 * g.out_pixels.divisor, out_items, g.Ho, g.Wo, g.out_pixels,
                                        g.out_row_pixels, staged_out,
                                        [&](int m, int row, int col) { return m * l.out_pitch + row * g.Wo + col; });
@@ -146,8 +138,8 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_planes_kernel(Window
       g.out_pixels(m, pixel, i);
       g.out_row_pixels(row, col, pixel);
       channel_of(m, n, c);
-      out[int64_t(n) * p.out_stride_n + int64_t(c) * p.out_stride_c + int64_t(row) * p.out_stride_h +
-          int64_t(col) * p.out_stride_w] = staged_out[m * l.out_pitch + pixel];
+      out[int64_t(n) * g.out_dest.stride_n + int64_t(c) * g.out_dest.stride_c + int64_t(row) * g.out_dest.stride_h +
+          int64_t(col) * g.out_dest.stride_w] = staged_out[m * l.out_pitch + pixel];
     }
   }
 }
@@ -181,10 +173,9 @@ LaunchStatus launch_window_planes(WindowParams const& p, cudaStream_t stream) {
   if (g.layout.block_planes == 0 || g.layout.block_planes * p.H * p.W >= kIntLimit) return LaunchStatus::kUnsupported;
   g.H = int(p.H), g.W = int(p.W), g.Ho = int(p.Ho), g.Wo = int(p.Wo);
   g.planes = planes;
-  g.x_source = {p.x_stride_n, p.x_stride_c, p.x_stride_h, 1,
-                p.x_stride_h == p.W && p.x_stride_c == p.H * p.W && p.x_stride_n == p.C * p.H * p.W};
-  g.contiguous_out = p.out_stride_w == 1 && p.out_stride_h == p.Wo && p.out_stride_c == p.Ho * p.Wo &&
-                     p.out_stride_n == p.C * p.Ho * p.Wo;
+  g.x_source = staging::PlaneSource::of(p.x_stride_n, p.x_stride_c, p.x_stride_h, p.x_stride_w, p.C, p.H, p.W);
+  g.out_dest =
+      staging::PlaneSource::of(p.out_stride_n, p.out_stride_c, p.out_stride_h, p.out_stride_w, p.C, p.Ho, p.Wo);
   g.channel_count = cutlass::FastDivmod(int(p.C));
   g.plane_pixels = cutlass::FastDivmod(int(p.H * p.W));
   g.row_pixels = cutlass::FastDivmod(int(p.W));
