@@ -4,8 +4,8 @@
 // grad_out rows, in shared memory (16-byte cp.async into two buffers, so the next tile's copies fly
 // while this one computes). At stride 1 tiles start where every lane's input columns start on a
 // 16-byte boundary (left of the plane when the padding is not a multiple of 16 bytes), so each window
-// row is read with whole 16-byte loads in one code path, and the lanes read their grad_out values at
-// the padding's alignment; at stride 2 tiles start at column 0 and the lanes read the input at the
+// row is read with whole 16-byte loads in one code path, and the lanes pick their grad_out values,
+// shifted by the padding, from the 16-byte words around them; at stride 2 tiles start at column 0 and the lanes read the input at the
 // padding's alignment. A lane takes kRows x kVec grad_out values; each staged input row under them is
 // read once (kWindow columns) and added, times grad_out, into one register per tap for every output
 // row whose window holds it, so nothing is written until the block's tiles are done. Then the
@@ -59,7 +59,6 @@ struct GradTileGeometry {
   int g_chunks;       // staged grad_out chunks per row (the unstacked kernel)
   int g_pitch;        // elements per staged grad_out row, an odd number of 16-byte units
   int g_shift;        // the first lane's first grad_out column past its chunk
-  int g_alignment;    // staging::RowAlignment of every lane's first grad_out column
   bool g_staged;      // the unstacked kernel takes the launch (one image a tile, grad_out staged)
   cutlass::FastDivmod g_chunk_count;   // staged grad_out chunk -> (row, chunk of it)
   int tiles_per_channel;               // image slots (N / group, rounded up) * row tiles * strips
@@ -73,6 +72,18 @@ struct GradTileGeometry {
   cutlass::FastDivmod plane_pixels;    // staged pixel -> (stacked image, pixel of it)
   cutlass::FastDivmod row_pixels;      // pixel -> (row, column)
 };
+
+// f(std::integral_constant<int, index>{}) for a run-time index in [kI, kN): a variant of f per value.
+template <int kI, int kN, class F>
+CUTE_DEVICE void with_static_index(int index, F&& f) {
+  if constexpr (kI < kN) {
+    if (index == kI) {
+      f(std::integral_constant<int, kI>{});
+    } else {
+      with_static_index<kI + 1, kN>(index, f);
+    }
+  }
+}
 
 // kStacked: the launch may stack images (g.group > 1) and stage them pixel by pixel, and grad_out is
 // read straight into registers. Unstacked launches take a kernel without either, which stages
@@ -254,11 +265,24 @@ __global__ void __launch_bounds__(Cfg::kThreads)
       slice, g.tiles_per_channel, g.slices, true, [&](int tile, int buffer) { stage(coords_of(tile), buffer); },
       [&](int tile, int buffer) {
         if constexpr (!kStacked) {
-          T const* const lane_grads = grads_of(buffer) + lane_y * kRows * g.g_pitch + g.g_shift + lane_x * kVec;
-          staging::with_row_alignment<T>(g.g_alignment, [&](auto alignment) {
+          // The two 16-byte words around the lane's values (one where the padding shifts nothing),
+          // and its values picked from them: reads at the shift's own alignment cost 3-4 times the
+          // shared wavefronts (NOTES.md, variant 108).
+          T const* const lane_grads = grads_of(buffer) + lane_y * kRows * g.g_pitch + lane_x * kVec;
+          with_static_index<0, kVec>(g.g_shift, [&](auto shift) {
+            constexpr int kShift = decltype(shift)::value;
             CUTE_UNROLL
             for (int r = 0; r < kRows; ++r) {
-              staging::load_elements<T, kVec, decltype(alignment)::value>(lane_grads + r * g.g_pitch, gv[r]);
+              uint4 const* const src = reinterpret_cast<uint4 const*>(lane_grads + r * g.g_pitch);
+              uint32_t words[kShift == 0 ? 4 : 8];
+              uint4 const head = src[0];
+              words[0] = head.x, words[1] = head.y, words[2] = head.z, words[3] = head.w;
+              if constexpr (kShift != 0) {
+                uint4 const tail = src[1];
+                words[4] = tail.x, words[5] = tail.y, words[6] = tail.z, words[7] = tail.w;
+              }
+              CUTE_UNROLL
+              for (int e = 0; e < kVec; ++e) gv[r][e] = staging::element_from_words<T>(words, kShift + e);
             }
           });
         }
@@ -394,7 +418,6 @@ bool plan_window_grad_weight_tile(WindowGradWeightParams const& p, window::GradT
   g.g_shift = g.col_origin < 0 ? int(kVec + g.col_origin) : 0;
   g.g_chunks = int((g.g_shift + g.tile_cols + kVec - 1) / kVec);
   g.g_pitch = int((g.g_chunks | 1) * kVec);  // odd: rows of lanes in one shared-memory phase, on distinct banks
-  g.g_alignment = int(staging::row_alignment(int(g.g_shift * int64_t(sizeof(T)))));
   int64_t const g_elems = g.g_staged ? int64_t(g.tile_rows) * g.g_pitch : 0;
   constexpr int64_t kSums = Cfg::kK * Cfg::kK + 1;
   smem_bytes =
