@@ -237,9 +237,8 @@ bool plan_window_grad_weight_channels_last_tile(WindowGradWeightParams const& p,
   // Columns: the narrowest whole number of runs that covers the row in as few strips as 32 columns
   // would. Rows: up to 16, halved until an image's patch fits a buffer: Cfg::kBufferBytes, or less
   // where two buffers for each of kBlocksPerSm blocks would not fit a multiprocessor (16 KB on sm_86).
-  constexpr int64_t kBlocks = Cfg::kBlocksPerSm;
   int64_t const budget = std::min<int64_t>(
-      Cfg::kBufferBytes, (limits.smem_per_sm / kBlocks - limits.smem_reserved_per_block) / 2 / 128 * 128);
+      Cfg::kBufferBytes, (limits.smem_per_sm / Cfg::kBlocksPerSm - limits.smem_reserved_per_block) / 2 / 128 * 128);
   int64_t const strips32 = (p.Wo + 31) / 32;
   int64_t const runs = (p.Wo + strips32 * Cfg::kCols - 1) / (strips32 * Cfg::kCols);
   int64_t const tile_cols = runs * Cfg::kCols;
@@ -268,9 +267,9 @@ bool plan_window_grad_weight_channels_last_tile(WindowGradWeightParams const& p,
   int64_t const tiles = slots * row_tiles * strips;
   int64_t const chunks = (p.C + Cfg::kChunk - 1) / Cfg::kChunk;
   if (slots * row_tiles >= (int64_t(1) << 31) || tiles >= (int64_t(1) << 31)) return false;
-  // One wave of kBlocks blocks a multiprocessor, each at least 2 tiles (every block ends with a
+  // One wave of kBlocksPerSm blocks a multiprocessor, each at least 2 tiles (every block ends with a
   // write of its partials, which the reduction then reads).
-  int64_t const target_blocks = int64_t(limits.multiprocessors) * kBlocks;
+  int64_t const target_blocks = int64_t(limits.multiprocessors) * Cfg::kBlocksPerSm;
   int64_t const slices = std::max<int64_t>(1, std::min<int64_t>((tiles + 1) / 2, (target_blocks + chunks - 1) / chunks));
   if (chunks * slices >= (int64_t(1) << 31)) return false;
   g.tile_rows = int(tile_rows);

@@ -1,16 +1,17 @@
 // Weight and bias gradients of a small NCHW window (at most kK x kK taps, stride kStride along both
-// axes, dilation 1), with the forward's tile and staging turned around: a block takes every `slices`-th
-// tile of output positions of one channel and stages the input rows under each tile, and the tile's
-// grad_out rows, in shared memory (16-byte cp.async into two buffers, so the next tile's copies fly
-// while this one computes). At stride 1 tiles start where every lane's input columns start on a
-// 16-byte boundary (left of the plane when the padding is not a multiple of 16 bytes), so each window
-// row is read with whole 16-byte loads in one code path, and the lanes pick their grad_out values,
-// shifted by the padding, from the 16-byte words around them; at stride 2 tiles start at column 0 and the lanes read the input at the
-// padding's alignment. A lane takes kRows x kVec grad_out values; each staged input row under them is
-// read once (kWindow columns) and added, times grad_out, into one register per tap for every output
-// row whose window holds it, so nothing is written until the block's tiles are done. Then the
-// block's lanes are summed (warp butterflies, then warps in order) into one partial per tap;
-// bwd_window_weight_reduce_kernel adds the partials in slice order. The same bits on every run.
+// axes, dilation 1), with the forward's tile and staging turned around: a block takes every
+// `slices`-th tile of output positions of one channel and stages the input rows under each tile,
+// and the tile's grad_out rows, in shared memory (16-byte cp.async into two buffers, so the next
+// tile's copies fly while this one computes). At stride 1 tiles start where every lane's input
+// columns start on a 16-byte boundary (left of the plane when the padding is not a multiple of 16
+// bytes), so each window row is read with whole 16-byte loads in one code path, and the lanes pick
+// their grad_out values, shifted by the padding, from the 16-byte words around them; at stride 2
+// tiles start at column 0 and the lanes read the input at the padding's alignment. A lane takes
+// kRows x kVec grad_out values; each staged input row under them is read once (kWindow columns) and
+// added, times grad_out, into one register per tap for every output row whose window holds it, so
+// nothing is written until the block's tiles are done. Then the block's lanes are summed (warp
+// butterflies, then warps in order) into one partial per tap; bwd_window_weight_reduce_kernel adds
+// the partials in slice order. The same bits on every run.
 //
 // Planes much shorter than a tile are stacked down it, `group` images of the channel a tile (as the
 // forward's window_tile.cuh stacks planes); that kernel, which also takes grad_out whose rows are not
@@ -411,10 +412,10 @@ bool plan_window_grad_weight_tile(WindowGradWeightParams const& p, window::GradT
   int64_t const pitch = pitch_units * kVec;
   // Unstacked tiles stage grad_out too where its rows are whole 16-byte chunks; the rest read it
   // straight into registers, on the stacked kernel (see launch_window_grad_weight_tile).
-  auto const g_address = reinterpret_cast<uintptr_t>(p.grad_out);
-  bool const g_chunked = p.g_stride_w == 1 && g_address % 16 == 0 && p.Wo % kVec == 0 && p.g_stride_h % kVec == 0 &&
-                         p.g_stride_c % kVec == 0 && p.g_stride_n % kVec == 0;
-  g.g_staged = g.group == 1 && g_chunked;
+  // grad_out's rows start on 16-byte boundaries (both kernels' wide reads need it).
+  bool const g_rows_aligned = p.g_stride_w == 1 && reinterpret_cast<uintptr_t>(p.grad_out) % 16 == 0 &&
+                              p.g_stride_h % kVec == 0 && p.g_stride_c % kVec == 0 && p.g_stride_n % kVec == 0;
+  g.g_staged = g.group == 1 && g_rows_aligned && p.Wo % kVec == 0;
   g.g_shift = g.col_origin < 0 ? int(kVec + g.col_origin) : 0;
   g.g_chunks = int((g.g_shift + g.tile_cols + kVec - 1) / kVec);
   g.g_pitch = int((g.g_chunks | 1) * kVec);  // odd: rows of lanes in one shared-memory phase, on distinct banks
@@ -434,8 +435,7 @@ bool plan_window_grad_weight_tile(WindowGradWeightParams const& p, window::GradT
   g.chunks = int(chunks);
   g.pitch = int(pitch);
   g.row_alignment = int(staging::row_alignment(int(g.shift * int64_t(sizeof(T)))));
-  g.g_wide = g.col_origin == 0 && p.g_stride_w == 1 && g_address % 16 == 0 && p.g_stride_h % kVec == 0 &&
-             p.g_stride_c % kVec == 0 && p.g_stride_n % kVec == 0;
+  g.g_wide = g.col_origin == 0 && g_rows_aligned;
   g.tiles_per_channel = int(tiles_per_channel);
   g.slices = int(slices);
   g.slice_count = cutlass::FastDivmod(int(slices));
