@@ -242,17 +242,20 @@ def check_windows() -> bool:
         # Weight gradients of 16-byte-aligned rows, of many channels (600), and of channels_last
         # windows 3, 5 and 7 wide.
         # (3, 3, 2) on 40 columns: grad_out rows of 20 (float32: whole 16-byte chunks), so the input
-        # gradient takes its four phases in one pass too; (5, 5, 2) on 63 columns likewise with 32.
+        # gradient stages them in 16-byte copies; (5, 5, 2) on 63 columns likewise with 32 (the
+        # "nchw" calls above stage 15 columns element by element).
         for kh, kw, s, shape in [(5, 5, 1, (2, 3, 23, 32)), (7, 7, 1, (2, 600, 12, 16)), (3, 3, 2, (2, 5, 21, 40)),
                                  (5, 5, 2, (2, 3, 17, 63))]:
             x, w, _ = window_problem(shape, kh, kw, dtype, False)
             ok &= check_window_backward("nchw registers", x, w, (s, s), (kh // 2, kw // 2), (1, 1))
         # Planes past the whole-plane kernels' (more than 28 x 28 outputs): the register weight
-        # gradient with grad_out staged at each padding's shift (1, 2 and 3 elements, none at stride 2)
-        # and, for rows not whole 16-byte chunks (46 columns), loaded by the lanes.
+        # gradient with grad_out staged at each padding's shift (1 and 3 elements, none at stride 2),
+        # with x read at the padding's alignment where an aligned origin would cost a strip (64 and
+        # 128 columns) and, for rows not whole 16-byte chunks (46 columns), grad_out loaded by the lanes.
         for kh, kw, s, pad, shape in [(3, 3, 1, 1, (2, 3, 37, 48)), (5, 5, 1, 2, (2, 3, 33, 64)),
                                       (7, 7, 1, 3, (2, 3, 40, 56)), (5, 5, 2, 2, (2, 3, 80, 64)),
-                                      (3, 3, 1, 0, (2, 3, 37, 48))]:
+                                      (3, 3, 1, 0, (2, 3, 37, 48)), (3, 3, 1, 1, (1, 3, 30, 64)),
+                                      (3, 3, 1, 1, (1, 2, 9, 128))]:
             x, w, _ = window_problem(shape, kh, kw, dtype, False)
             ok &= check_window_backward("nchw staged grad_out", x, w, (s, s), (pad, pad), (1, 1))
         # Stacked small planes: the weight gradient's images of a channel, the stride-2 input
@@ -312,14 +315,17 @@ def main() -> int:
             ok &= check("auto channels_last", "auto", channels_last, w, b, stride, padding, dilation)
     x, w, _ = problem((1, 1, 512, 512), 3, torch.float32, False)
     ok &= check("fixed shape", "fixed_shape", x, w, None, 1, 0, 1)
-    # Backward: the flipped forward (tiled and direct), the gathering kernel, and the weight
-    # gradient with 16-byte and element-wise runs, 4 and 16 taps per walk, and more than 16 taps.
+    # Backward: the flipped forward (tiled and direct), the gathering kernel, the window family's
+    # stride-2 phases, and the weight gradient with 16-byte and element-wise runs, 4 and 16 taps per
+    # walk, and more than 16 taps.
     for dtype in FLOAT_DTYPES:
         for k, stride, padding, dilation in [(3, 1, 0, 1), (3, 1, 1, 1), (5, 2, 2, 1), (7, 1, 3, 2), (21, 1, 10, 1)]:
             for width in (64, 45):
                 shape = (2, 3, 30 + k * dilation, width)
                 ok &= check_backward("auto", shape, k, dtype, stride, padding, dilation)
         ok &= check_backward("strided", (2, 3, 27, 40), 3, dtype, 1, 1, 1, input_path="strided")
+        # stride 2 with grad_out rows of 32 columns: the window family's phases in one pass
+        ok &= check_backward("stride-2 phases", (2, 3, 33, 62), 3, dtype, 2, 1, 1)
     # (1, K) kernels: every table entry with an aligned and misaligned column padding and a partial
     # strip, 8-byte rows, the general path, per-axis arguments; channels_last rows on the vertical
     # tiles; then their gradients (flipped forward, gathering kernel, weight gradient).

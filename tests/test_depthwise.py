@@ -681,12 +681,17 @@ def test_weight_gradient_over_many_tiles_per_block(case, dtype, layout):
 
 # The NCHW register weight gradient on planes larger than the whole-plane kernels take: where
 # grad_out's rows are whole 16-byte chunks it stages them beside x ("staged"), each lane reading its
-# values at the padding's alignment (4, 8 or 12 bytes past a chunk in float32, an odd half-word in
-# 16 bits); otherwise each lane loads them itself ("loaded"). (kernel, stride, padding, shape, which
-# kernel, grad_out's form: "plain", or "rows" for rows a wider tensor's slices, not whole chunks apart.)
+# values at the padding's alignment (4 or 12 bytes past a chunk in float32, an odd half-word in 16
+# bits) where tiles start left of the plane; otherwise each lane loads them itself ("loaded"). Where
+# starting left of the plane would cost a strip (Wo a whole number of tiles: 64 and 128 columns),
+# tiles start at column 0 and the lanes read x at the padding's alignment (8 or 12 bytes, 4 or an
+# odd half-word in 16 bits) instead. (kernel, stride, padding, shape, which kernel, grad_out's form:
+# "plain", or "rows" for rows a wider tensor's slices, not whole chunks apart.)
 GRAD_TILE_CASES = [
     ((3, 3), 1, 1, (2, 6, 37, 48), "staged", "plain"),
     ((5, 5), 1, 2, (2, 4, 33, 64), "staged", "plain"),
+    ((3, 3), 1, 1, (1, 5, 30, 64), "staged", "plain"),
+    ((3, 3), 1, 1, (1, 3, 9, 128), "staged", "plain"),
     ((7, 7), 1, 3, (2, 3, 40, 56), "staged", "plain"),
     ((3, 5), 1, (1, 2), (3, 4, 40, 48), "staged", "plain"),
     ((3, 3), 2, 1, (2, 8, 61, 80), "staged", "plain"),  # stride 2: no shift
@@ -727,10 +732,12 @@ def test_weight_gradient_tile_grad_out_staging(case, dtype):
     torch.testing.assert_close(grad_b.double(), ref_b, **tol, msg=lambda m: f"{context} grad_bias: {m}")
 
 
-# Stride 2 with grad_out rows a multiple of 16 bytes in float32 and bfloat16 (32 columns), so that
-# the input gradient can take its four phases in one pass; both parities of p - (k - 1) per axis.
+# Stride 2, where the input gradient takes its four phases in one pass: grad_out rows a multiple of
+# 16 bytes in float32 and bfloat16 (32 columns), staged in 16-byte chunks, or not (31 columns),
+# staged element by element; both parities of p - (k - 1) per axis.
 STRIDE_2_CASES = [
     ((3, 3), 2, 1, 1, (2, 6, 33, 63)),
+    ((3, 3), 2, 1, 1, (2, 5, 31, 61)),
     ((3, 3), 2, 0, 1, (2, 5, 20, 65)),
     ((5, 5), 2, (2, 1), 1, (2, 4, 30, 66)),
     ((7, 7), 2, 3, 1, (1, 4, 29, 64)),                 # wider than the one-pass buckets: a launch per phase

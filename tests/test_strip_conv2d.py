@@ -5,6 +5,7 @@ poisoned outputs; the out variant; gradcheck, opcheck, torch.compile and autocas
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 
@@ -519,6 +520,41 @@ def test_gradient_operators(orientation, input_path, dtype):
         tol = reduction_tolerance(dtype, grad_out[:, 0].numel())
         torch.testing.assert_close(grad_w.double(), ref_w, **tol, msg=lambda m: f"{context} grad_weight: {m}")
         torch.testing.assert_close(grad_b.double(), ref_b, **tol, msg=lambda m: f"{context} grad_bias: {m}")
+
+
+# Stride 2 along both axes: the input gradient takes the window family's four phases in one pass,
+# grad_out staged in 16-byte chunks where its rows are whole chunks (32 columns) and element by
+# element where they are not (33). (K, padding along the taps, padding along the other axis): both
+# parities of p - (K - 1), an even K, and the headline's (3, 1) with padding on both axes.
+STRIDE_2_PHASE_CASES = [(3, 1, 0), (3, 0, 0), (5, 2, 0), (5, 1, 0), (2, 0, 0), (3, 1, 1)]
+
+
+@pytest.mark.parametrize("dtype", HALF_AND_FLOAT, ids=str)
+@pytest.mark.parametrize("orientation", ORIENTATIONS)
+def test_stride_2_input_gradient_in_one_pass(orientation, dtype):
+    seed = random.randrange(2**31)
+    generator = torch.Generator(device="cuda").manual_seed(seed)
+    for (k, pad, pad_other), out_cols in itertools.product(STRIDE_2_PHASE_CASES, (32, 33)):
+        # input sizes that give 32 output rows and out_cols output columns
+        taps_extent = 62 + k - 2 * pad
+        if orientation == "vertical":
+            shape, padding = (2, 3, taps_extent, 2 * (out_cols - 1) + 1 - 2 * pad_other), [pad, pad_other]
+        else:
+            shape, padding = (2, 3, 63 - 2 * pad_other, taps_extent + 2 * (out_cols - 32)), [pad_other, pad]
+        weight, _ = make_params(shape[1], k, orientation, dtype, False, generator)
+        x = make_input(shape, dtype, "contiguous", generator)
+        grad_out = randn(reference(x, weight, None, [2, 2], padding, [1, 1]).shape, dtype, generator)
+        assert tuple(grad_out.shape[2:]) == (32, out_cols)
+        ref_x, _, _ = reference_grads(x, weight, None, grad_out, [2, 2], padding, [1, 1])
+        context = f"{orientation} K={k} padding={padding} shape={shape} {dtype} seed={seed}"
+        poison_allocator(x.numel() * x.element_size(), x.device)
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+            grad_x = ops.strip_conv2d_grad_input(grad_out, weight, shape[2], shape[3], [2, 2], padding, [1, 1])
+            torch.cuda.synchronize()
+        kernels = [e.name for e in prof.events() if "kernel" in e.name]
+        assert any("bwd_window_input_phases_kernel" in name for name in kernels), f"{context}: {kernels}"
+        assert not torch.isnan(grad_x).any(), f"{context}: grad_input has unwritten elements"
+        torch.testing.assert_close(grad_x.double(), ref_x, **TOLERANCES[dtype], msg=lambda m: f"{context}: {m}")
 
 
 @pytest.mark.parametrize("wants", ["x", "weight", "bias", "all"])

@@ -54,10 +54,38 @@ FwdParams flipped_forward(BwdInputParams const& b) {
   return f;
 }
 
+// The strided strip's input gradient as the window family's: the forward call's geometry, with x's
+// strides replaced by grad_input's and out's by grad_out's (window_dispatch.h).
+WindowParams as_window_grad_input(BwdInputParams const& p) {
+  bool const vertical = p.axis == TapAxis::kHeight;
+  WindowParams w{};
+  set_strip_window_shape(p, w);
+  w.x = p.grad_input;
+  w.x_stride_n = p.gi_stride_n; w.x_stride_c = p.gi_stride_c;
+  w.x_stride_h = p.gi_stride_h; w.x_stride_w = p.gi_stride_w;
+  w.out = nullptr;
+  w.out_stride_n = p.g_stride_n; w.out_stride_c = p.g_stride_c;
+  w.out_stride_h = p.g_stride_h; w.out_stride_w = p.g_stride_w;
+  w.weight = p.weight;
+  w.params_float32 = p.weight_float32;
+  w.w_stride_c = p.w_stride_c;
+  w.w_stride_h = vertical ? p.w_stride_k : 0;
+  w.w_stride_w = vertical ? 0 : p.w_stride_k;
+  return w;
+}
+
+// Stride 1: the flipped forward. Stride 2 along both axes: the window family's four phases in one
+// pass where it takes the call (NCHW grad_out, strips of at most 5 taps, dilation 1); the gathering
+// kernel's per-element divisions held the headline's stride-2 input gradient to 11% of its copy
+// floor (NOTES.md, variant 110). Everything else is gathered.
 template <class T>
 FwdStatus backward_input(BwdInputParams const& p, BwdInputPath path, cudaStream_t stream) {
   if (path == BwdInputPath::kAuto && p.stride_h == 1 && p.stride_w == 1) {
     return strip_forward(flipped_forward<T>(p), FwdPath::kAuto, stream);
+  }
+  if (path == BwdInputPath::kAuto &&
+      window_grad_input_phases(as_window_grad_input(p), p.grad_out, p.grad_input, stream) == FwdStatus::kLaunched) {
+    return FwdStatus::kLaunched;
   }
   launch_bwd_input_strided<T>(p, stream);
   return FwdStatus::kLaunched;

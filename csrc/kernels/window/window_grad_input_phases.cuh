@@ -55,6 +55,8 @@ struct PhasesGeometry {
   cutlass::FastDivmod member_rows;     // staged row -> (stacked plane, row of it)
   cutlass::FastDivmod taps_per_plane;  // staged tap -> (stacked plane, tap)
   cutlass::FastDivmod taps_per_row;    // tap -> (window row, column): a stacked tile's taps are many
+  int elementwise;  // grad_out's rows are not whole 16-byte chunks (an odd Wo): staged element by element
+  cutlass::FastDivmod staged_cols;     // staged element -> (staged row, column) (elementwise)
 };
 
 // p is the forward call's geometry with x's strides replaced by grad_input's and out's by grad_out's.
@@ -136,6 +138,25 @@ __global__ void __launch_bounds__(Cfg::kThreads)
     });
     int const g_row0 = k.in_row0 / 2 + g.row_base;
     int const g_col0 = k.in_col0 / 2 + g.col_base - g.shift;
+    if (g.elementwise) {
+      // The same layout, every staged element written (zero outside grad_out), a batch of plain
+      // loads in flight per lane.
+      int c = 0;
+      T const* const unstacked = g.group == 1 ? member_plane(k, 0, c) : nullptr;
+      staging::load_batched<Cfg::kThreads, 4>(g.g_rows * g.staged_cols.divisor, tile_g, [&](int item, T& value) {
+        int row, col, m = 0, member_row;
+        g.staged_cols(row, col, item);
+        member_row = row;
+        if (g.group > 1) g.member_rows(m, member_row, row);
+        T const* const plane_g = g.group == 1 ? unstacked : member_plane(k, m, c);
+        int const g_row = g_row0 + member_row, g_col = g_col0 + col;
+        if (plane_g != nullptr && unsigned(g_row) < unsigned(Ho) && unsigned(g_col) < unsigned(Wo)) {
+          value = plane_g[int64_t(g_row) * p.out_stride_h + g_col];
+        }
+        return row * g.pitch + col;
+      });
+      return;
+    }
     // plane_of(row, member_row) gives a staged row's grad_out plane (nullptr past the last) and its
     // row in that plane. Unstacked tiles look their plane up once a tile (a lookup per row cost the
     // forward's unstacked tiles 3-9%); a stacked member's rows are consecutive, so its plane is
@@ -245,7 +266,9 @@ __global__ void __launch_bounds__(Cfg::kThreads)
 }  // namespace window
 
 // Plans and launches bwd_window_input_phases_kernel; kUnsupported unless the call has stride (2, 2),
-// dilation 1 and a window within the bucket, and grad_out's rows stage with 16-byte copies.
+// dilation 1 and a window within the bucket, and grad_out's rows are unit-stride. Rows that are not
+// whole 16-byte chunks (an odd Wo: the headline's (3, 1) at stride 2 and padding 1 gives 257
+// columns) stage element by element, which measured faster than a launch per phase (variant 110).
 template <class Cfg>
 LaunchStatus launch_window_grad_input_phases(WindowParams const& p, void const* grad_out, void* grad_input,
                                              cudaStream_t stream) {
@@ -253,8 +276,7 @@ LaunchStatus launch_window_grad_input_phases(WindowParams const& p, void const* 
   constexpr int64_t kVec = Cfg::kVec;
   constexpr int64_t kCoordLimit = int64_t(1) << 30;
   if (p.stride_h != 2 || p.stride_w != 2 || p.dilation_h != 1 || p.dilation_w != 1 || p.kh > Cfg::kK ||
-      p.kw > Cfg::kK || p.out_stride_w != 1 ||
-      staging::stage_copy_bytes<T>(grad_out, p.Wo, p.out_stride_h, p.out_stride_c, p.out_stride_n) != 16) {
+      p.kw > Cfg::kK || p.out_stride_w != 1) {
     return LaunchStatus::kUnsupported;
   }
   if (p.H + 256 >= kCoordLimit || p.W + 256 >= kCoordLimit || p.padding_h >= kCoordLimit ||
@@ -307,6 +329,8 @@ LaunchStatus launch_window_grad_input_phases(WindowParams const& p, void const* 
   g.member_rows = cutlass::FastDivmod(int(g.member_g_rows));
   g.taps_per_plane = cutlass::FastDivmod(int(p.kh * p.kw));
   g.taps_per_row = cutlass::FastDivmod(int(p.kw));
+  g.elementwise = staging::stage_copy_bytes<T>(grad_out, p.Wo, p.out_stride_h, p.out_stride_c, p.out_stride_n) != 16;
+  g.staged_cols = cutlass::FastDivmod(g.chunks * int(kVec));
 
   constexpr auto kernel = &window::bwd_window_input_phases_kernel<Cfg>;
   int const registers = KernelAttributes<kernel>::registers_if_launchable(p.device, int(smem_bytes));

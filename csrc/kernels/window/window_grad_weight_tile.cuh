@@ -2,11 +2,11 @@
 // axes, dilation 1), with the forward's tile and staging turned around: a block takes every
 // `slices`-th tile of output positions of one channel and stages the input rows under each tile,
 // and the tile's grad_out rows, in shared memory (16-byte cp.async into two buffers, so the next
-// tile's copies fly while this one computes). At stride 1 tiles start where every lane's input
-// columns start on a 16-byte boundary (left of the plane when the padding is not a multiple of 16
-// bytes), so each window row is read with whole 16-byte loads in one code path, and the lanes pick
-// their grad_out values, shifted by the padding, from the 16-byte words around them; at stride 2
-// tiles start at column 0 and the lanes read the input at the padding's alignment. A lane takes
+// tile's copies fly while this one computes). Tiles start where every lane's input columns are
+// best aligned without costing a strip (plan::column_origin, as the forward's tiles): at stride 1
+// a 16-byte boundary left of the plane where the padding allows, and the lanes pick their grad_out
+// values, shifted by the padding, from the 16-byte words around them; elsewhere the lanes read the
+// input at the padding's alignment (a variant of the unrolled reads per alignment). A lane takes
 // kRows x kVec grad_out values; each staged input row under them is read once (kWindow columns) and
 // added, times grad_out, into one register per tap for every output row whose window holds it, so
 // nothing is written until the block's tiles are done. Then the block's lanes are summed (warp
@@ -36,6 +36,7 @@
 #include "kernels/staging/row_ring.cuh"
 #include "kernels/staging/tile_walk.cuh"
 #include "kernels/window/window_config.h"
+#include "plan/column_origin.h"
 #include "plan/stacking.h"
 #include "window_params.h"
 
@@ -54,8 +55,8 @@ struct GradTileGeometry {
   int chunks;         // staged copy chunks per row
   int pitch;          // elements per staged row, a multiple of 16 bytes
   int col_origin;     // the first strip's first output column, in (-kVec, 0]
-  int shift;          // the first input column's offset past its chunk (stride 2), the same for every tile
-  int row_alignment;  // staging::RowAlignment of every lane's first column (stride 2)
+  int shift;          // the first input column's offset past its chunk, the same for every tile
+  int row_alignment;  // staging::RowAlignment of every lane's first column
   bool g_wide;        // grad_out rows are read 16 bytes per lane (the stacked kernel)
   int g_chunks;       // staged grad_out chunks per row (the unstacked kernel)
   int g_pitch;        // elements per staged grad_out row, an odd number of 16-byte units
@@ -320,11 +321,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
         // An idle lane's rows would run past the stacked images' staging; a lane of an image past the
         // last would multiply its zeros by what an earlier tile left there.
         if (!kStacked || (lane_active && coords_of(tile).n0 + lane_member < N)) {
-          if constexpr (kS == 1) {
-            accumulate(std::integral_constant<staging::RowAlignment, staging::RowAlignment::kWords16>{});
-          } else {
-            staging::with_row_alignment<T>(g.row_alignment, accumulate);
-          }
+          staging::with_row_alignment<T>(g.row_alignment, accumulate);
         }
       },
       [&](int tile) {
@@ -384,16 +381,15 @@ bool plan_window_grad_weight_tile(WindowGradWeightParams const& p, window::GradT
       (p.Ho + 256) * kS >= kCoordLimit || (p.Wo + 256) * kS >= kCoordLimit) {
     return false;
   }
-  // Stride 1: the first strip starts kVec - (padding_w mod kVec) columns left of the plane, if at
-  // all, so that every strip's input starts on a 16-byte boundary (the columns left of the plane
-  // read zeros). Stride 2: strips start at column 0, and the input `shift` elements past a chunk.
-  int64_t const misalignment = p.padding_w % kVec;
-  g.col_origin = kS == 1 && misalignment != 0 ? int(misalignment - kVec) : 0;
-  g.shift = kS == 1 ? 0 : int((kVec - misalignment) % kVec);
-  int64_t const cols = p.Wo - g.col_origin;
-  g.lanes_x = plan::lanes_along_row(cols, kVec);
+  // Strips start at the origin that best aligns every lane's first input column without costing a
+  // strip (at stride 1 a 16-byte boundary, left of the plane, where the padding allows), and the
+  // input `shift` elements past a chunk.
+  g.lanes_x = plan::lanes_along_row(p.Wo, kVec);
   g.tile_cols = int(g.lanes_x * kVec);
-  int64_t const strips = (cols + g.tile_cols - 1) / g.tile_cols;
+  plan::ColumnOrigin const start = plan::column_origin(p.Wo, g.tile_cols, kS, p.padding_w, kVec, sizeof(T));
+  g.col_origin = int(-start.origin);
+  g.shift = int(start.shift);
+  int64_t const strips = (p.Wo + start.origin + g.tile_cols - 1) / g.tile_cols;
   // A channel's images stack as the forward's planes do.
   plan::PlaneStack const stack = plan::stack_planes(strips, Cfg::kThreads / g.lanes_x, p.Ho, Cfg::kRows, p.N);
   g.group = stack.group;

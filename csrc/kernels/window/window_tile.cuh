@@ -27,6 +27,7 @@
 #include "kernels/staging/tile_walk.cuh"
 #include "kernels/window/window_config.h"
 #include "kernels/window/window_store.cuh"
+#include "plan/column_origin.h"
 #include "plan/stacking.h"
 #include "plan/tiling.h"
 #include "window_params.h"
@@ -442,32 +443,12 @@ LaunchStatus launch_window_tile(WindowParams const& p, cudaStream_t stream) {
   // covers whole planes, so each writes only its planes' pixels and the padding stays zero.
   g.elementwise = g.group > 1 && copy_bytes != 16;
   int const layout_bytes = g.elementwise ? 16 : copy_bytes;
-  // Strips may start left of the image, at the origin that puts every lane's first input column on
-  // the best boundary for its shared-memory reads: 16 bytes at stride 1 whatever the padding (a
-  // 16-bit window at an odd column would be read word by word and realigned).
-  int64_t shift = 0, chunk_elems = 1, origin = 0;
-  if (layout_bytes == 16) {
-    chunk_elems = kVecElems;
-    auto shift_at = [&](int64_t o) { return ((-o * p.stride_w - p.padding_w) % chunk_elems + chunk_elems) % chunk_elems; };
-    auto rank = [&](int64_t sh) { return int(staging::row_alignment(int(sh * int64_t(sizeof(T))))); };
-    for (int64_t o = 0; o < chunk_elems; ++o) {
-      if (rank(shift_at(o)) < rank(shift_at(origin))) origin = o;
-    }
-    shift = shift_at(origin);
-  }
-  // ... but only where the shift costs no extra strip (a 128-column plane with a 16-bit 3x3 would
-  // take two strips, or twice the lanes, for the alignment: measured twice as slow).
-  if ((p.Wo + origin + g.tile_cols - 1) / g.tile_cols > strips_unshifted) {
-    int64_t best = 0;
-    for (int64_t o = 0; o < chunk_elems && (p.Wo + o + g.tile_cols - 1) / g.tile_cols == strips_unshifted; ++o) {
-      auto rank = [&](int64_t sh) { return int(staging::row_alignment(int(sh * int64_t(sizeof(T))))); };
-      int64_t const sh_o = ((-o * p.stride_w - p.padding_w) % chunk_elems + chunk_elems) % chunk_elems;
-      int64_t const sh_best = ((-best * p.stride_w - p.padding_w) % chunk_elems + chunk_elems) % chunk_elems;
-      if (rank(sh_o) < rank(sh_best)) best = o;
-    }
-    origin = best;
-    shift = ((-origin * p.stride_w - p.padding_w) % chunk_elems + chunk_elems) % chunk_elems;
-  }
+  // Strips may start left of the image, where every lane's first input column is best aligned for
+  // its shared-memory reads: 16 bytes at stride 1 whatever the padding, unless that costs a strip.
+  int64_t const chunk_elems = layout_bytes == 16 ? kVecElems : 1;
+  plan::ColumnOrigin const start =
+      plan::column_origin(p.Wo, g.tile_cols, p.stride_w, p.padding_w, chunk_elems, int64_t(sizeof(T)));
+  int64_t const origin = start.origin, shift = start.shift;
   g.col_origin = int(-origin);
   int64_t const strips = (p.Wo + origin + g.tile_cols - 1) / g.tile_cols;
   g.tile_rows = g.member_lane_rows * Cfg::kRows;
