@@ -220,6 +220,7 @@ def test_rows_only_8_byte_aligned(path, dtype):
 
 _LONG_TILES_CHECK = """
 import torch
+import cute_dwconv
 from conftest import assert_matches, forward_table, random_problem, reference, run_path
 
 table = forward_table()
@@ -242,15 +243,25 @@ for dtype in (torch.float32, torch.float16, torch.bfloat16):
             out = run_path(path, x, weight, bias, stride, padding, dilation)
             assert_matches(out, reference(x, weight, bias, stride, padding, dilation), dtype)
             checked += 1
+    # (1, K): each tile's steps cycle through the ring's stages several times.
+    for width, k, padding in ((strip, 7, 3), (strip + 40, 21, 10), (strip, 11, 15)):
+        dilation = 3 if padding == 15 else 1
+        x, _, bias = random_problem((1, 2, 300, width), k, dtype, "cuda", True)
+        weight = torch.randn(2, 1, 1, k, device="cuda").to(dtype)
+        out = cute_dwconv.strip_conv2d(x, weight, bias, 1, (0, padding), dilation)
+        assert_matches(out, reference(x, weight, bias, 1, (0, padding), dilation), dtype)
+        checked += 1
 print("checked", checked)
 """
 
 
 def test_tiles_long_enough_to_wrap_the_ring():
     """Tiles of ten steps, forced through the tiling knobs (read once per process, hence a fresh
-    one): each step's window and the columns outside the strip then wrap around the ring."""
+    one): each step's window and the columns outside the strip then wrap around the ring, and the
+    (1, K) tiles' steps cycle through its stages."""
     tests = str(Path(__file__).resolve().parent)
-    env = dict(os.environ, CUTE_DWCONV_TILE_WAVES="1", CUTE_DWCONV_MIN_SEGMENT_STEPS="8",
+    env = dict(os.environ, CUTE_DWCONV_TILE_WAVES="1", CUTE_DWCONV_HORIZONTAL_WAVES="1",
+               CUTE_DWCONV_MIN_SEGMENT_STEPS="8",
                PYTHONPATH=os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")]))
     done = subprocess.run([sys.executable, "-c", _LONG_TILES_CHECK], env=env, capture_output=True, text=True,
                           timeout=300)

@@ -70,6 +70,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   T* const out = static_cast<T*>(p.out);
   ParamReader<T> const weight{p.weight, p.params_float32};
   ParamReader<T> const bias{p.bias, p.params_float32};
+  staging::RowShare const share = staging::share_rows<Cfg::kThreads>(int(chunks));
 
   for (int64_t tile = blockIdx.x; tile < g.tiles; tile += gridDim.x) {
     int plane, in_plane, strip, segment, n, c;
@@ -98,20 +99,9 @@ __global__ void __launch_bounds__(Cfg::kThreads)
     // kStepRows rows Sh input rows apart, zero-filled above and below the image and past its ends.
     auto load_stage = [&](int stage) {
       int const first_out_row = out_row_begin + stage * kStepRows;
-      int const first_in_row = first_out_row * Sh - int(p.padding_h);
-      Tensor src = make_tensor(make_gmem_ptr(x_plane + (int64_t(first_in_row) * p.x_stride_h + in_col0)),
-                               make_layout(make_shape(Int<kCopyElems>{}, Int<kStepRows>{}, chunks),
-                                           make_stride(_1{}, int64_t(Sh) * p.x_stride_h, Int<kCopyElems>{})));
-      Tensor dst = make_tensor(make_smem_ptr(ring + (stage % Cfg::kRingStages) * kStepRows * pitch),
-                               make_layout(make_shape(Int<kCopyElems>{}, Int<kStepRows>{}, chunks),
-                                           make_stride(_1{}, pitch, Int<kCopyElems>{})));
-      staging::copy_row_chunks<Atom, Cfg::kThreads, kStepRows>(
-          src, dst, chunks,
-          [&](int row, int chunk) { return chunk < wanted_chunks && first_out_row + row < out_row_end; },
-          [&](int row, int chunk) {
-            return unsigned(first_in_row + row * Sh) < unsigned(H) &&
-                   unsigned(in_col0 + chunk * kCopyElems) < unsigned(W);
-          });
+      staging::RowSource<T> const rows{x_plane, p.x_stride_h, first_out_row * Sh - int(p.padding_h), Sh, H, in_col0, W};
+      staging::copy_rows<Atom, kCopyElems>(share, rows, 0, min(kStepRows, out_row_end - first_out_row), wanted_chunks,
+                                           ring + (stage % Cfg::kRingStages) * kStepRows * pitch, pitch);
     };
 
     constexpr int kTapRegs = kTaps ? Cfg::kK : 1;
@@ -220,7 +210,7 @@ LaunchStatus launch_fwd_horizontal(FwdParams const& p, cudaStream_t stream) {
   int64_t const steps_total = (p.Ho + Cfg::kStepRows - 1) / Cfg::kStepRows;
   plan::RowSegments const split =
       plan::split_rows(steps_total, columns, int64_t(blocks_per_sm) * limits.multiprocessors,
-                       plan::tiling_policy().min_segment_steps);
+                       plan::tiling_policy().min_segment_steps, plan::tiling_policy().horizontal_waves);
   g.steps_per_segment = split.steps_per_segment;
   g.tiles = columns * split.segments;
   constexpr int64_t kIndexLimit = int64_t(1) << 31;  // tiles, planes and channels are divided as ints

@@ -561,7 +561,7 @@ LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream) {
   int64_t const resident_blocks = int64_t(blocks_per_sm) * limits.multiprocessors;
   constexpr int64_t kChannelsLastMinSteps = 256 / Cfg::kOutRowsPerStep;
   if (kCL && columns >= resident_blocks && min_steps < kChannelsLastMinSteps) min_steps = kChannelsLastMinSteps;
-  plan::RowSegments const split = plan::split_rows(steps_total, columns, resident_blocks, min_steps);
+  plan::RowSegments const split = plan::split_rows(steps_total, columns, resident_blocks, min_steps, plan::tiling_policy().waves);
   g.steps_per_segment = split.steps_per_segment;
   g.segments = split.segments;
   g.tiles = columns * g.segments;

@@ -1,5 +1,5 @@
 // Host-side planning shared by the tiled kernels: how finely each plane's rows are split into
-// tiles. Read once; CUTE_DWCONV_TILE_WAVES, CUTE_DWCONV_MIN_SEGMENT_STEPS,
+// tiles. Read once; CUTE_DWCONV_TILE_WAVES, CUTE_DWCONV_HORIZONTAL_WAVES, CUTE_DWCONV_MIN_SEGMENT_STEPS,
 // CUTE_DWCONV_MIN_SEGMENT_HALOS, CUTE_DWCONV_STRIP_ORIGIN, CUTE_DWCONV_WINDOW_WAVES,
 // CUTE_DWCONV_WINDOW_BUFFERS and CUTE_DWCONV_WINDOW_MMA_MIN_TAPS override the defaults for tuning
 // runs (profiling/NOTES.md has the sweeps).
@@ -13,6 +13,7 @@ namespace plan {
 
 struct TilingPolicy {
   int waves;              // aim for this many waves of resident blocks
+  int horizontal_waves;   // the same for the (1, K) kernels, whose tiles of few steps pay most for their start
   int min_segment_steps;  // but keep at least this many pipeline steps per tile
   int min_segment_halos;  // and at least this many halos of rows (each segment re-reads one)
   int strip_origin;       // 1: strips may start at the first column that reads the image; 2: at 0
@@ -28,7 +29,8 @@ inline TilingPolicy const& tiling_policy() {
       int const value = text ? std::atoi(text) : 0;
       return value > 0 ? value : fallback;
     };
-    return TilingPolicy{read("CUTE_DWCONV_TILE_WAVES", 64), read("CUTE_DWCONV_MIN_SEGMENT_STEPS", 2),
+    return TilingPolicy{read("CUTE_DWCONV_TILE_WAVES", 64), read("CUTE_DWCONV_HORIZONTAL_WAVES", 8),
+                        read("CUTE_DWCONV_MIN_SEGMENT_STEPS", 2),
                         read("CUTE_DWCONV_MIN_SEGMENT_HALOS", 1), read("CUTE_DWCONV_STRIP_ORIGIN", 1),
                         read("CUTE_DWCONV_WINDOW_WAVES", 64), read("CUTE_DWCONV_WINDOW_BUFFERS", 0),
                         read("CUTE_DWCONV_WINDOW_MMA_MIN_TAPS", 49)};
@@ -42,12 +44,13 @@ struct RowSegments {
 };
 
 // Splits each column of tiles (a plane's strip: steps_total pipeline steps) into segments until
-// there are enough tiles for policy.waves waves of resident blocks, so that the blocks still running
+// there are enough tiles for `waves` waves of resident blocks, so that the blocks still running
 // when the grid drains hold a small share of the run (64 waves measured best on the H100, which
-// gives most large problems tiles of the minimum two steps; profiling/NOTES.md), keeping at least
-// min_steps steps per segment.
-inline RowSegments split_rows(int64_t steps_total, int64_t columns, int64_t resident_blocks, int64_t min_steps) {
-  int64_t const wanted_tiles = int64_t(tiling_policy().waves) * resident_blocks;
+// gives most large problems tiles of the minimum two steps; the (1, K) kernels take 8 since their
+// staging got cheap: profiling/NOTES.md, variant 113), keeping at least min_steps steps per segment.
+inline RowSegments split_rows(int64_t steps_total, int64_t columns, int64_t resident_blocks, int64_t min_steps,
+                              int64_t waves) {
+  int64_t const wanted_tiles = waves * resident_blocks;
   int64_t segments = (wanted_tiles + columns - 1) / columns;
   int64_t const max_segments = steps_total >= 2 * min_steps ? steps_total / min_steps : 1;
   segments = segments < 1 ? 1 : (segments > max_segments ? max_segments : segments);

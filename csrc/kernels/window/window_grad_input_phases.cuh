@@ -53,6 +53,7 @@ struct PhasesGeometry {
   cutlass::FastDivmod strip_count;     // -> (row tile, strip)
   cutlass::FastDivmod channel_count;   // plane -> (n, c)
   cutlass::FastDivmod member_rows;     // staged row -> (stacked plane, row of it)
+  cutlass::FastDivmod row_lanes;       // threads along a staged row (staging::share_rows)
   cutlass::FastDivmod taps_per_plane;  // staged tap -> (stacked plane, tap)
   cutlass::FastDivmod taps_per_row;    // tap -> (window row, column): a stacked tile's taps are many
   int elementwise;  // grad_out's rows are not whole 16-byte chunks (an odd Wo): staged element by element
@@ -83,11 +84,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   auto taps_of = [&](int buffer) { return reinterpret_cast<float*>(smem_bytes + buffer * buffer_bytes); };
   auto tile_of = [&](int buffer) { return reinterpret_cast<T*>(smem_bytes + buffer * buffer_bytes + taps_bytes); };
 
-  int const stage_lanes = min(g.chunks, Cfg::kThreads);
-  int const stage_rows_per_pass = Cfg::kThreads / stage_lanes;
-  int const stage_lane = threadIdx.x % stage_lanes;
-  // Lanes past the last whole row of lanes stage nothing (they would repeat another lane's rows).
-  int const stage_row = int(threadIdx.x) < stage_rows_per_pass * stage_lanes ? threadIdx.x / stage_lanes : 1 << 30;
+  staging::RowShare const share = staging::share_rows<Cfg::kThreads>(g.row_lanes);
   // Stacked planes interleave by rows of lanes, as in the forward (fwd_window_tile_kernel).
   int const lane_x = threadIdx.x % g.lanes_x;
   int const lane_member = int(threadIdx.x / g.lanes_x) % g.group;
@@ -157,47 +154,29 @@ __global__ void __launch_bounds__(Cfg::kThreads)
       });
       return;
     }
-    // plane_of(row, member_row) gives a staged row's grad_out plane (nullptr past the last) and its
-    // row in that plane. Unstacked tiles look their plane up once a tile (a lookup per row cost the
-    // forward's unstacked tiles 3-9%); a stacked member's rows are consecutive, so its plane is
-    // looked up once per member a lane meets.
-    auto stage_rows = [&](auto&& plane_of) {
-      for (int row = stage_row; row < g.g_rows; row += stage_rows_per_pass) {
-        int member_row;
-        T const* const plane_g = plane_of(row, member_row);
-        T const* const g_plane = plane_g != nullptr ? plane_g : grad_out;
-        int const g_row = g_row0 + member_row;
-        bool const row_inside = plane_g != nullptr && unsigned(g_row) < unsigned(Ho);
-        for (int chunk = stage_lane; chunk < g.chunks; chunk += stage_lanes) {
-          int const g_col = g_col0 + chunk * kVec;
-          bool const inside = row_inside && unsigned(g_col) < unsigned(Wo);
-          // A zero-filled chunk still needs a valid address: the plane's first element.
-          int64_t const offset = inside ? int64_t(g_row) * p.out_stride_h + g_col : 0;
-          Tensor src = make_tensor(make_gmem_ptr(g_plane + offset), make_layout(Int<kVec>{}));
-          Tensor dst = make_tensor(make_smem_ptr(tile_g + row * g.pitch + chunk * kVec), make_layout(Int<kVec>{}));
-          copy(Atom{}.with(inside), src, dst);
-        }
-      }
-    };
-    if (g.group == 1) {
+    if (g.group == 1) {  // one plane a tile, looked up once (a lookup per row cost the forward 3-9%)
       int c;
       T const* const plane = member_plane(k, 0, c);
-      stage_rows([&](int row, int& member_row) {
-        member_row = row;
-        return plane;
-      });
-    } else {
-      int cached_member = -1;
-      T const* cached = nullptr;
-      stage_rows([&](int row, int& member_row) {
-        int m, c;
-        g.member_rows(m, member_row, row);
-        if (m != cached_member) {
-          cached_member = m;
-          cached = member_plane(k, m, c);
-        }
-        return cached;
-      });
+      staging::RowSource<T> const rows{plane != nullptr ? plane : grad_out, p.out_stride_h, g_row0, 1,
+                                       plane != nullptr ? Ho : 0, g_col0, Wo};
+      staging::copy_rows<Atom, kVec>(share, rows, 0, g.g_rows, g.chunks, tile_g, g.pitch);
+      return;
+    }
+    // Stacked planes: a member's rows are consecutive, so a lane looks its plane up once per member
+    // it meets.
+    int cached_member = -1;
+    T const* cached = nullptr;
+    for (int row = share.first_row; row < g.g_rows; row += share.rows_per_pass) {
+      int m, c, member_row;
+      g.member_rows(m, member_row, row);
+      if (m != cached_member) {
+        cached_member = m;
+        cached = member_plane(k, m, c);
+      }
+      int const g_row = g_row0 + member_row;
+      bool const row_inside = cached != nullptr && unsigned(g_row) < unsigned(Ho);
+      T const* const row_start = row_inside ? cached + int64_t(g_row) * p.out_stride_h : grad_out;
+      staging::copy_row<Atom, kVec>(share, row_start, row_inside, g_col0, Wo, g.chunks, tile_g + row * g.pitch);
     }
   };
 
@@ -327,6 +306,7 @@ LaunchStatus launch_window_grad_input_phases(WindowParams const& p, void const* 
   g.strip_count = cutlass::FastDivmod(int(strips));
   g.channel_count = cutlass::FastDivmod(int(p.C));
   g.member_rows = cutlass::FastDivmod(int(g.member_g_rows));
+  g.row_lanes = staging::row_lanes<Cfg::kThreads>(g.chunks);
   g.taps_per_plane = cutlass::FastDivmod(int(p.kh * p.kw));
   g.taps_per_row = cutlass::FastDivmod(int(p.kw));
   g.elementwise = staging::stage_copy_bytes<T>(grad_out, p.Wo, p.out_stride_h, p.out_stride_c, p.out_stride_n) != 16;

@@ -62,13 +62,14 @@ struct GradTileGeometry {
   int g_pitch;        // elements per staged grad_out row, an odd number of 16-byte units
   int g_shift;        // the first lane's first grad_out column past its chunk
   bool g_staged;      // the unstacked kernel takes the launch (one image a tile, grad_out staged)
-  cutlass::FastDivmod g_chunk_count;   // staged grad_out chunk -> (row, chunk of it)
   int tiles_per_channel;               // image slots (N / group, rounded up) * row tiles * strips
   int slices;                          // blocks per channel
   cutlass::FastDivmod slice_count;     // block -> (c, slice)
   cutlass::FastDivmod strip_count;     // tile -> (n * row tiles + row tile, strip)
   cutlass::FastDivmod row_tile_count;  // -> (image slot, row tile)
   cutlass::FastDivmod member_rows;     // staged row -> (stacked image, row of it)
+  cutlass::FastDivmod row_lanes;       // threads along a staged input row (staging::share_rows)
+  cutlass::FastDivmod g_row_lanes;     // and along a staged grad_out row
   int elementwise;  // stacked images staged pixel by pixel into buffers zeroed once (x's rows are not
                     // whole 16-byte chunks; as the forward's window_tile.cuh)
   cutlass::FastDivmod plane_pixels;    // staged pixel -> (stacked image, pixel of it)
@@ -115,11 +116,8 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   auto tile_of = [&](int buffer) { return reinterpret_cast<T*>(smem_bytes) + buffer * buffer_elems; };
   auto grads_of = [&](int buffer) { return tile_of(buffer) + x_elems; };
 
-  int const stage_lanes = min(g.chunks, Cfg::kThreads);
-  int const stage_rows_per_pass = Cfg::kThreads / stage_lanes;
-  int const stage_lane = threadIdx.x % stage_lanes;
-  // Lanes past the last whole row of lanes stage nothing (they would repeat another lane's rows).
-  int const stage_row = int(threadIdx.x) < stage_rows_per_pass * stage_lanes ? threadIdx.x / stage_lanes : 1 << 30;
+  staging::RowShare const share = staging::share_rows<Cfg::kThreads>(g.row_lanes);
+  staging::RowShare const g_share = kStacked ? staging::RowShare{} : staging::share_rows<Cfg::kThreads>(g.g_row_lanes);
   // Stacked images interleave by rows of lanes, as in the forward (fwd_window_tile_kernel).
   int const lane_x = threadIdx.x % g.lanes_x;
   int const lane_member = kStacked ? int(threadIdx.x / g.lanes_x) % g.group : 0;
@@ -167,54 +165,27 @@ __global__ void __launch_bounds__(Cfg::kThreads)
       });
       return;
     }
-    // rows_of(row, member_row) gives a staged row's image (k.n0 + its stacked member) and its row
-    // in that image. Unstacked tiles take the lookup-free one (a lookup per row cost the forward's
-    // unstacked tiles 3-9%); a stacked member's rows are consecutive, so its image is found once per
-    // member a lane meets.
-    auto stage_rows = [&](auto&& image_of) {
-      for (int row = stage_row; row < g.in_rows; row += stage_rows_per_pass) {
-        int member_row;
-        int const n = image_of(row, member_row);
-        T const* const x_plane = x_channel + int64_t(n < N ? n : 0) * p.x_stride_n;
-        int const in_row = in_row0 + member_row;
-        bool const row_inside = n < N && unsigned(in_row) < unsigned(H);
-        for (int chunk = stage_lane; chunk < g.chunks; chunk += stage_lanes) {
-          int const in_col = in_col0 + chunk * kVec;
-          bool const inside = row_inside && unsigned(in_col) < unsigned(W);
-          // A zero-filled chunk still needs a valid address: the plane's first element.
-          int64_t const offset = inside ? int64_t(in_row) * p.x_stride_h + in_col : 0;
-          Tensor src = make_tensor(make_gmem_ptr(x_plane + offset), make_layout(Int<kVec>{}));
-          Tensor dst = make_tensor(make_smem_ptr(tile_x + row * g.pitch + chunk * kVec), make_layout(Int<kVec>{}));
-          copy(Atom{}.with(inside), src, dst);
-        }
-      }
-    };
     if (!kStacked) {
-      stage_rows([&](int row, int& member_row) {
-        member_row = row;
-        return k.n0;
-      });
+      staging::RowSource<T> const x_rows{x_channel + int64_t(k.n0) * p.x_stride_n, p.x_stride_h, in_row0, 1, H,
+                                         in_col0, W};
+      staging::copy_rows<Atom, kVec>(share, x_rows, 0, g.in_rows, g.chunks, tile_x, g.pitch);
       // The tile's grad_out rows from the chunk holding the first lane's first column; Wo is a whole
       // number of chunks, so a chunk is inside the plane or past it, zero.
-      T const* const g_plane = g_channel + int64_t(k.n0) * p.g_stride_n;
-      T* const tile_g = grads_of(buffer);
-      int const g_col0 = k.out_col0 - g.g_shift;
-      for (int t = threadIdx.x; t < g.tile_rows * g.g_chunks; t += Cfg::kThreads) {
-        int row, chunk;
-        g.g_chunk_count(row, chunk, t);
-        int const out_row = k.out_row0 + row, out_col = g_col0 + chunk * kVec;
-        bool const inside = out_row < Ho && unsigned(out_col) < unsigned(Wo);
-        int64_t const offset = inside ? int64_t(out_row) * p.g_stride_h + out_col : 0;
-        Tensor src = make_tensor(make_gmem_ptr(g_plane + offset), make_layout(Int<kVec>{}));
-        Tensor dst = make_tensor(make_smem_ptr(tile_g + row * g.g_pitch + chunk * kVec), make_layout(Int<kVec>{}));
-        copy(Atom{}.with(inside), src, dst);
-      }
-    } else {
-      stage_rows([&](int row, int& member_row) {
-        int m;
-        g.member_rows(m, member_row, row);
-        return k.n0 + m;
-      });
+      staging::RowSource<T> const g_rows{g_channel + int64_t(k.n0) * p.g_stride_n, p.g_stride_h, k.out_row0, 1, Ho,
+                                         k.out_col0 - g.g_shift, Wo};
+      staging::copy_rows<Atom, kVec>(g_share, g_rows, 0, g.tile_rows, g.g_chunks, grads_of(buffer), g.g_pitch);
+      return;
+    }
+    // Stacked images: a staged row's image is the tile's first plus its stacked member.
+    for (int row = share.first_row; row < g.in_rows; row += share.rows_per_pass) {
+      int m, member_row;
+      g.member_rows(m, member_row, row);
+      int const n = k.n0 + m;
+      T const* const x_plane = x_channel + int64_t(n < N ? n : 0) * p.x_stride_n;
+      int const in_row = in_row0 + member_row;
+      bool const row_inside = n < N && unsigned(in_row) < unsigned(H);
+      T const* const row_start = row_inside ? x_plane + int64_t(in_row) * p.x_stride_h : x_plane;
+      staging::copy_row<Atom, kVec>(share, row_start, row_inside, in_col0, W, g.chunks, tile_x + row * g.pitch);
     }
   };
 
@@ -414,6 +385,7 @@ bool plan_window_grad_weight_tile(WindowGradWeightParams const& p, window::GradT
   g.g_staged = g.group == 1 && g_rows_aligned && p.Wo % kVec == 0;
   g.g_shift = g.col_origin < 0 ? int(kVec + g.col_origin) : 0;
   g.g_chunks = int((g.g_shift + g.tile_cols + kVec - 1) / kVec);
+  g.g_row_lanes = staging::row_lanes<Cfg::kThreads>(g.g_chunks);
   g.g_pitch = int((g.g_chunks | 1) * kVec);  // odd: rows of lanes in one shared-memory phase, on distinct banks
   int64_t const g_elems = g.g_staged ? int64_t(g.tile_rows) * g.g_pitch : 0;
   constexpr int64_t kSums = Cfg::kK * Cfg::kK + 1;
@@ -429,6 +401,7 @@ bool plan_window_grad_weight_tile(WindowGradWeightParams const& p, window::GradT
   g.member_in_rows = int(member_in_rows);
   g.in_rows = int(in_rows);
   g.chunks = int(chunks);
+  g.row_lanes = staging::row_lanes<Cfg::kThreads>(chunks);
   g.pitch = int(pitch);
   g.row_alignment = int(staging::row_alignment(int(g.shift * int64_t(sizeof(T)))));
   g.g_wide = g.col_origin == 0 && g_rows_aligned;
@@ -437,7 +410,6 @@ bool plan_window_grad_weight_tile(WindowGradWeightParams const& p, window::GradT
   g.slice_count = cutlass::FastDivmod(int(slices));
   g.strip_count = cutlass::FastDivmod(int(strips));
   g.row_tile_count = cutlass::FastDivmod(int(row_tiles));
-  g.g_chunk_count = cutlass::FastDivmod(g.g_chunks);
   g.member_rows = cutlass::FastDivmod(int(member_in_rows));
   g.plane_pixels = cutlass::FastDivmod(int(p.H * p.W > 0 ? p.H * p.W : 1));
   g.row_pixels = cutlass::FastDivmod(int(p.W > 0 ? p.W : 1));

@@ -111,15 +111,9 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_mma_kernel(WindowPar
     {
       using Atom = staging::StageCopyAtom<T, 16>;
       T const* const x_plane = x + (int64_t(n) * p.x_stride_n + int64_t(c) * p.x_stride_c);
-      for (int q = threadIdx.x; q < g.in_rows * kChunks; q += Cfg::kThreads) {
-        int const row = q / kChunks, chunk = q % kChunks;
-        int const in_row = in_row0 + row, in_col = in_col0 + chunk * 8;
-        bool const inside = unsigned(in_row) < unsigned(H) && unsigned(in_col) < unsigned(W);
-        int64_t const offset = inside ? int64_t(in_row) * p.x_stride_h + in_col : 0;
-        Tensor src = make_tensor(make_gmem_ptr(x_plane + offset), make_layout(Int<8>{}));
-        Tensor dst = make_tensor(make_smem_ptr(tile_x + row * g.pitch + chunk * 8), make_layout(Int<8>{}));
-        copy(Atom{}.with(inside), src, dst);
-      }
+      staging::RowSource<T> const rows{x_plane, p.x_stride_h, in_row0, 1, H, in_col0, W};
+      staging::copy_rows<Atom, 8>(staging::share_rows<Cfg::kThreads>(kChunks), rows, 0, g.in_rows, kChunks, tile_x,
+                                  g.pitch);
       cp_async_fence();
     }
     // The tap pairs while the copies fly, a warp per window row: each lane reads one tap and takes

@@ -56,6 +56,7 @@ struct TileGeometry {
   cutlass::FastDivmod tiles_in_plane;  // tile -> (plane slot, row tile * strips + strip); a slot is `group` planes
   cutlass::FastDivmod member_rows;     // staged row -> (stacked plane, row of it)
   cutlass::FastDivmod chunk_count;     // staged chunk -> (row, chunk of it)
+  cutlass::FastDivmod row_lanes;       // threads along a staged row (staging::share_rows)
   int elementwise;  // stacked planes staged element by element into buffers zeroed once (see the launcher)
   int64_t contiguous_planes;           // H * W where the planes lie one after another in x, else 0
   cutlass::FastDivmod plane_pixels;    // staged pixel -> (stacked plane, pixel of it)
@@ -108,11 +109,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowPa
   auto taps_of = [&](int buffer) { return reinterpret_cast<float*>(smem_bytes + buffer * buffer_bytes); };
   auto tile_of = [&](int buffer) { return reinterpret_cast<T*>(smem_bytes + buffer * buffer_bytes + taps_bytes); };
 
-  int const stage_lanes = min(g.chunks, Cfg::kThreads);
-  int const stage_rows_per_pass = Cfg::kThreads / stage_lanes;
-  int const stage_lane = threadIdx.x % stage_lanes;
-  // Lanes past the last whole row of lanes stage nothing (they would repeat another lane's rows).
-  int const stage_row = int(threadIdx.x) < stage_rows_per_pass * stage_lanes ? threadIdx.x / stage_lanes : 1 << 30;
+  staging::RowShare const share = staging::share_rows<Cfg::kThreads>(g.row_lanes);
   // Stacked planes interleave by rows of lanes (row q of lanes: plane q % group, its row q / group),
   // so that the few lanes of one row in a shared-memory phase meet lanes of other planes, whose
   // staged rows the launcher spaces onto other banks. Rows of lanes past group * member_lane_rows idle.
@@ -219,20 +216,8 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowPa
       static_assert(kCopyBytes > 0 || kStacked, "plain loads are always planned as stacked");
       constexpr int kCopyElems = kCopyBytes / int(sizeof(T));
       using Atom = staging::StageCopyAtom<T, kCopyBytes>;
-      for (int row = stage_row; row < g.in_rows; row += stage_rows_per_pass) {
-        int const in_row = k.in_row0 + row;
-        bool const row_inside = unsigned(in_row) < unsigned(H);
-        for (int chunk = stage_lane; chunk < g.chunks; chunk += stage_lanes) {
-          int const in_col = k.in_col0 + chunk * kCopyElems;
-          bool const inside = row_inside && unsigned(in_col) < unsigned(W);
-          // A zero-filled chunk still needs a valid address: the plane's first element.
-          int64_t const offset = inside ? int64_t(in_row) * p.x_stride_h + in_col : 0;
-          Tensor src = make_tensor(make_gmem_ptr(x_plane + offset), make_layout(Int<kCopyElems>{}));
-          Tensor dst = make_tensor(make_smem_ptr(tile_x + row * g.pitch + chunk * kCopyElems),
-                                   make_layout(Int<kCopyElems>{}));
-          copy(Atom{}.with(inside), src, dst);
-        }
-      }
+      staging::RowSource<T> const rows{x_plane, p.x_stride_h, k.in_row0, 1, H, k.in_col0, W};
+      staging::copy_rows<Atom, kCopyElems>(share, rows, 0, g.in_rows, g.chunks, tile_x, g.pitch);
     } else {
       // A stacked tile's taps are group * Kh * Kw loads (64 planes of 49 for bfloat16 7x7 on 7x7
       // planes): batched like the plain loads, not one latency a load.
@@ -257,22 +242,15 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowPa
         // Lanes take a row's chunks in turn, several rows per pass (no division per chunk).
         constexpr int kCopyElems = kCopyBytes / int(sizeof(T));
         using Atom = staging::StageCopyAtom<T, kCopyBytes>;
-        for (int row = stage_row; row < g.in_rows; row += stage_rows_per_pass) {
+        for (int row = share.first_row; row < g.in_rows; row += share.rows_per_pass) {
           int member_row;
           T const* const plane_x = row_source(k, row, cache, member_row);
           T const* const x_plane = plane_x != nullptr ? plane_x : x;
           int const in_row = k.in_row0 + member_row;
           bool const row_inside = plane_x != nullptr && unsigned(in_row) < unsigned(H);
-          for (int chunk = stage_lane; chunk < g.chunks; chunk += stage_lanes) {
-            int const in_col = k.in_col0 + chunk * kCopyElems;
-            bool const inside = row_inside && unsigned(in_col) < unsigned(W);
-            // A zero-filled chunk still needs a valid address: the plane's first element.
-            int64_t const offset = inside ? int64_t(in_row) * p.x_stride_h + in_col : 0;
-            Tensor src = make_tensor(make_gmem_ptr(x_plane + offset), make_layout(Int<kCopyElems>{}));
-            Tensor dst = make_tensor(make_smem_ptr(tile_x + row * g.pitch + chunk * kCopyElems),
-                                     make_layout(Int<kCopyElems>{}));
-            copy(Atom{}.with(inside), src, dst);
-          }
+          T const* const row_start = row_inside ? x_plane + int64_t(in_row) * p.x_stride_h : x_plane;
+          staging::copy_row<Atom, kCopyElems>(share, row_start, row_inside, k.in_col0, W, g.chunks,
+                                              tile_x + row * g.pitch);
         }
       } else {
         // Plain loads (rows not whole 16-byte chunks), batched.
@@ -488,6 +466,7 @@ LaunchStatus launch_window_tile(WindowParams const& p, cudaStream_t stream) {
   g.channel_count = cutlass::FastDivmod(int(p.C));
   g.member_rows = cutlass::FastDivmod(int(member_in_rows));
   g.chunk_count = cutlass::FastDivmod(int(chunks));
+  g.row_lanes = staging::row_lanes<Cfg::kThreads>(chunks);
   g.plane_pixels = cutlass::FastDivmod(int(p.H * p.W > 0 ? p.H * p.W : 1));
   g.row_pixels = cutlass::FastDivmod(int(p.W > 0 ? p.W : 1));
   g.contiguous_planes = p.x_stride_h == p.W && p.x_stride_c == p.H * p.W && p.x_stride_n == p.C * p.H * p.W ? p.H * p.W : 0;
