@@ -74,8 +74,9 @@ FwdPath parse_path(c10::string_view path) {
   if (path == "fixed_shape") return FwdPath::kFixedShape;
   if (path == "table") return FwdPath::kTable;
   if (path == "general") return FwdPath::kGeneral;
+  if (path == "tensor_core") return FwdPath::kTensorCore;
   if (path == "direct") return FwdPath::kDirect;
-  TORCH_CHECK(false, "cute_dwconv: path must be one of auto, fixed_shape, table, general, direct; got '",
+  TORCH_CHECK(false, "cute_dwconv: path must be one of auto, fixed_shape, table, general, tensor_core, direct; got '",
               std::string(path), "'");
 }
 
@@ -175,8 +176,8 @@ TORCH_LIBRARY(cute_dwconv, m) {
         "int[2] dilation) -> Tensor");
   m.def("strip_conv2d_out(Tensor x, Tensor weight, Tensor? bias, int[2] stride, int[] padding, int[2] dilation, "
         "Tensor(a!) out) -> ()");
-  // strip_conv2d_out through one forced kernel path (auto, fixed_shape, table, general, direct), so
-  // that tests and benchmarks reach each path on any input.
+  // strip_conv2d_out through one forced kernel path (auto, fixed_shape, table, general, tensor_core,
+  // direct), so that tests and benchmarks reach each path on any input.
   m.def("_strip_conv2d_path_out(Tensor x, Tensor weight, Tensor? bias, int[2] stride, int[] padding, "
         "int[2] dilation, str path, Tensor(a!) out) -> ()");
   // The (K, 1) case with one int each for stride, padding and dilation, as nn.Conv2d takes ints.

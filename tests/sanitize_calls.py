@@ -342,6 +342,11 @@ def main() -> int:
             x, w, b = strip_problem((2, 3, 7, 72), 1, k, dtype, True)
             ok &= check_strip("horizontal general", "general", x, w, b, (1, stride), (1, padding), (1, dilation))
             ok &= check_strip("horizontal direct", "direct", x, w, b, (2, stride), (0, padding), (1, dilation))
+        if dtype != torch.float32:  # the tensor cores: each band depth, 16- and 8-byte rows, a partial m-tile
+            for k, padding, dilation, width in [(3, 1, 1, 264), (21, 10, 1, 300), (17, 25, 3, 132), (40, 5, 2, 100)]:
+                x, w, b = strip_problem((1, 2, 9, width), 1, k, dtype, True)
+                ok &= check_strip(f"horizontal tensor cores K={k}", "tensor_core", x, w, b, (2, 1), (1, padding),
+                                  (1, dilation))
         x, w, b = strip_problem((2, 64, 9, 12), 1, 7, dtype, True)
         channels_last = x.contiguous(memory_format=torch.channels_last)
         ok &= check_strip("horizontal channels_last", "auto", channels_last, w, b, (1, 1), (0, 3), (1, 1))

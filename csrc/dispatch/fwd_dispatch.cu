@@ -59,6 +59,30 @@ LaunchStatus launch_horizontal_entry(FwdParams const& p, cudaStream_t stream) {
   return LaunchStatus::kUnsupported;
 }
 
+// 16-bit (1, K) rows at column stride 1 on tensor cores, on the shallowest band that reaches.
+template <class T>
+LaunchStatus launch_horizontal_mma(FwdParams const& p, cudaStream_t stream) {
+  if constexpr (sizeof(T) != 2) {
+    return LaunchStatus::kUnsupported;
+  } else {
+#define CUTE_DWCONV_TRY_ENTRY(STEPS_)                                                                 \
+  if (launch_fwd_horizontal<HorizontalMmaTableConfig<T, STEPS_>>(p, stream) == LaunchStatus::kLaunched) { \
+    return LaunchStatus::kLaunched;                                                                   \
+  }
+    CUTE_DWCONV_HORIZONTAL_MMA_TABLE(CUTE_DWCONV_TRY_ENTRY)
+#undef CUTE_DWCONV_TRY_ENTRY
+    return LaunchStatus::kUnsupported;
+  }
+}
+
+// The tensor cores take the 16-bit rows of at least 21 taps, where the FP32 lanes' conversions,
+// shared loads and FMAs (all per tap) cost more than the tensor cores' tiles, which run at 75% of
+// the copy floor at best: bf16 16x64x256x256 (1, 31) 0.111 against 0.146 ms, (1, 21) 0.111 against
+// 0.108 but on 8x256x128x128 0.089 against 0.105; (1, 7) 0.085 against 0.075 (NOTES, variant 114).
+constexpr int64_t kHorizontalMmaMinTaps = 21;
+
+bool prefers_horizontal_mma(FwdParams const& p) { return p.kernel_size >= kHorizontalMmaMinTaps; }
+
 // A (1, K) convolution of a channels_last tensor is, image row by image row, a (K, 1) convolution
 // of channels_last data: each row (n, h) holds W positions of C interleaved channels, and the taps
 // step one position along it. So it runs on the vertical channels_last tiles, with the rows of all
@@ -134,6 +158,8 @@ LaunchStatus launch_vertical(FwdParams const& p, FwdPath path, cudaStream_t stre
       return launch_channels_last_entry<T>(p, stream);
     case FwdPath::kGeneral:
       return launch_fwd_tiled<GeneralTiledConfig<T>>(p, stream);
+    case FwdPath::kTensorCore:
+      return LaunchStatus::kUnsupported;
     case FwdPath::kDirect:
       return launch_fwd_direct<T>(p, stream);
     case FwdPath::kAuto:
@@ -159,10 +185,15 @@ LaunchStatus launch_horizontal(FwdParams const& p, FwdPath path, cudaStream_t st
     }
     case FwdPath::kGeneral:
       return launch_fwd_horizontal<HorizontalGeneralConfig<T>>(p, stream);
+    case FwdPath::kTensorCore:
+      return launch_horizontal_mma<T>(p, stream);
     case FwdPath::kDirect:
       return launch_fwd_direct<T>(p, stream);
     case FwdPath::kAuto:
       break;
+  }
+  if (prefers_horizontal_mma(p) && launch_horizontal_mma<T>(p, stream) == LaunchStatus::kLaunched) {
+    return LaunchStatus::kLaunched;
   }
   for (FwdPath candidate : {FwdPath::kTable, FwdPath::kGeneral}) {
     if (launch_horizontal<T>(p, candidate, stream) == LaunchStatus::kLaunched) return LaunchStatus::kLaunched;

@@ -12,7 +12,7 @@ namespace cute_dwconv {
 
 // Which kernel takes a call. kAuto is what users get; the others exist so that tests and the
 // benchmark can reach each path on any input.
-enum class FwdPath { kAuto, kFixedShape, kTable, kGeneral, kDirect };
+enum class FwdPath { kAuto, kFixedShape, kTable, kGeneral, kTensorCore, kDirect };
 
 enum class FwdStatus { kLaunched, kPathUnavailable };
 

@@ -24,6 +24,10 @@
   X(3, 1) X(5, 1) X(7, 1) X(9, 1) X(11, 1) X(15, 1) X(21, 1) X(31, 1) X(3, 2) X(5, 2) X(7, 2) \
   X(7, 3) X(11, 3) X(17, 3)
 
+// X(steps): the tensor-core (1, K) kernels of 16-bit rows, by their deepest band (16-deep steps):
+// reaches of up to 18, 50 and 114 columns whatever K, dilation and padding make them.
+#define CUTE_DWCONV_HORIZONTAL_MMA_TABLE(X) X(2) X(4) X(8)
+
 namespace cute_dwconv {
 
 template <class T, int kK, int kDilation>
@@ -37,6 +41,9 @@ using HorizontalTableConfig = HorizontalConfig<T, kK, kStride, kDilation>;
 
 template <class T>
 using HorizontalGeneralConfig = HorizontalConfig<T, 0, 0, 0>;
+
+template <class T, int kSteps>
+using HorizontalMmaTableConfig = HorizontalMmaConfig<T, kSteps>;
 
 // The fixed-shape entry: the headline problem (K=3, stride 1, padding 0, dilation 1 on 512x512
 // float32 planes) with every extent and stride known at compile time.

@@ -2,7 +2,11 @@
 // Each block walks a strip of output columns down a segment of output rows of one (n, c) plane.
 // The input row under each output row (with the halo the padding and dilation add at both ends)
 // streams through the shared-memory ring; each lane reads the window under its kVec output
-// columns once into registers and slides the taps across it.
+// columns once into registers and slides the taps across it. 16-bit rows at column stride 1 can take
+// the tensor cores instead (HorizontalMmaConfig): a warp's row is blocks of 16 x 8 outputs, each the
+// product of 16 staged 16-byte runs (ldmatrix) with the row's band matrix, which the lane builds once
+// per tile; the FP32 lanes spend most of their instructions on 16-bit conversions and loads there
+// (profiling/NOTES.md, variant 114).
 #pragma once
 
 #include <cstdint>
@@ -11,6 +15,7 @@
 #include <cutlass/fast_math.h>
 
 #include "device_limits.h"
+#include "kernels/band_mma.cuh"
 #include "kernels/kernel_attributes.h"
 #include "dwconv_params.h"
 #include "kernels/compile_time.h"
@@ -33,11 +38,24 @@ struct Geometry {
   int reach;              // input columns one output column's taps span: (K-1)*dilation + 1
   int out_unit_cols;      // out rows have unit column stride
   int row_alignment;      // RowAlignment of every lane's window start
+  int band_steps;         // tensor cores: 16-deep band steps a block's outputs reach
+  int pair_stores;        // tensor cores: out takes 32-bit stores of two outputs at even columns
   int64_t tiles;          // planes * strips * segments, below 2^31
   cutlass::FastDivmod tiles_in_plane;  // tile -> (plane, strip * segments + segment)
   cutlass::FastDivmod segment_count;   // -> (strip, segment)
   cutlass::FastDivmod channel_count;   // plane -> (n, c)
+  cutlass::FastDivmod dilation;        // tensor cores: band offset -> tap
 };
+
+// The deepest band a configuration's lanes hold B fragments for (none but on tensor cores).
+template <class Cfg>
+constexpr int band_steps() {
+  if constexpr (Cfg::kTensorCores) {
+    return Cfg::kKSteps;
+  } else {
+    return 1;
+  }
+}
 
 template <class Cfg, int kCopyBytes>
 __global__ void __launch_bounds__(Cfg::kThreads)
@@ -91,9 +109,15 @@ __global__ void __launch_bounds__(Cfg::kThreads)
     // Lanes with columns in this strip, and the chunks their windows (and the element past them
     // that 16-bit reads touch) reach: the rest of the row is neither copied nor read.
     int const strip_cols = min(kTileW, Wo - out_col0);
-    int const lanes_used = (strip_cols + kVec - 1) / kVec;
-    int const wanted_chunks =
-        min(int(chunks), (shift + (lanes_used * kVec - 1) * Sw + g.reach + 1 + kCopyElems - 1) / kCopyElems);
+    int const wanted_chunks = [&] {
+      if constexpr (Cfg::kTensorCores) {  // what the A blocks of the m-tiles with outputs read
+        int const m_tiles = (strip_cols + Cfg::kMTileCols - 1) / Cfg::kMTileCols;
+        return min(int(chunks), (m_tiles * Cfg::kMTileCols - 8 + 16 * g.band_steps + kCopyElems - 1) / kCopyElems);
+      } else {
+        int const lanes_used = (strip_cols + kVec - 1) / kVec;
+        return min(int(chunks), (shift + (lanes_used * kVec - 1) * Sw + g.reach + 1 + kCopyElems - 1) / kCopyElems);
+      }
+    }();
 
     // Stage s holds the input rows under output rows out_row_begin + s*kStepRows + [0, kStepRows):
     // kStepRows rows Sh input rows apart, zero-filled above and below the image and past its ends.
@@ -111,6 +135,8 @@ __global__ void __launch_bounds__(Cfg::kThreads)
     int const lane_col = out_col0 + lane * kVec;
     int const lane_cols_left = Wo - lane_col;
     bool const whole_vector = g.out_unit_cols != 0 && lane_cols_left >= kVec;
+    constexpr int kBandSteps = band_steps<Cfg>();
+    uint32_t band_head[kBandSteps][2], band_tail[kBandSteps][2];
 
     auto compute_step = [&](int step, auto alignment) {
       int const slot_row0 = (step % Cfg::kRingStages) * kStepRows + warp * kRows;
@@ -142,16 +168,71 @@ __global__ void __launch_bounds__(Cfg::kThreads)
       }
     };
 
+    // Tensor cores: the whole warp takes its rows, each band step's A block loaded just before its
+    // MMAs (an m-tile's blocks held at once took 94 registers at four steps, 64 this way, and measured
+    // the same). Generic in the configuration, so that only the tensor-core ones compile it.
+    auto compute_step_mma = [&](auto config, int step) {
+      using MmaCfg = decltype(config);
+      constexpr int kMTiles = MmaCfg::kMTiles;
+      int const slot_row0 = (step % MmaCfg::kRingStages) * kStepRows + warp * kRows;
+      int const out_row0 = out_row_begin + step * kStepRows + warp * kRows;
+      bool const split = p.params_float32;
+      CUTE_UNROLL
+      for (int r = 0; r < kRows; ++r) {
+        if (out_row0 + r >= out_row_end) break;
+        uint32_t const a_row = cute::cast_smem_ptr_to_uint(ring + (slot_row0 + r) * pitch + 8 * (lane % 16 + lane / 16));
+        float acc[kMTiles][4];
+        CUTE_UNROLL
+        for (int t = 0; t < kMTiles; ++t) {
+          CUTE_UNROLL
+          for (int e = 0; e < 4; ++e) acc[t][e] = bias_value;
+          if (t * MmaCfg::kMTileCols >= strip_cols) continue;
+          CUTE_UNROLL
+          for (int s = 0; s < kBandSteps; ++s) {
+            if (s < g.band_steps) {
+              uint32_t a[4];
+              band_mma::load_a_fragment(a_row + uint32_t(sizeof(T)) * (t * MmaCfg::kMTileCols + 16 * s), a);
+              band_mma::mma<T>(acc[t], a, band_head[s]);
+              if (split) band_mma::mma<T>(acc[t], a, band_tail[s]);
+            }
+          }
+        }
+        // acc[t] holds A rows lane / 4 and lane / 4 + 8, columns 2 (lane % 4) and the next: output
+        // columns 128 t + 2 lane (+ 64), so that each store of the warp is 128 contiguous bytes.
+        T* const out_row = &out_plane(out_row0 + r, 0);
+        CUTE_UNROLL
+        for (int t = 0; t < kMTiles; ++t) {
+          CUTE_UNROLL
+          for (int half = 0; half < 2; ++half) {
+            band_mma::store_pair(out_row, out_col0 + t * MmaCfg::kMTileCols + 64 * half + 2 * lane, Wo, p.out_stride_w,
+                                 g.pair_stores != 0, acc[t][2 * half], acc[t][2 * half + 1]);
+          }
+        }
+      }
+    };
+
     for (int s = 0; s < Cfg::kStagesAhead; ++s) {
       if (s < steps) load_stage(s);
       staging::commit_stage();
+    }
+    // The band while the first stages fly: built before them, its loads and packing held the copies
+    // back at every tile (bf16 (1, 7) 0.087 -> 0.085 ms; NOTES, variant 114).
+    if constexpr (Cfg::kTensorCores) {
+      with_param_pointer(weight, [&](auto const* w) {
+        auto const* const w_row = w + int64_t(c) * p.w_stride_c;
+        band_mma::band_fragments<T, kBandSteps>(
+            [&](int t) { return static_cast<float>(w_row[int64_t(t) * p.w_stride_k]); }, int(K), g.dilation, shift,
+            lane, band_head, band_tail);
+      });
     }
     for (int step = 0; step < steps; ++step) {
       int const ahead = step + Cfg::kStagesAhead;
       if (ahead < steps) load_stage(ahead);  // into the slot step-1 has finished with
       staging::commit_stage();
       staging::wait_stage<Cfg::kStagesAhead>();
-      if (lane * kVec < strip_cols) {
+      if constexpr (Cfg::kTensorCores) {
+        compute_step_mma(Cfg{}, step);
+      } else if (lane * kVec < strip_cols) {
         if constexpr (kTaps) {
           staging::with_row_alignment<T>(g.row_alignment, [&](auto alignment) { compute_step(step, alignment); });
         } else {  // element-wise reads take any alignment
@@ -181,8 +262,19 @@ LaunchStatus launch_fwd_horizontal(FwdParams const& p, cudaStream_t stream) {
   if (!small_coords) return LaunchStatus::kUnsupported;
 
   int64_t const copy_elems = copy_bytes / int64_t(sizeof(T));
-  int64_t const span = (Cfg::kTileW - 1) * p.stride_w + reach;
-  int64_t const chunks = (copy_elems - 1 + span + 1 + copy_elems - 1) / copy_elems;
+  // Every strip's first input column sits the same number of elements past a copy boundary.
+  int64_t const shift = ((-p.padding_w) % copy_elems + copy_elems) % copy_elems;
+  int64_t band_steps = 0;
+  int64_t chunks = 0;
+  if constexpr (Cfg::kTensorCores) {
+    // The last output of a block reaches column shift + 7 + reach - 1 past the block's start.
+    band_steps = (shift + 7 + reach + 15) / 16;
+    if (p.stride_w != 1 || band_steps > Cfg::kKSteps) return LaunchStatus::kUnsupported;
+    chunks = (Cfg::kTileW - 8 + 16 * band_steps + copy_elems - 1) / copy_elems;
+  } else {
+    int64_t const span = (Cfg::kTileW - 1) * p.stride_w + reach;
+    chunks = (copy_elems - 1 + span + 1 + copy_elems - 1) / copy_elems;
+  }
   int64_t const pitch = (chunks * copy_elems + Cfg::kVec - 1) / Cfg::kVec * Cfg::kVec;
   int64_t const smem_bytes = int64_t(Cfg::kRingStages) * Cfg::kStepRows * pitch * int64_t(sizeof(T));
   DeviceLimits const& limits = device_limits(p.device);
@@ -202,8 +294,11 @@ LaunchStatus launch_fwd_horizontal(FwdParams const& p, cudaStream_t stream) {
   g.pitch = int(pitch);
   g.reach = int(reach);
   g.out_unit_cols = p.out_stride_w == 1;
-  // Every strip's first input column sits the same number of elements past a copy boundary.
-  int64_t const shift = ((-p.padding_w) % copy_elems + copy_elems) % copy_elems;
+  g.band_steps = int(band_steps);
+  // Strips start at multiples of 256 columns, lanes at even columns.
+  g.pair_stores = p.out_stride_w == 1 && p.out_stride_h % 2 == 0 && p.out_stride_c % 2 == 0 &&
+                  p.out_stride_n % 2 == 0 && reinterpret_cast<uintptr_t>(p.out) % 4 == 0;
+  g.dilation = cutlass::FastDivmod(int(p.dilation));
   g.row_alignment = int(staging::row_alignment(int(shift * int64_t(sizeof(T)))));
   int64_t const planes = p.N * p.C;
   int64_t const columns = planes * g.strips;

@@ -101,6 +101,7 @@ struct HorizontalConfig {
   static constexpr int kStride = kStride_;
   static constexpr int kDilation = kDilation_;
   static constexpr bool kStaticTaps = kK_ > 0;
+  static constexpr bool kTensorCores = false;
 
   static constexpr int kVec = 16 / int(sizeof(T));
   static constexpr int kLanes = 32;
@@ -124,6 +125,37 @@ struct HorizontalConfig {
   // starts at the same alignment.
   static constexpr int chunks(int copy_elems) { return (copy_elems - 1 + kSpan + 1 + copy_elems - 1) / copy_elems; }
   static constexpr int pitch(int copy_elems) { return ceil_div_constexpr(chunks(copy_elems) * copy_elems, kVec) * kVec; }
+};
+
+// (1, K) rows of 16-bit inputs at column stride 1 on tensor cores (fwd_horizontal.cuh): each staged
+// row is kMTiles blocks of 16 x 8 outputs (A row m: the input under output columns 8m..8m+7), one
+// m16n8k16 MMA per block and band step, up to kKSteps steps (a reach of 16 kKSteps - 14 columns
+// at the worst offset). K, dilation and the row stride are taken from the call.
+template <class T, int kKSteps_>
+struct HorizontalMmaConfig {
+  static_assert(sizeof(T) == 2, "tensor-core rows take 16-bit inputs");
+  using Element = T;
+  static constexpr int kK = 0;
+  static constexpr int kStride = 1;
+  static constexpr int kDilation = 0;
+  static constexpr bool kStaticTaps = false;
+  static constexpr bool kTensorCores = true;
+  static constexpr int kKSteps = kKSteps_;
+
+  static constexpr int kMTiles = 2;
+  static constexpr int kMTileCols = 128;  // 16 A rows of 8 output columns
+  static constexpr int kVec = 8;          // staged rows stay whole 16-byte units apart (ldmatrix)
+  static constexpr int kLanes = 32;
+  static constexpr int kWarps = 4;
+  static constexpr int kThreads = kLanes * kWarps;
+  static constexpr int kTileW = kMTiles * kMTileCols;
+  static constexpr int kRowsPerThread = 2;
+  static constexpr int kStepRows = kWarps * kRowsPerThread;
+  static constexpr int kStagesAhead = 2;
+  static constexpr int kRingStages = 1 + kStagesAhead;
+  static constexpr int kWindow = 0;
+  static constexpr int chunks(int) { return 0; }  // from the call's band depth
+  static constexpr int pitch(int) { return 0; }
 };
 
 }  // namespace cute_dwconv

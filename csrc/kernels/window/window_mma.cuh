@@ -18,10 +18,10 @@
 #include <type_traits>
 
 #include <cute/tensor.hpp>
-#include <cute/arch/mma_sm80.hpp>
 #include <cutlass/fast_math.h>
 
 #include "device_limits.h"
+#include "kernels/band_mma.cuh"
 #include "kernels/kernel_attributes.h"
 #include "kernels/launch.h"
 #include "kernels/param_access.h"
@@ -38,15 +38,6 @@ namespace window {
 // lane is one 32-bit shared load.
 constexpr int kMmaPairLead = 16;
 constexpr int64_t mma_pairs_per_row(int64_t steps) { return kMmaPairLead + 16 * steps; }
-
-// ldmatrix .x4 from a shared-memory address: the four 8 x 8 blocks of a 16 x 16 A fragment. (CuTe's
-// SM75_U32x4_LDSM_N takes a generic reference and converts it at every load: one more LEA per
-// ldmatrix in the SASS of the first version; variant 74.)
-CUTE_DEVICE void load_a_fragment(uint32_t smem_address, uint32_t (&a)[4]) {
-  asm volatile("ldmatrix.sync.aligned.x4.m8n8.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(a[0]), "=r"(a[1]), "=r"(a[2]), "=r"(a[3])
-               : "r"(smem_address));
-}
 
 // The band steps a window of width kw needs when its staged rows start delta columns before the
 // first output's window: the last output of a subtile reaches column delta + 7 + kw - 1.
@@ -67,15 +58,10 @@ struct MmaTileGeometry {
   cutlass::FastDivmod channel_count;   // plane -> (n, c)
 };
 
-template <class T>
-using MmaAtom = std::conditional_t<std::is_same_v<T, cutlass::bfloat16_t>, cute::SM80_16x8x16_F32BF16BF16F32_TN,
-                                   cute::SM80_16x8x16_F32F16F16F32_TN>;
-
 template <class Cfg>
 __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_mma_kernel(WindowParams const p, MmaTileGeometry const g) {
   using namespace cute;
   using T = typename Cfg::Element;
-  using Mma = MmaAtom<T>;
   constexpr int kKSteps = Cfg::kKSteps;
   constexpr int kSub = Cfg::kSubtiles;
   constexpr int kParts = Cfg::kSplit ? 2 : 1;  // tap pairs: heads (and tails)
@@ -132,10 +118,10 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_mma_kernel(WindowPar
           if (lane == 31) w1 = tap(j + 1);
           if (jj >= g.pairs) continue;
           T const h0 = static_cast<T>(w0), h1 = static_cast<T>(w1);
-          pairs[i * g.pairs + jj] = uint32_t(h0.raw()) | (uint32_t(h1.raw()) << 16);
+          pairs[i * g.pairs + jj] = band_mma::pack_pair(h0, h1);
           if constexpr (Cfg::kSplit) {
             T const t0 = static_cast<T>(w0 - static_cast<float>(h0)), t1 = static_cast<T>(w1 - static_cast<float>(h1));
-            pairs[pair_count + i * g.pairs + jj] = uint32_t(t0.raw()) | (uint32_t(t1.raw()) << 16);
+            pairs[pair_count + i * g.pairs + jj] = band_mma::pack_pair(t0, t1);
           }
         }
       }
@@ -177,20 +163,20 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_mma_kernel(WindowPar
         uint32_t a[kRowFirst ? Cfg::kSlides : 1][4];
         if constexpr (kRowFirst) {
           CUTE_UNROLL
-          for (int t = 0; t < Cfg::kSlides; ++t) load_a_fragment(a_row + 16 * t, a[t]);
+          for (int t = 0; t < Cfg::kSlides; ++t) band_mma::load_a_fragment(a_row + 16 * t, a[t]);
         }
         CUTE_UNROLL
         for (int t = 0; t < Cfg::kSlides; ++t) {
           uint32_t (&block)[4] = a[kRowFirst ? t : 0];
-          if constexpr (!kRowFirst) load_a_fragment(a_row + 16 * t, block);
+          if constexpr (!kRowFirst) band_mma::load_a_fragment(a_row + 16 * t, block);
           CUTE_UNROLL
           for (int kk = 0; kk < kKSteps; ++kk) {
             int const s = t - 2 * kk;
             if (s < 0 || s >= kSub) continue;
             CUTE_UNROLL
             for (int part = 0; part < kParts; ++part) {
-              Mma::fma(acc[s][0], acc[s][1], acc[s][2], acc[s][3], block[0], block[1], block[2], block[3],
-                       b[kk][0][part], b[kk][1][part], acc[s][0], acc[s][1], acc[s][2], acc[s][3]);
+              band_mma::Mma<T>::fma(acc[s][0], acc[s][1], acc[s][2], acc[s][3], block[0], block[1], block[2], block[3],
+                                    b[kk][0][part], b[kk][1][part], acc[s][0], acc[s][1], acc[s][2], acc[s][3]);
             }
           }
         }
@@ -212,7 +198,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_mma_kernel(WindowPar
           T const v0 = static_cast<T>(acc[s][2 * half]), v1 = static_cast<T>(acc[s][2 * half + 1]);
           if (g.pair_stores) {  // unit column stride, even columns
             if (unsigned(col) < unsigned(Wo - 1)) {
-              *reinterpret_cast<uint32_t*>(out_row + col) = uint32_t(v0.raw()) | (uint32_t(v1.raw()) << 16);
+              *reinterpret_cast<uint32_t*>(out_row + col) = band_mma::pack_pair(v0, v1);
             } else if (col == Wo - 1) {
               out_row[col] = v0;
             }
