@@ -258,10 +258,10 @@ print("checked", checked)
 def test_tiles_long_enough_to_wrap_the_ring():
     """Tiles of ten steps, forced through the tiling knobs (read once per process, hence a fresh
     one): each step's window and the columns outside the strip then wrap around the ring, and the
-    (1, K) tiles' steps cycle through its stages."""
+    (1, K) tiles' steps, on the FP32 lanes and on tensor cores, cycle through its stages."""
     tests = str(Path(__file__).resolve().parent)
     env = dict(os.environ, CUTE_DWCONV_TILE_WAVES="1", CUTE_DWCONV_HORIZONTAL_WAVES="1",
-               CUTE_DWCONV_MIN_SEGMENT_STEPS="8",
+               CUTE_DWCONV_HORIZONTAL_MMA_WAVES="1", CUTE_DWCONV_MIN_SEGMENT_STEPS="8",
                PYTHONPATH=os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")]))
     done = subprocess.run([sys.executable, "-c", _LONG_TILES_CHECK], env=env, capture_output=True, text=True,
                           timeout=300)

@@ -303,9 +303,10 @@ LaunchStatus launch_fwd_horizontal(FwdParams const& p, cudaStream_t stream) {
   int64_t const planes = p.N * p.C;
   int64_t const columns = planes * g.strips;
   int64_t const steps_total = (p.Ho + Cfg::kStepRows - 1) / Cfg::kStepRows;
+  plan::TilingPolicy const& policy = plan::tiling_policy();
   plan::RowSegments const split =
-      plan::split_rows(steps_total, columns, int64_t(blocks_per_sm) * limits.multiprocessors,
-                       plan::tiling_policy().min_segment_steps, plan::tiling_policy().horizontal_waves);
+      plan::split_rows(steps_total, columns, int64_t(blocks_per_sm) * limits.multiprocessors, policy.min_segment_steps,
+                       Cfg::kTensorCores ? policy.horizontal_mma_waves : policy.horizontal_waves);
   g.steps_per_segment = split.steps_per_segment;
   g.tiles = columns * split.segments;
   constexpr int64_t kIndexLimit = int64_t(1) << 31;  // tiles, planes and channels are divided as ints

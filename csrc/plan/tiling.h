@@ -1,8 +1,9 @@
 // Host-side planning shared by the tiled kernels: how finely each plane's rows are split into
-// tiles. Read once; CUTE_DWCONV_TILE_WAVES, CUTE_DWCONV_HORIZONTAL_WAVES, CUTE_DWCONV_MIN_SEGMENT_STEPS,
-// CUTE_DWCONV_MIN_SEGMENT_HALOS, CUTE_DWCONV_STRIP_ORIGIN, CUTE_DWCONV_WINDOW_WAVES,
-// CUTE_DWCONV_WINDOW_BUFFERS and CUTE_DWCONV_WINDOW_MMA_MIN_TAPS override the defaults for tuning
-// runs (profiling/NOTES.md has the sweeps).
+// tiles. Read once; CUTE_DWCONV_TILE_WAVES, CUTE_DWCONV_HORIZONTAL_WAVES,
+// CUTE_DWCONV_HORIZONTAL_MMA_WAVES, CUTE_DWCONV_MIN_SEGMENT_STEPS, CUTE_DWCONV_MIN_SEGMENT_HALOS,
+// CUTE_DWCONV_STRIP_ORIGIN, CUTE_DWCONV_WINDOW_WAVES, CUTE_DWCONV_WINDOW_BUFFERS and
+// CUTE_DWCONV_WINDOW_MMA_MIN_TAPS override the defaults for tuning runs (profiling/NOTES.md has the
+// sweeps).
 #pragma once
 
 #include <cstdint>
@@ -14,6 +15,7 @@ namespace plan {
 struct TilingPolicy {
   int waves;              // aim for this many waves of resident blocks
   int horizontal_waves;   // the same for the (1, K) kernels, whose tiles of few steps pay most for their start
+  int horizontal_mma_waves;  // and for their tensor-core tiles, which pay more (NOTES.md, variant 116)
   int min_segment_steps;  // but keep at least this many pipeline steps per tile
   int min_segment_halos;  // and at least this many halos of rows (each segment re-reads one)
   int strip_origin;       // 1: strips may start at the first column that reads the image; 2: at 0
@@ -30,6 +32,7 @@ inline TilingPolicy const& tiling_policy() {
       return value > 0 ? value : fallback;
     };
     return TilingPolicy{read("CUTE_DWCONV_TILE_WAVES", 64), read("CUTE_DWCONV_HORIZONTAL_WAVES", 8),
+                        read("CUTE_DWCONV_HORIZONTAL_MMA_WAVES", 2),
                         read("CUTE_DWCONV_MIN_SEGMENT_STEPS", 2),
                         read("CUTE_DWCONV_MIN_SEGMENT_HALOS", 1), read("CUTE_DWCONV_STRIP_ORIGIN", 1),
                         read("CUTE_DWCONV_WINDOW_WAVES", 64), read("CUTE_DWCONV_WINDOW_BUFFERS", 0),
