@@ -92,8 +92,21 @@ namespace cute_dwconv {
 // A block's step is kStepRows output rows of one strip of kTileW output columns; each lane of a
 // warp owns kVec adjacent columns of kRowsPerThread rows and slides its window of input columns,
 // read once from the staged row into registers, across them.
+//
+// The step pipeline both (1, K) compute forms run over the same ring: four warps of two rows each,
+// and no halo rows, so a ring of a step's own stage plus the stages in flight.
+struct HorizontalSteps {
+  static constexpr int kLanes = 32;
+  static constexpr int kWarps = 4;
+  static constexpr int kThreads = kLanes * kWarps;
+  static constexpr int kRowsPerThread = 2;
+  static constexpr int kStepRows = kWarps * kRowsPerThread;
+  static constexpr int kStagesAhead = 2;
+  static constexpr int kRingStages = 1 + kStagesAhead;
+};
+
 template <class T, int kK_, int kStride_, int kDilation_>
-struct HorizontalConfig {
+struct HorizontalConfig : HorizontalSteps {
   static_assert((kK_ > 0) == (kStride_ > 0) && (kK_ > 0) == (kDilation_ > 0),
                 "K, stride and dilation are either all fixed or all taken from the call");
   using Element = T;
@@ -104,15 +117,7 @@ struct HorizontalConfig {
   static constexpr bool kTensorCores = false;
 
   static constexpr int kVec = 16 / int(sizeof(T));
-  static constexpr int kLanes = 32;
-  static constexpr int kWarps = 4;
-  static constexpr int kThreads = kLanes * kWarps;
   static constexpr int kTileW = kLanes * kVec;
-  static constexpr int kRowsPerThread = 2;
-  static constexpr int kStepRows = kWarps * kRowsPerThread;
-  // No halo rows: a step's own stage, plus the stages in flight.
-  static constexpr int kStagesAhead = 2;
-  static constexpr int kRingStages = 1 + kStagesAhead;
 
   // Input columns one lane's window covers, and a strip's.
   static constexpr int kReach = kStaticTaps ? (kK_ - 1) * kDilation_ + 1 : 0;
@@ -132,7 +137,7 @@ struct HorizontalConfig {
 // m16n8k16 MMA per block and band step, up to kKSteps steps (a reach of 16 kKSteps - 14 columns
 // at the worst offset). K, dilation and the row stride are taken from the call.
 template <class T, int kKSteps_>
-struct HorizontalMmaConfig {
+struct HorizontalMmaConfig : HorizontalSteps {
   static_assert(sizeof(T) == 2, "tensor-core rows take 16-bit inputs");
   using Element = T;
   static constexpr int kK = 0;
@@ -145,14 +150,7 @@ struct HorizontalMmaConfig {
   static constexpr int kMTiles = 2;
   static constexpr int kMTileCols = 128;  // 16 A rows of 8 output columns
   static constexpr int kVec = 8;          // staged rows stay whole 16-byte units apart (ldmatrix)
-  static constexpr int kLanes = 32;
-  static constexpr int kWarps = 4;
-  static constexpr int kThreads = kLanes * kWarps;
   static constexpr int kTileW = kMTiles * kMTileCols;
-  static constexpr int kRowsPerThread = 2;
-  static constexpr int kStepRows = kWarps * kRowsPerThread;
-  static constexpr int kStagesAhead = 2;
-  static constexpr int kRingStages = 1 + kStagesAhead;
   static constexpr int kWindow = 0;
   static constexpr int chunks(int) { return 0; }  // from the call's band depth
   static constexpr int pitch(int) { return 0; }
