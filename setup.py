@@ -2,8 +2,9 @@
 
 Environment:
   TORCH_CUDA_ARCH_LIST  architectures to build (default: the visible GPUs, else "8.6;9.0+PTX":
-                        machine code for sm_86 and sm_90, and compute_90 PTX that newer GPUs
-                        compile when they load the library)
+                        machine code for sm_86 and sm_90, and PTX that newer GPUs compile when they
+                        load the library). A list of numbers compiles one PTX, for its oldest entry,
+                        into machine code for each (see build_arch.py)
   CUTLASS_PATH          a CUTLASS checkout or its include/ folder (default: third_party/cutlass,
                         then the nvidia-cutlass pip package)
   MAX_JOBS              parallel compile jobs (default: by cores and memory)
@@ -26,6 +27,7 @@ from setuptools import find_packages, setup
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # setuptools.build_meta does not put the project on sys.path
 
+import build_arch  # noqa: E402
 import build_config  # noqa: E402
 
 # Before anything builds: an extension linked with its own static copy of libstdc++ cannot pass
@@ -113,6 +115,8 @@ nvcc_flags = [
     f"--threads={os.environ.get('NVCC_THREADS', '2')}",
     "-lineinfo",  # source lines in Nsight Compute and compute-sanitizer reports
 ]
+# Flags naming an architecture stop torch from adding its own (one PTX per architecture).
+nvcc_flags += build_arch.shared_ptx_gencode(os.environ.get("TORCH_CUDA_ARCH_LIST", "")) or []
 if os.environ.get("NVCC_COMPRESS_MODE"):
     nvcc_flags.append(f"--compress-mode={os.environ['NVCC_COMPRESS_MODE']}")
 

@@ -75,11 +75,12 @@ LaunchStatus launch_horizontal_mma(FwdParams const& p, cudaStream_t stream) {
   }
 }
 
-// The tensor cores take the 16-bit rows of at least 21 taps, where the FP32 lanes' conversions,
-// shared loads and FMAs (all per tap) cost more than the tensor cores' tiles, which run at 75% of
-// the copy floor at best: bf16 16x64x256x256 (1, 31) 0.111 against 0.146 ms, (1, 21) 0.111 against
-// 0.108 but on 8x256x128x128 0.089 against 0.105; (1, 7) 0.085 against 0.075 (NOTES, variant 114).
-constexpr int64_t kHorizontalMmaMinTaps = 21;
+// The tensor cores take the 16-bit rows of at least 11 taps, where the FP32 lanes' conversions,
+// shared loads and FMAs (all per tap) cost more than the tensor cores' tiles, which run at 75-79% of
+// the copy floor whatever the taps: bf16 16x64x256x256 (1, 11) 0.082 against 0.088 ms, (1, 11)
+// dilation 3 0.086 against 0.108, (1, 9) 0.082 against 0.079, (1, 7) dilation 3 0.085 against 0.086
+// (NOTES, variant 121).
+constexpr int64_t kHorizontalMmaMinTaps = 11;
 
 bool prefers_horizontal_mma(FwdParams const& p) { return p.kernel_size >= kHorizontalMmaMinTaps; }
 

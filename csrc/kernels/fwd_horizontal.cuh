@@ -168,44 +168,72 @@ __global__ void __launch_bounds__(Cfg::kThreads)
       }
     };
 
-    // Tensor cores: the whole warp takes its rows, each band step's A block loaded just before its
-    // MMAs (an m-tile's blocks held at once took 94 registers at four steps, 64 this way, and measured
-    // the same). Generic in the configuration, so that only the tensor-core ones compile it.
+    // Tensor cores: the whole warp takes its rows. The band step is the outer loop: each step loads
+    // the A blocks of all the warp's rows and m-tiles, then gives its MMAs to kRows * kMTiles
+    // independent accumulators. (Row by row, each MMA waited on the ldmatrix just before it and on
+    // the MMA before it into the same accumulator; profiling/NOTES.md, variant 120.) Generic in the
+    // configuration, so that only the tensor-core ones compile it.
     auto compute_step_mma = [&](auto config, int step) {
       using MmaCfg = decltype(config);
       constexpr int kMTiles = MmaCfg::kMTiles;
       int const slot_row0 = (step % MmaCfg::kRingStages) * kStepRows + warp * kRows;
       int const out_row0 = out_row_begin + step * kStepRows + warp * kRows;
+      int const rows = out_row_end - out_row0;  // the warp's rows in the image: kRows or fewer (uniform)
       bool const split = p.params_float32;
+      uint32_t a_row[kRows];
+      float acc[kRows][kMTiles][4];
+      auto active = [&](int r, int t) { return r < rows && t * MmaCfg::kMTileCols < strip_cols; };
       CUTE_UNROLL
       for (int r = 0; r < kRows; ++r) {
-        if (out_row0 + r >= out_row_end) break;
-        uint32_t const a_row = cute::cast_smem_ptr_to_uint(ring + (slot_row0 + r) * pitch + 8 * (lane % 16 + lane / 16));
-        float acc[kMTiles][4];
+        a_row[r] = cute::cast_smem_ptr_to_uint(ring + (slot_row0 + r) * pitch + 8 * (lane % 16 + lane / 16));
         CUTE_UNROLL
         for (int t = 0; t < kMTiles; ++t) {
           CUTE_UNROLL
-          for (int e = 0; e < 4; ++e) acc[t][e] = bias_value;
-          if (t * MmaCfg::kMTileCols >= strip_cols) continue;
+          for (int e = 0; e < 4; ++e) acc[r][t][e] = bias_value;
+        }
+      }
+      CUTE_UNROLL
+      for (int s = 0; s < kBandSteps; ++s) {
+        if (s >= g.band_steps) break;
+        uint32_t a[kRows][kMTiles][4];
+        CUTE_UNROLL
+        for (int r = 0; r < kRows; ++r) {
           CUTE_UNROLL
-          for (int s = 0; s < kBandSteps; ++s) {
-            if (s < g.band_steps) {
-              uint32_t a[4];
-              band_mma::load_a_fragment(a_row + uint32_t(sizeof(T)) * (t * MmaCfg::kMTileCols + 16 * s), a);
-              band_mma::mma<T>(acc[t], a, band_head[s]);
-              if (split) band_mma::mma<T>(acc[t], a, band_tail[s]);
+          for (int t = 0; t < kMTiles; ++t) {
+            if (active(r, t)) {
+              band_mma::load_a_fragment(a_row[r] + uint32_t(sizeof(T)) * (t * MmaCfg::kMTileCols + 16 * s), a[r][t]);
             }
           }
         }
-        // acc[t] holds A rows lane / 4 and lane / 4 + 8, columns 2 (lane % 4) and the next: output
-        // columns 128 t + 2 lane (+ 64), so that each store of the warp is 128 contiguous bytes.
+        CUTE_UNROLL
+        for (int r = 0; r < kRows; ++r) {
+          CUTE_UNROLL
+          for (int t = 0; t < kMTiles; ++t) {
+            if (active(r, t)) band_mma::mma<T>(acc[r][t], a[r][t], band_head[s]);
+          }
+        }
+        if (split) {
+          CUTE_UNROLL
+          for (int r = 0; r < kRows; ++r) {
+            CUTE_UNROLL
+            for (int t = 0; t < kMTiles; ++t) {
+              if (active(r, t)) band_mma::mma<T>(acc[r][t], a[r][t], band_tail[s]);
+            }
+          }
+        }
+      }
+      // acc[r][t] holds A rows lane / 4 and lane / 4 + 8, columns 2 (lane % 4) and the next: output
+      // columns 128 t + 2 lane (+ 64), so that each store of the warp is 128 contiguous bytes.
+      CUTE_UNROLL
+      for (int r = 0; r < kRows; ++r) {
+        if (r >= rows) break;
         T* const out_row = &out_plane(out_row0 + r, 0);
         CUTE_UNROLL
         for (int t = 0; t < kMTiles; ++t) {
           CUTE_UNROLL
           for (int half = 0; half < 2; ++half) {
             band_mma::store_pair(out_row, out_col0 + t * MmaCfg::kMTileCols + 64 * half + 2 * lane, Wo, p.out_stride_w,
-                                 g.pair_stores != 0, acc[t][2 * half], acc[t][2 * half + 1]);
+                                 g.pair_stores != 0, acc[r][t][2 * half], acc[r][t][2 * half + 1]);
           }
         }
       }

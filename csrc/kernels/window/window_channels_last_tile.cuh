@@ -140,7 +140,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, kExact && Cfg::kStride == 1 ? C
   float const* const lane_taps = taps + quad * kCh;
 
   // (The walk's first barrier also makes the taps visible.)
-  staging::walk_tiles(
+  staging::walk_tiles_compact(
       int64_t(blockIdx.x), g.tiles, int64_t(gridDim.x), g.buffers == 2,
       [&](int64_t tile, int buffer) { stage(coords_of(tile), buffer); },
       [&](int64_t tile, int buffer) {

@@ -180,7 +180,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
     }
   };
 
-  staging::walk_tiles(
+  staging::walk_tiles_compact(
       int64_t(blockIdx.x), g.tiles, int64_t(gridDim.x), true,
       [&](int64_t tile, int buffer) { stage(coords_of(tile), buffer); },
       [&](int64_t tile, int buffer) {

@@ -119,7 +119,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, Cfg::kBlocksPerSm)
   }
 
   int const items = g.group * g.tile_rows * g.runs;
-  staging::walk_tiles(
+  staging::walk_tiles_compact(
       int64_t(slice), g.tiles, int64_t(g.slices), g.buffers == 2,
       [&](int64_t tile, int buffer) { stage(coords_of(tile), buffer); },
       [&](int64_t, int buffer) {

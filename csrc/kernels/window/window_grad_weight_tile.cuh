@@ -234,7 +234,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
     __syncthreads();
   }
 
-  staging::walk_tiles(
+  staging::walk_tiles_compact(
       slice, g.tiles_per_channel, g.slices, true, [&](int tile, int buffer) { stage(coords_of(tile), buffer); },
       [&](int tile, int buffer) {
         if constexpr (!kStacked) {

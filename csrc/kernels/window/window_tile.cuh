@@ -50,6 +50,7 @@ struct TileGeometry {
   int pitch;          // elements per staged row, a multiple of 16 bytes
   int shift;          // the first input column's offset past its chunk, the same for every tile
   int row_alignment;  // staging::RowAlignment of every lane's first column
+  int copy_bytes;     // 16: rows staged with 16-byte copies (or elementwise, below); 0: plain loads
   int buffers;        // 1 or 2: with two, the next tile's copies are in flight while this one computes
   int64_t tiles;
   int64_t planes;                      // N * C
@@ -82,14 +83,19 @@ constexpr bool window_tile_has_exact() {
 // kStacked: the launch may stack planes (g.group > 1). Exact windows have a kernel without it: with a
 // lane's taps at a per-lane address, ptxas holds all K x K of them in registers (7x7 float32: 56 ->
 // 96 registers, five blocks per SM instead of nine), which the unstacked planes need not pay.
-template <class Cfg, int kCopyBytes, bool kExact, bool kStacked>
+//
+// How rows are staged (16-byte copies, elementwise into their layout, plain loads) is read from g
+// in the stacked kernels: it does not touch the compute loops, whose unrolled alignment variants are
+// most of a kernel's code, so one kernel serves all three (a kernel per copy width held that code
+// twice: a third of the 16-bit window tiles' build). Unstacked kernels always stage 16-byte copies.
+template <class Cfg, bool kExact, bool kStacked>
 __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowParams const p, TileGeometry const g) {
   using namespace cute;
   using T = typename Cfg::Element;
   constexpr int kVec = Cfg::kVec;
   constexpr int kRows = Cfg::kRows;
   constexpr bool kBucketed = Cfg::kBucketed;
-  static_assert(!kExact || (kBucketed && kCopyBytes == 16), "exact windows are bucketed and staged 16 bytes wide");
+  static_assert(!kExact || kBucketed, "exact windows are bucketed (and staged in 16-byte units)");
 
   int const Kh = int(p.kh), Kw = int(p.kw);
   auto const S = fixed_or<kBucketed, Cfg::kStride>(int(p.stride_h));
@@ -213,9 +219,8 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowPa
         taps[t] = static_cast<float>(weight[int64_t(k.c) * p.w_stride_c + int64_t(t / Kw) * p.w_stride_h +
                                             int64_t(t % Kw) * p.w_stride_w]);
       }
-      static_assert(kCopyBytes > 0 || kStacked, "plain loads are always planned as stacked");
-      constexpr int kCopyElems = kCopyBytes / int(sizeof(T));
-      using Atom = staging::StageCopyAtom<T, kCopyBytes>;
+      constexpr int kCopyElems = 16 / int(sizeof(T));
+      using Atom = staging::StageCopyAtom<T, 16>;
       staging::RowSource<T> const rows{x_plane, p.x_stride_h, k.in_row0, 1, H, k.in_col0, W};
       staging::copy_rows<Atom, kCopyElems>(share, rows, 0, g.in_rows, g.chunks, tile_x, g.pitch);
     } else {
@@ -232,16 +237,14 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowPa
         return m * taps_padded + tap;
       });
       PlaneCache cache;
-      if constexpr (kStacked && kCopyBytes > 0) {
-        if (g.elementwise) {
-          stage_pixels(k, tile_x);
-          return;
-        }
+      if (g.elementwise) {
+        stage_pixels(k, tile_x);
+        return;
       }
-      if constexpr (kCopyBytes > 0) {
+      if (g.copy_bytes == 16) {
         // Lanes take a row's chunks in turn, several rows per pass (no division per chunk).
-        constexpr int kCopyElems = kCopyBytes / int(sizeof(T));
-        using Atom = staging::StageCopyAtom<T, kCopyBytes>;
+        constexpr int kCopyElems = 16 / int(sizeof(T));
+        using Atom = staging::StageCopyAtom<T, 16>;
         for (int row = share.first_row; row < g.in_rows; row += share.rows_per_pass) {
           int member_row;
           T const* const plane_x = row_source(k, row, cache, member_row);
@@ -268,7 +271,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowPa
     }
   };
 
-  if constexpr (kStacked && kCopyBytes > 0) {
+  if constexpr (kStacked) {
     if (g.elementwise) {  // the padding of every tile, once (see stage_pixels)
       uint4* const words = reinterpret_cast<uint4*>(smem_bytes);
       for (int i = threadIdx.x; i < g.buffers * buffer_bytes / 16; i += Cfg::kThreads) words[i] = make_uint4(0, 0, 0, 0);
@@ -276,10 +279,8 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowPa
     }
   }
 
-  staging::walk_tiles(
-      int64_t(blockIdx.x), g.tiles, int64_t(gridDim.x), g.buffers == 2,
-      [&](int64_t tile, int buffer) { stage(coords_of(tile), buffer); },
-      [&](int64_t tile, int buffer) {
+  auto const stage_tile = [&](int64_t tile, int buffer) { stage(coords_of(tile), buffer); };
+  auto const compute_tile = [&](int64_t tile, int buffer) {
         Coords const k = coords_of(tile);
         int const out_row0 = k.out_row0, out_col0 = k.out_col0;
         int64_t const plane = k.plane0 + lane_member;
@@ -380,7 +381,14 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowPa
             store_row_outputs<T, kVec>(dst, p.out_stride_w, cols_before, cols_left, acc[r]);
           }
         }
-      });
+      };
+  // Stacked planes' staging is long: one copy of it (see walk_tiles_compact).
+  if constexpr (kStacked) {
+    staging::walk_tiles_compact(int64_t(blockIdx.x), g.tiles, int64_t(gridDim.x), g.buffers == 2, stage_tile,
+                                compute_tile);
+  } else {
+    staging::walk_tiles(int64_t(blockIdx.x), g.tiles, int64_t(gridDim.x), g.buffers == 2, stage_tile, compute_tile);
+  }
 }
 
 }  // namespace window
@@ -420,6 +428,7 @@ LaunchStatus launch_window_tile(WindowParams const& p, cudaStream_t stream) {
   // by element into the layout 16-byte chunks would give them, into buffers zeroed once: every tile
   // covers whole planes, so each writes only its planes' pixels and the padding stays zero.
   g.elementwise = g.group > 1 && copy_bytes != 16;
+  g.copy_bytes = copy_bytes;
   int const layout_bytes = g.elementwise ? 16 : copy_bytes;
   // Strips may start left of the image, where every lane's first input column is best aligned for
   // its shared-memory reads: 16 bytes at stride 1 whatever the padding, unless that costs a strip.
@@ -473,22 +482,20 @@ LaunchStatus launch_window_tile(WindowParams const& p, cudaStream_t stream) {
   g.taps_per_plane = cutlass::FastDivmod(int(p.kh * p.kw));
   g.taps_per_row = cutlass::FastDivmod(int(p.kw));
 
-  // The kernel for the copy width and window, its registers and its shared-memory opt-in. Exact
-  // windows of the narrow buckets run fully unrolled (window_tile_has_exact says which).
+  // The kernel for the window, its registers and its shared-memory opt-in. Exact windows of the
+  // narrow buckets run fully unrolled (window_tile_has_exact says which).
   bool const exact = window::window_tile_has_exact<Cfg>() && layout_bytes == 16 && p.kh == Cfg::kKwMax &&
                      p.kw == Cfg::kKwMax;
   // Exact windows have a kernel for unstacked planes too (see kStacked); the others always stack.
-  auto* kernel = &window::fwd_window_tile_kernel<Cfg, 0, false, true>;
+  auto* kernel = &window::fwd_window_tile_kernel<Cfg, false, true>;
   int registers = 0;
-  auto pick = [&](auto copy, auto exact_window, auto stacked) {
-    constexpr auto kKernel = &window::fwd_window_tile_kernel<Cfg, decltype(copy)::value,
-                                                             decltype(exact_window)::value, decltype(stacked)::value>;
+  auto pick = [&](auto exact_window, auto stacked) {
+    constexpr auto kKernel =
+        &window::fwd_window_tile_kernel<Cfg, decltype(exact_window)::value, decltype(stacked)::value>;
     kernel = kKernel;
     registers = KernelAttributes<kKernel>::registers(p.device);
     return &KernelAttributes<kKernel>::allow_shared_memory;
   };
-  using C16 = std::integral_constant<int, 16>;
-  using C0 = std::integral_constant<int, 0>;
   using Yes = std::true_type;
   using No = std::false_type;
   // (Buckets without exact windows name only the stacked kernels here.) Stacked 16-bit planes take
@@ -497,10 +504,9 @@ LaunchStatus launch_window_tile(WindowParams const& p, cudaStream_t stream) {
   using Exact = std::integral_constant<bool, window::window_tile_has_exact<Cfg>()>;
   using StackedExact = std::integral_constant<bool, Exact::value && sizeof(T) == 4>;
   using Unstacked = std::integral_constant<bool, !Exact::value>;
-  auto const allow = layout_bytes != 16 ? pick(C0{}, No{}, Yes{})
-                     : !exact         ? pick(C16{}, No{}, Yes{})
-                     : g.group > 1    ? pick(C16{}, StackedExact{}, Yes{})
-                                      : pick(C16{}, Exact{}, Unstacked{});
+  auto const allow = !exact        ? pick(No{}, Yes{})
+                     : g.group > 1 ? pick(StackedExact{}, Yes{})
+                                   : pick(Exact{}, Unstacked{});
   if (registers == 0) return LaunchStatus::kUnsupported;
   // Buffers and grid: two buffers only pay where a block walks several tiles and they cost no
   // occupancy (or leave 16 warps per SM); the grid is at most policy.window_waves waves. 64 waves,
