@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import random
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import torch
@@ -541,6 +545,46 @@ def test_stacked_nchw_planes(case, dtype):
     c = forced_case(case, dtype, "contiguous")
     check_path_into_poisoned_outs("tiled", c.x, c.weight, c.bias, c.args, c.expected, c.context)
     check_forward_backward(c.x, c.weight, c.bias, stride, padding, 1, c.generator, c.context)
+
+
+# The NCHW window tiles when a block walks several tiles (one wave of blocks, forced through the
+# tiling knobs, read once per process, hence a fresh one), with one buffer and with two: the walk
+# of the unstacked kernels (exact windows: stage at three places) and of the stacked ones (stage
+# once). Every case has at least 4096 tiles, several per block for any GPU of up to 132 SMs and 16
+# blocks per SM. (kernel, stride, padding, shape, dtype): exact windows on planes that stage with
+# 16-byte copies, both strides; stacked small planes staged with copies (16x16 float32),
+# elementwise (14x14 bfloat16) and with plain loads (9 columns); a wide bucket; the general kernel.
+_WALKED_TILES_CHECK = """
+import sys
+import torch
+from test_depthwise import check_path_into_poisoned_outs, forced_case
+
+cases = [
+    ((3, 3), 1, 1, (32, 128, 64, 64), torch.float32),
+    ((7, 7), 1, 3, (32, 128, 64, 64), torch.bfloat16),
+    ((3, 3), 2, 1, (32, 128, 64, 64), torch.float32),
+    ((5, 5), 1, 2, (128, 128, 16, 16), torch.float32),
+    ((7, 7), 1, 3, (256, 64, 14, 14), torch.bfloat16),
+    ((3, 3), 1, 1, (64, 64, 40, 9), torch.bfloat16),
+    ((11, 11), 1, 5, (32, 64, 48, 48), torch.bfloat16),
+    ((3, 3), (1, 2), 1, (32, 128, 64, 64), torch.float32),
+]
+for kernel, stride, padding, shape, dtype in cases:
+    c = forced_case((kernel, stride, padding, shape), dtype, "contiguous")
+    check_path_into_poisoned_outs("tiled", c.x, c.weight, c.bias, c.args, c.expected, c.context)
+print("checked", len(cases))
+"""
+
+
+@pytest.mark.parametrize("buffers", [1, 2])
+def test_window_tiles_walked_by_each_block(buffers):
+    tests = str(Path(__file__).resolve().parent)
+    env = dict(os.environ, CUTE_DWCONV_WINDOW_WAVES="1", CUTE_DWCONV_WINDOW_BUFFERS=str(buffers),
+               PYTHONPATH=os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-c", _WALKED_TILES_CHECK], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.split()[-2:] == ["checked", "8"], done.stdout
 
 
 def test_strided_input_gradient_of_uncovered_rows():
