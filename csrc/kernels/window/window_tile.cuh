@@ -281,107 +281,107 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowPa
 
   auto const stage_tile = [&](int64_t tile, int buffer) { stage(coords_of(tile), buffer); };
   auto const compute_tile = [&](int64_t tile, int buffer) {
-        Coords const k = coords_of(tile);
-        int const out_row0 = k.out_row0, out_col0 = k.out_col0;
-        int64_t const plane = k.plane0 + lane_member;
-        float const* const taps = taps_of(buffer) + lane_member * taps_padded;
-        T const* const tile_x = tile_of(buffer) + lane_member * g.member_in_rows * g.pitch;
-        int const lane_col = out_col0 + lane_x * kVec;
-        int const lane_row = out_row0 + lane_y * kRows;
-        if (lane_col < Wo && lane_col + kVec > 0 && lane_row < Ho &&
-            (!kStacked || (lane_y < g.member_lane_rows && plane < g.planes))) {
-          int n = k.n, c = k.c;
-          if constexpr (kStacked) g.channel_count(n, c, int(plane));
-          float const bias_value = bias ? static_cast<float>(bias[int64_t(c) * p.bias_stride]) : 0.0f;
-          float acc[kRows][kVec];
-          CUTE_UNROLL
-          for (int r = 0; r < kRows; ++r) {
-            CUTE_UNROLL
-            for (int e = 0; e < kVec; ++e) acc[r][e] = bias_value;
-          }
-          T const* const lane_tile = tile_x + g.shift + lane_x * kVec * Sw;
-          int const lane_tile_row = lane_y * kRows * S;
+    Coords const k = coords_of(tile);
+    int const out_row0 = k.out_row0, out_col0 = k.out_col0;
+    int64_t const plane = k.plane0 + lane_member;
+    float const* const taps = taps_of(buffer) + lane_member * taps_padded;
+    T const* const tile_x = tile_of(buffer) + lane_member * g.member_in_rows * g.pitch;
+    int const lane_col = out_col0 + lane_x * kVec;
+    int const lane_row = out_row0 + lane_y * kRows;
+    if (lane_col < Wo && lane_col + kVec > 0 && lane_row < Ho &&
+        (!kStacked || (lane_y < g.member_lane_rows && plane < g.planes))) {
+      int n = k.n, c = k.c;
+      if constexpr (kStacked) g.channel_count(n, c, int(plane));
+      float const bias_value = bias ? static_cast<float>(bias[int64_t(c) * p.bias_stride]) : 0.0f;
+      float acc[kRows][kVec];
+      CUTE_UNROLL
+      for (int r = 0; r < kRows; ++r) {
+        CUTE_UNROLL
+        for (int e = 0; e < kVec; ++e) acc[r][e] = bias_value;
+      }
+      T const* const lane_tile = tile_x + g.shift + lane_x * kVec * Sw;
+      int const lane_tile_row = lane_y * kRows * S;
 
-          if constexpr (kExact) {
-            constexpr int kK = Cfg::kKwMax;
-            constexpr int kStride = Cfg::kStride;
-            constexpr int kTapQuads = (kK * kK + 3) / 4;  // the staged taps are padded to whole float4s
-            float w[kTapQuads * 4];
+      if constexpr (kExact) {
+        constexpr int kK = Cfg::kKwMax;
+        constexpr int kStride = Cfg::kStride;
+        constexpr int kTapQuads = (kK * kK + 3) / 4;  // the staged taps are padded to whole float4s
+        float w[kTapQuads * 4];
+        CUTE_UNROLL
+        for (int q = 0; q < kTapQuads; ++q) {
+          float4 const v = reinterpret_cast<float4 const*>(taps)[q];
+          w[4 * q + 0] = v.x;
+          w[4 * q + 1] = v.y;
+          w[4 * q + 2] = v.z;
+          w[4 * q + 3] = v.w;
+        }
+        staging::with_row_alignment<T>(g.row_alignment, [&](auto alignment) {
+          CUTE_UNROLL
+          for (int t = 0; t < (kRows - 1) * kStride + kK; ++t) {
+            float values[Cfg::kWindow];
+            staging::load_elements<T, Cfg::kWindow, decltype(alignment)::value>(
+                lane_tile + (lane_tile_row + t) * g.pitch, values);
             CUTE_UNROLL
-            for (int q = 0; q < kTapQuads; ++q) {
-              float4 const v = reinterpret_cast<float4 const*>(taps)[q];
-              w[4 * q + 0] = v.x;
-              w[4 * q + 1] = v.y;
-              w[4 * q + 2] = v.z;
-              w[4 * q + 3] = v.w;
-            }
-            staging::with_row_alignment<T>(g.row_alignment, [&](auto alignment) {
+            for (int r = 0; r < kRows; ++r) {
+              int const i = t - r * kStride;  // the window row input row t is to output row r
+              if (i < 0 || i >= kK) continue;
               CUTE_UNROLL
-              for (int t = 0; t < (kRows - 1) * kStride + kK; ++t) {
-                float values[Cfg::kWindow];
-                staging::load_elements<T, Cfg::kWindow, decltype(alignment)::value>(
-                    lane_tile + (lane_tile_row + t) * g.pitch, values);
+              for (int j = 0; j < kK; ++j) {
                 CUTE_UNROLL
-                for (int r = 0; r < kRows; ++r) {
-                  int const i = t - r * kStride;  // the window row input row t is to output row r
-                  if (i < 0 || i >= kK) continue;
-                  CUTE_UNROLL
-                  for (int j = 0; j < kK; ++j) {
-                    CUTE_UNROLL
-                    for (int e = 0; e < kVec; ++e) acc[r][e] = fmaf(w[i * kK + j], values[e * kStride + j], acc[r][e]);
-                  }
-                }
+                for (int e = 0; e < kVec; ++e) acc[r][e] = fmaf(w[i * kK + j], values[e * kStride + j], acc[r][e]);
               }
-            });
-          } else if constexpr (kBucketed) {
-            constexpr int kKwMax = Cfg::kKwMax;
-            constexpr int kStride = Cfg::kStride;
-            staging::with_row_alignment<T>(g.row_alignment, [&](auto alignment) {
-              for (int i = 0; i < Kh; ++i) {
-                float row_taps[kKwMax];
-                CUTE_UNROLL
-                for (int j = 0; j < kKwMax; ++j) row_taps[j] = j < Kw ? taps[i * Kw + j] : 0.0f;
-                CUTE_UNROLL
-                for (int r = 0; r < kRows; ++r) {
-                  float values[Cfg::kWindow];
-                  staging::load_elements<T, Cfg::kWindow, decltype(alignment)::value>(
-                      lane_tile + (lane_tile_row + r * kStride + i) * g.pitch, values);
+            }
+          }
+        });
+      } else if constexpr (kBucketed) {
+        constexpr int kKwMax = Cfg::kKwMax;
+        constexpr int kStride = Cfg::kStride;
+        staging::with_row_alignment<T>(g.row_alignment, [&](auto alignment) {
+          for (int i = 0; i < Kh; ++i) {
+            float row_taps[kKwMax];
+            CUTE_UNROLL
+            for (int j = 0; j < kKwMax; ++j) row_taps[j] = j < Kw ? taps[i * Kw + j] : 0.0f;
+            CUTE_UNROLL
+            for (int r = 0; r < kRows; ++r) {
+              float values[Cfg::kWindow];
+              staging::load_elements<T, Cfg::kWindow, decltype(alignment)::value>(
+                  lane_tile + (lane_tile_row + r * kStride + i) * g.pitch, values);
+              CUTE_UNROLL
+              for (int j = 0; j < kKwMax; ++j) {
+                if (j < Kw) {
                   CUTE_UNROLL
-                  for (int j = 0; j < kKwMax; ++j) {
-                    if (j < Kw) {
-                      CUTE_UNROLL
-                      for (int e = 0; e < kVec; ++e) acc[r][e] = fmaf(row_taps[j], values[e * kStride + j], acc[r][e]);
-                    }
-                  }
-                }
-              }
-            });
-          } else {
-            for (int i = 0; i < Kh; ++i) {
-              for (int j = 0; j < Kw; ++j) {
-                float const w = taps[i * Kw + j];
-                CUTE_UNROLL
-                for (int r = 0; r < kRows; ++r) {
-                  T const* const row = lane_tile + (lane_tile_row + r * S + i * Dh) * g.pitch + j * Dw;
-                  CUTE_UNROLL
-                  for (int e = 0; e < kVec; ++e) acc[r][e] = fmaf(w, static_cast<float>(row[e * Sw]), acc[r][e]);
+                  for (int e = 0; e < kVec; ++e) acc[r][e] = fmaf(row_taps[j], values[e * kStride + j], acc[r][e]);
                 }
               }
             }
           }
-
-          int const cols_left = Wo - lane_col;
-          int const cols_before = lane_col < 0 ? -lane_col : 0;  // columns left of the image (first strip)
-          CUTE_UNROLL
-          for (int r = 0; r < kRows; ++r) {
-            int const row = lane_row + r;
-            if (row >= Ho) break;
-            T* const dst = out + (int64_t(n) * p.out_stride_n + int64_t(c) * p.out_stride_c +
-                                  int64_t(row) * p.out_stride_h + int64_t(lane_col) * p.out_stride_w);
-            store_row_outputs<T, kVec>(dst, p.out_stride_w, cols_before, cols_left, acc[r]);
+        });
+      } else {
+        for (int i = 0; i < Kh; ++i) {
+          for (int j = 0; j < Kw; ++j) {
+            float const w = taps[i * Kw + j];
+            CUTE_UNROLL
+            for (int r = 0; r < kRows; ++r) {
+              T const* const row = lane_tile + (lane_tile_row + r * S + i * Dh) * g.pitch + j * Dw;
+              CUTE_UNROLL
+              for (int e = 0; e < kVec; ++e) acc[r][e] = fmaf(w, static_cast<float>(row[e * Sw]), acc[r][e]);
+            }
           }
         }
-      };
+      }
+
+      int const cols_left = Wo - lane_col;
+      int const cols_before = lane_col < 0 ? -lane_col : 0;  // columns left of the image (first strip)
+      CUTE_UNROLL
+      for (int r = 0; r < kRows; ++r) {
+        int const row = lane_row + r;
+        if (row >= Ho) break;
+        T* const dst = out + (int64_t(n) * p.out_stride_n + int64_t(c) * p.out_stride_c +
+                              int64_t(row) * p.out_stride_h + int64_t(lane_col) * p.out_stride_w);
+        store_row_outputs<T, kVec>(dst, p.out_stride_w, cols_before, cols_left, acc[r]);
+      }
+    }
+  };
   // Stacked planes' staging is long: one copy of it (see walk_tiles_compact).
   if constexpr (kStacked) {
     staging::walk_tiles_compact(int64_t(blockIdx.x), g.tiles, int64_t(gridDim.x), g.buffers == 2, stage_tile,
