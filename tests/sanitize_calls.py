@@ -347,6 +347,13 @@ def main() -> int:
                 x, w, b = strip_problem((1, 2, 9, width), 1, k, dtype, True)
                 ok &= check_strip(f"horizontal tensor cores K={k}", "tensor_core", x, w, b, (2, 1), (1, padding),
                                   (1, dilation))
+            # and the (K, 1) tensor cores: each band depth, rows that end inside a step, a strip the
+            # image's edge cuts, element stores
+            for k, padding, dilation, shape in [(3, 1, 1, (1, 2, 37, 264)), (21, 10, 1, (1, 2, 50, 136)),
+                                                (17, 25, 3, (1, 2, 20, 128)), (40, 5, 2, (1, 2, 80, 64))]:
+                x, w, b = strip_problem(shape, k, 1, dtype, True)
+                ok &= check_strip(f"vertical tensor cores K={k}", "tensor_core", x, w, b, (1, 1), (padding, 0),
+                                  (dilation, 1))
         x, w, b = strip_problem((2, 64, 9, 12), 1, 7, dtype, True)
         channels_last = x.contiguous(memory_format=torch.channels_last)
         ok &= check_strip("horizontal channels_last", "auto", channels_last, w, b, (1, 1), (0, 3), (1, 1))

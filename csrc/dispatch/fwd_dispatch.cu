@@ -8,6 +8,7 @@
 #include "dispatch/window_dispatch.h"
 #include "kernels/launch.h"
 #include "kernels/tile_config.h"
+#include "plan/tiling.h"
 
 namespace cute_dwconv {
 namespace {
@@ -65,11 +66,31 @@ LaunchStatus launch_horizontal_mma(FwdParams const& p, cudaStream_t stream) {
   if constexpr (sizeof(T) != 2) {
     return LaunchStatus::kUnsupported;
   } else {
-#define CUTE_DWCONV_TRY_ENTRY(STEPS_)                                                                 \
-  if (launch_fwd_horizontal<HorizontalMmaTableConfig<T, STEPS_>>(p, stream) == LaunchStatus::kLaunched) { \
-    return LaunchStatus::kLaunched;                                                                   \
+#define CUTE_DWCONV_TRY_ENTRY(STEPS_)                                                                         \
+  if ((p.params_float32 ? launch_fwd_horizontal<HorizontalMmaTableConfig<T, STEPS_, true>>(p, stream)          \
+                        : launch_fwd_horizontal<HorizontalMmaTableConfig<T, STEPS_, false>>(p, stream)) ==     \
+      LaunchStatus::kLaunched) {                                                                              \
+    return LaunchStatus::kLaunched;                                                                           \
   }
     CUTE_DWCONV_HORIZONTAL_MMA_TABLE(CUTE_DWCONV_TRY_ENTRY)
+#undef CUTE_DWCONV_TRY_ENTRY
+    return LaunchStatus::kUnsupported;
+  }
+}
+
+// 16-bit (K, 1) columns at stride 1 on tensor cores, on the shallowest band that reaches.
+template <class T>
+LaunchStatus launch_vertical_mma(FwdParams const& p, cudaStream_t stream) {
+  if constexpr (sizeof(T) != 2) {
+    return LaunchStatus::kUnsupported;
+  } else {
+#define CUTE_DWCONV_TRY_ENTRY(STEPS_)                                                                     \
+  if ((p.params_float32 ? launch_fwd_vertical_mma<VerticalMmaTableConfig<T, STEPS_, true>>(p, stream)      \
+                        : launch_fwd_vertical_mma<VerticalMmaTableConfig<T, STEPS_, false>>(p, stream)) == \
+      LaunchStatus::kLaunched) {                                                                          \
+    return LaunchStatus::kLaunched;                                                                       \
+  }
+    CUTE_DWCONV_VERTICAL_MMA_TABLE(CUTE_DWCONV_TRY_ENTRY)
 #undef CUTE_DWCONV_TRY_ENTRY
     return LaunchStatus::kUnsupported;
   }
@@ -83,6 +104,13 @@ LaunchStatus launch_horizontal_mma(FwdParams const& p, cudaStream_t stream) {
 constexpr int64_t kHorizontalMmaMinTaps = 11;
 
 bool prefers_horizontal_mma(FwdParams const& p) { return p.kernel_size >= kHorizontalMmaMinTaps; }
+
+// And the 16-bit columns of at least 11 taps (plan::TilingPolicy), where the FP32 lanes fall behind
+// them: bf16 16x64x256x256 (11, 1) 0.079 against 0.080 ms, (15, 1) 0.093 against 0.080, (21, 1)
+// 0.115 against 0.081, (7, 1) dilation 3 0.081 against 0.085 (NOTES, variant 128).
+bool prefers_vertical_mma(FwdParams const& p) {
+  return p.kernel_size >= plan::tiling_policy().vertical_mma_min_taps;
+}
 
 // A (1, K) convolution of a channels_last tensor is, image row by image row, a (K, 1) convolution
 // of channels_last data: each row (n, h) holds W positions of C interleaved channels, and the taps
@@ -160,11 +188,14 @@ LaunchStatus launch_vertical(FwdParams const& p, FwdPath path, cudaStream_t stre
     case FwdPath::kGeneral:
       return launch_fwd_tiled<GeneralTiledConfig<T>>(p, stream);
     case FwdPath::kTensorCore:
-      return LaunchStatus::kUnsupported;
+      return launch_vertical_mma<T>(p, stream);
     case FwdPath::kDirect:
       return launch_fwd_direct<T>(p, stream);
     case FwdPath::kAuto:
       break;
+  }
+  if (prefers_vertical_mma(p) && launch_vertical_mma<T>(p, stream) == LaunchStatus::kLaunched) {
+    return LaunchStatus::kLaunched;
   }
   for (FwdPath candidate : {FwdPath::kFixedShape, FwdPath::kTable, FwdPath::kGeneral}) {
     if (launch_vertical<T>(p, candidate, stream) == LaunchStatus::kLaunched) return LaunchStatus::kLaunched;

@@ -28,6 +28,10 @@
 // reaches of up to 18, 50 and 114 columns whatever K, dilation and padding make them.
 #define CUTE_DWCONV_HORIZONTAL_MMA_TABLE(X) X(2) X(4) X(8)
 
+// X(steps): the tensor-core (K, 1) kernels of 16-bit columns, by their deepest band (16-row steps):
+// reaches of up to 17, 49 and 113 rows whatever K and dilation make them.
+#define CUTE_DWCONV_VERTICAL_MMA_TABLE(X) X(2) X(4) X(8)
+
 namespace cute_dwconv {
 
 template <class T, int kK, int kDilation>
@@ -42,8 +46,11 @@ using HorizontalTableConfig = HorizontalConfig<T, kK, kStride, kDilation>;
 template <class T>
 using HorizontalGeneralConfig = HorizontalConfig<T, 0, 0, 0>;
 
-template <class T, int kSteps>
-using HorizontalMmaTableConfig = HorizontalMmaConfig<T, kSteps>;
+template <class T, int kSteps, bool kSplit>
+using HorizontalMmaTableConfig = HorizontalMmaConfig<T, kSteps, kSplit>;
+
+template <class T, int kSteps, bool kSplit>
+using VerticalMmaTableConfig = VerticalMmaConfig<T, kSteps, kSplit>;
 
 // The fixed-shape entry: the headline problem (K=3, stride 1, padding 0, dilation 1 on 512x512
 // float32 planes) with every extent and stride known at compile time.

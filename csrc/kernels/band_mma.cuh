@@ -59,6 +59,42 @@ CUTE_DEVICE void band_fragments(Tap&& tap, int taps, Dilation const& dilation, i
   }
 }
 
+// The same band as the A operand, for rows of outputs down a column (fwd_vertical_mma.cuh): A[m, k]
+// = w[t] where t * dilation = k - m (zero elsewhere), output row m of a 16-row block against staged
+// input row k from the block's first. A lane's fragment of band step s: register q holds A[g + 8 (q
+// % 2), 16 s + 8 (q / 2) + 2 (lane % 4) + {0, 1}], g = lane / 4.
+template <class T, int kSteps, class Tap, class Dilation>
+CUTE_DEVICE void row_band_fragments(Tap&& tap, int taps, Dilation const& dilation, int lane,
+                                    uint32_t (&head)[kSteps][4], uint32_t (&tail)[kSteps][4]) {
+  int const g = lane / 4, k0 = 2 * (lane % 4);
+  auto weight_at = [&](int offset) {
+    int t, remainder;
+    if (offset < 0) return 0.0f;
+    dilation(t, remainder, offset);
+    return remainder == 0 && t < taps ? tap(t) : 0.0f;
+  };
+  CUTE_UNROLL
+  for (int s = 0; s < kSteps; ++s) {
+    CUTE_UNROLL
+    for (int q = 0; q < 4; ++q) {
+      int const offset = 16 * s + 8 * (q / 2) + k0 - (g + 8 * (q % 2));
+      float const w0 = weight_at(offset), w1 = weight_at(offset + 1);
+      T const h0 = static_cast<T>(w0), h1 = static_cast<T>(w1);
+      head[s][q] = pack_pair(h0, h1);
+      tail[s][q] = pack_pair(static_cast<T>(w0 - static_cast<float>(h0)), static_cast<T>(w1 - static_cast<float>(h1)));
+    }
+  }
+}
+
+// ldmatrix .x4 .trans: B fragments of two 8-column n-tiles from staged rows (k along the rows, n along
+// each row): lane i gives the address of row i % 16 at column 8 (i / 16); b[0..1] are n-tile 0's
+// two registers, b[2..3] n-tile 1's.
+CUTE_DEVICE void load_b_fragments_transposed(uint32_t smem_address, uint32_t (&b)[4]) {
+  asm volatile("ldmatrix.sync.aligned.x4.trans.m8n8.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3])
+               : "r"(smem_address));
+}
+
 // acc += A * B for one m16n8k16 block.
 template <class T>
 CUTE_DEVICE void mma(float (&acc)[4], uint32_t const (&a)[4], uint32_t const (&b)[2]) {

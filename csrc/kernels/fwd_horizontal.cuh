@@ -57,8 +57,21 @@ constexpr int band_steps() {
   }
 }
 
+// Blocks per SM the kernel's registers must leave room for (0: as the compiler likes). The tensor-core
+// tiles fit 7, 6 or 5 blocks without spilling by the band registers a lane holds; left alone ptxas
+// gave some of them one block fewer (NOTES.md, variant 123).
+template <class Cfg>
+constexpr int min_blocks_per_sm() {
+  if constexpr (Cfg::kTensorCores) {
+    constexpr int kBandRegisters = 2 * Cfg::kKSteps * (Cfg::kSplit ? 2 : 1);
+    return kBandRegisters <= 8 ? 7 : kBandRegisters <= 16 ? 6 : 5;
+  } else {
+    return 0;
+  }
+}
+
 template <class Cfg, int kCopyBytes>
-__global__ void __launch_bounds__(Cfg::kThreads)
+__global__ void __launch_bounds__(Cfg::kThreads, min_blocks_per_sm<Cfg>())
     fwd_horizontal_kernel(FwdParams const p, Geometry const g) {
   using namespace cute;
   using T = typename Cfg::Element;
@@ -179,7 +192,6 @@ __global__ void __launch_bounds__(Cfg::kThreads)
       int const slot_row0 = (step % MmaCfg::kRingStages) * kStepRows + warp * kRows;
       int const out_row0 = out_row_begin + step * kStepRows + warp * kRows;
       int const rows = out_row_end - out_row0;  // the warp's rows in the image: kRows or fewer (uniform)
-      bool const split = p.params_float32;
       uint32_t a_row[kRows];
       float acc[kRows][kMTiles][4];
       auto active = [&](int r, int t) { return r < rows && t * MmaCfg::kMTileCols < strip_cols; };
@@ -212,7 +224,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
             if (active(r, t)) band_mma::mma<T>(acc[r][t], a[r][t], band_head[s]);
           }
         }
-        if (split) {
+        if constexpr (MmaCfg::kSplit) {
           CUTE_UNROLL
           for (int r = 0; r < kRows; ++r) {
             CUTE_UNROLL
@@ -223,11 +235,26 @@ __global__ void __launch_bounds__(Cfg::kThreads)
         }
       }
       // acc[r][t] holds A rows lane / 4 and lane / 4 + 8, columns 2 (lane % 4) and the next: output
-      // columns 128 t + 2 lane (+ 64), so that each store of the warp is 128 contiguous bytes.
+      // columns 128 t + 2 lane (+ 64), so that each store of the warp is 128 contiguous bytes. A
+      // whole strip of pairs stores without a test per pair (the tests were a third of the
+      // instructions of a step; NOTES.md, variant 125).
+      bool const whole_strip = g.pair_stores != 0 && strip_cols == kTileW;
       CUTE_UNROLL
       for (int r = 0; r < kRows; ++r) {
         if (r >= rows) break;
         T* const out_row = &out_plane(out_row0 + r, 0);
+        if (whole_strip) {
+          uint32_t* const pairs = reinterpret_cast<uint32_t*>(out_row + out_col0) + lane;
+          CUTE_UNROLL
+          for (int t = 0; t < kMTiles; ++t) {
+            CUTE_UNROLL
+            for (int half = 0; half < 2; ++half) {
+              pairs[(t * MmaCfg::kMTileCols + 64 * half) / 2] = band_mma::pack_pair(
+                  static_cast<T>(acc[r][t][2 * half]), static_cast<T>(acc[r][t][2 * half + 1]));
+            }
+          }
+          continue;
+        }
         CUTE_UNROLL
         for (int t = 0; t < kMTiles; ++t) {
           CUTE_UNROLL
@@ -297,7 +324,9 @@ LaunchStatus launch_fwd_horizontal(FwdParams const& p, cudaStream_t stream) {
   if constexpr (Cfg::kTensorCores) {
     // The last output of a block reaches column shift + 7 + reach - 1 past the block's start.
     band_steps = (shift + 7 + reach + 15) / 16;
-    if (p.stride_w != 1 || band_steps > Cfg::kKSteps) return LaunchStatus::kUnsupported;
+    if (p.stride_w != 1 || band_steps > Cfg::kKSteps || p.params_float32 != Cfg::kSplit) {
+      return LaunchStatus::kUnsupported;
+    }
     chunks = (Cfg::kTileW - 8 + 16 * band_steps + copy_elems - 1) / copy_elems;
   } else {
     int64_t const span = (Cfg::kTileW - 1) * p.stride_w + reach;

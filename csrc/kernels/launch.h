@@ -24,6 +24,11 @@ LaunchStatus launch_fwd_tiled(FwdParams const& p, cudaStream_t stream);
 template <class Cfg>
 LaunchStatus launch_fwd_horizontal(FwdParams const& p, cudaStream_t stream);
 
+// Vertical tensor-core path, for (K, 1) kernels of 16-bit inputs at stride 1: cp.async stages 16-row
+// blocks of 16-byte aligned rows; the band of each column's taps runs as MMAs.
+template <class Cfg>
+LaunchStatus launch_fwd_vertical_mma(FwdParams const& p, cudaStream_t stream);
+
 // Direct path: either tap axis, any strides, any alignment, any K, stride, padding and dilation.
 template <class T>
 LaunchStatus launch_fwd_direct(FwdParams const& p, cudaStream_t stream);

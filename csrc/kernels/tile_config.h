@@ -135,8 +135,10 @@ struct HorizontalConfig : HorizontalSteps {
 // (1, K) rows of 16-bit inputs at column stride 1 on tensor cores (fwd_horizontal.cuh): each staged
 // row is kMTiles blocks of 16 x 8 outputs (A row m: the input under output columns 8m..8m+7), one
 // m16n8k16 MMA per block and band step, up to kKSteps steps (a reach of 16 kKSteps - 14 columns
-// at the worst offset). K, dilation and the row stride are taken from the call.
-template <class T, int kKSteps_>
+// at the worst offset). K, dilation and the row stride are taken from the call. kSplit: float32
+// weights (autocast's) as a 16-bit head and tail, two MMAs a block; without it the lanes hold no
+// tail fragments.
+template <class T, int kKSteps_, bool kSplit_>
 struct HorizontalMmaConfig : HorizontalSteps {
   static_assert(sizeof(T) == 2, "tensor-core rows take 16-bit inputs");
   using Element = T;
@@ -146,6 +148,7 @@ struct HorizontalMmaConfig : HorizontalSteps {
   static constexpr bool kStaticTaps = false;
   static constexpr bool kTensorCores = true;
   static constexpr int kKSteps = kKSteps_;
+  static constexpr bool kSplit = kSplit_;
 
   static constexpr int kMTiles = 2;
   static constexpr int kMTileCols = 128;  // 16 A rows of 8 output columns
@@ -154,6 +157,31 @@ struct HorizontalMmaConfig : HorizontalSteps {
   static constexpr int kWindow = 0;
   static constexpr int chunks(int) { return 0; }  // from the call's band depth
   static constexpr int pitch(int) { return 0; }
+};
+
+// (K, 1) columns of 16-bit NCHW inputs at stride 1 on tensor cores (fwd_vertical_mma.cuh): a step is
+// 16 output rows of a strip of kTileW columns, each warp kNTiles blocks of 16 rows x 8 columns, the
+// product of the row band (A: output rows against staged input rows, from the weights) with 16
+// staged rows of the block's columns (B, ldmatrix .trans), one m16n8k16 MMA per block and band step,
+// up to kKSteps steps (a reach of 16 kKSteps - 15 rows). K and dilation are taken from the call.
+// kSplit: float32 weights (autocast's) as a 16-bit head and tail, two MMAs a block.
+template <class T, int kKSteps_, bool kSplit_>
+struct VerticalMmaConfig {
+  static_assert(sizeof(T) == 2, "tensor-core columns take 16-bit inputs");
+  using Element = T;
+  static constexpr int kKSteps = kKSteps_;
+  static constexpr bool kSplit = kSplit_;
+  static constexpr int kLanes = 32;
+  static constexpr int kWarps = 4;
+  static constexpr int kThreads = kLanes * kWarps;
+  static constexpr int kNTiles = 4;                       // 8-column blocks a warp takes
+  static constexpr int kWarpCols = 8 * kNTiles;
+  static constexpr int kTileW = kWarps * kWarpCols;       // a strip's columns: 16 copy chunks a row
+  static constexpr int kStepRows = 16;                    // output rows a step, input rows a stage
+  static constexpr int kStagesAhead = 2;
+  // Staged rows 8 elements (16 bytes) longer than the strip, so that the 8 rows of one ldmatrix
+  // matrix fall on 8 different 16-byte bank groups.
+  static constexpr int kPitch = kTileW + 8;
 };
 
 }  // namespace cute_dwconv

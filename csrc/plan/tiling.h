@@ -1,9 +1,9 @@
 // Host-side planning shared by the tiled kernels: how finely each plane's rows are split into
 // tiles. Read once; CUTE_DWCONV_TILE_WAVES, CUTE_DWCONV_HORIZONTAL_WAVES,
 // CUTE_DWCONV_HORIZONTAL_MMA_WAVES, CUTE_DWCONV_MIN_SEGMENT_STEPS, CUTE_DWCONV_MIN_SEGMENT_HALOS,
-// CUTE_DWCONV_STRIP_ORIGIN, CUTE_DWCONV_WINDOW_WAVES, CUTE_DWCONV_WINDOW_BUFFERS and
-// CUTE_DWCONV_WINDOW_MMA_MIN_TAPS override the defaults for tuning runs (profiling/NOTES.md has the
-// sweeps).
+// CUTE_DWCONV_STRIP_ORIGIN, CUTE_DWCONV_WINDOW_WAVES, CUTE_DWCONV_WINDOW_BUFFERS,
+// CUTE_DWCONV_WINDOW_MMA_MIN_TAPS and CUTE_DWCONV_VERTICAL_MMA_MIN_TAPS override the defaults for
+// tuning runs (profiling/NOTES.md has the sweeps).
 #pragma once
 
 #include <cstdint>
@@ -22,6 +22,7 @@ struct TilingPolicy {
   int window_waves;       // NCHW window tiles: a grid of at most this many waves of resident blocks
   int window_buffers;     // NCHW window tiles: 1 or 2 staging buffers; 0 chooses by occupancy
   int window_mma_min_taps;  // 16-bit NCHW windows of at least this many taps run on tensor cores
+  int vertical_mma_min_taps;  // 16-bit NCHW (K, 1) strips of at least this many taps run on tensor cores
 };
 
 inline TilingPolicy const& tiling_policy() {
@@ -36,7 +37,8 @@ inline TilingPolicy const& tiling_policy() {
                         read("CUTE_DWCONV_MIN_SEGMENT_STEPS", 2),
                         read("CUTE_DWCONV_MIN_SEGMENT_HALOS", 1), read("CUTE_DWCONV_STRIP_ORIGIN", 1),
                         read("CUTE_DWCONV_WINDOW_WAVES", 64), read("CUTE_DWCONV_WINDOW_BUFFERS", 0),
-                        read("CUTE_DWCONV_WINDOW_MMA_MIN_TAPS", 49)};
+                        read("CUTE_DWCONV_WINDOW_MMA_MIN_TAPS", 49),
+                        read("CUTE_DWCONV_VERTICAL_MMA_MIN_TAPS", 11)};
   }();
   return policy;
 }

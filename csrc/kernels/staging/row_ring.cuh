@@ -129,16 +129,21 @@ CUTE_DEVICE void copy_rows(RowShare const& s, RowSource<T> const& src, int row_b
     int const col = src.col0 + q * kChunkElems;
     bool const col_inside = unsigned(col) < unsigned(src.W);
     int image_row = src.row0 + first * src.row_step;
-    int64_t offset = int64_t(image_row) * src.row_stride + col;
+    // The source as a running address, so that a chunk costs a select and an add, not a 64-bit
+    // product and scaling (NOTES.md, variant 124). Rows outside the plane are never read from it.
+    uintptr_t from = reinterpret_cast<uintptr_t>(src.plane) +
+                     (int64_t(image_row) * src.row_stride + col) * int64_t(sizeof(T));
+    int64_t const from_step = offset_step * int64_t(sizeof(T));
     T* to = dst + first * pitch + q * kChunkElems;
     for (int r = first; r < row_end; r += s.rows_per_pass) {
       bool const inside = col_inside && unsigned(image_row) < unsigned(src.H);
       // A zero-filled chunk still needs a valid address: the plane's first element.
-      cute::copy(Atom{}.with(inside), cute::make_tensor(cute::make_gmem_ptr(src.plane + (inside ? offset : 0)),
-                                                        cute::make_layout(cute::Int<kChunkElems>{})),
+      T const* const chunk = inside ? reinterpret_cast<T const*>(from) : src.plane;
+      cute::copy(Atom{}.with(inside),
+                 cute::make_tensor(cute::make_gmem_ptr(chunk), cute::make_layout(cute::Int<kChunkElems>{})),
                  cute::make_tensor(cute::make_smem_ptr(to), cute::make_layout(cute::Int<kChunkElems>{})));
       image_row += image_row_step;
-      offset += offset_step;
+      from += from_step;
       to += s.rows_per_pass * pitch;
     }
   }
