@@ -33,28 +33,39 @@ CUTE_DEVICE uint32_t pack_pair(T low, T high) {
   return uint32_t(low.raw()) | (uint32_t(high.raw()) << 16);
 }
 
+// The band's entry at `offset` past its diagonal: tap t where t * dilation = offset, zero between
+// dilated taps and past the row's. tap(t) gives tap t as float, t in [0, taps).
+template <class Tap, class Dilation>
+CUTE_DEVICE float band_weight(Tap&& tap, int taps, Dilation const& dilation, int offset) {
+  int t, remainder;
+  if (offset < 0) return 0.0f;
+  dilation(t, remainder, offset);
+  return remainder == 0 && t < taps ? tap(t) : 0.0f;
+}
+
+// One fragment register of two band entries. float32 weights beside 16-bit inputs go in as a 16-bit
+// head and the 16-bit rounding of what the head leaves (tail), two MMAs per block, so that they
+// count as they are; 16-bit weights leave the tail zero.
+template <class T>
+CUTE_DEVICE void split_pair(float w0, float w1, uint32_t& head, uint32_t& tail) {
+  T const h0 = static_cast<T>(w0), h1 = static_cast<T>(w1);
+  head = pack_pair(h0, h1);
+  tail = pack_pair(static_cast<T>(w0 - static_cast<float>(h0)), static_cast<T>(w1 - static_cast<float>(h1)));
+}
+
 // A lane's B fragments of band steps [0, kSteps): register h of step s holds B[16 s + 8 h + 2 (lane % 4)
-// + {0, 1}, lane / 4]. tap(t) gives tap t of the row as float, t in [0, taps); dilation divides the
-// band offset into a tap. float32 weights beside 16-bit inputs go in as a 16-bit head and the 16-bit
-// rounding of what the head leaves (tail), two MMAs per block, so that they count as they are.
+// + {0, 1}, lane / 4]; dilation divides the band offset into a tap.
 template <class T, int kSteps, class Tap, class Dilation>
 CUTE_DEVICE void band_fragments(Tap&& tap, int taps, Dilation const& dilation, int delta, int lane,
                                 uint32_t (&head)[kSteps][2], uint32_t (&tail)[kSteps][2]) {
   int const k0 = 2 * (lane % 4) - delta - lane / 4;
-  auto weight_at = [&](int offset) {
-    int t, remainder;
-    if (offset < 0) return 0.0f;
-    dilation(t, remainder, offset);
-    return remainder == 0 && t < taps ? tap(t) : 0.0f;
-  };
   CUTE_UNROLL
   for (int s = 0; s < kSteps; ++s) {
     CUTE_UNROLL
     for (int h = 0; h < 2; ++h) {
-      float const w0 = weight_at(k0 + 16 * s + 8 * h), w1 = weight_at(k0 + 16 * s + 8 * h + 1);
-      T const h0 = static_cast<T>(w0), h1 = static_cast<T>(w1);
-      head[s][h] = pack_pair(h0, h1);
-      tail[s][h] = pack_pair(static_cast<T>(w0 - static_cast<float>(h0)), static_cast<T>(w1 - static_cast<float>(h1)));
+      int const offset = k0 + 16 * s + 8 * h;
+      split_pair<T>(band_weight(tap, taps, dilation, offset), band_weight(tap, taps, dilation, offset + 1),
+                    head[s][h], tail[s][h]);
     }
   }
 }
@@ -67,21 +78,13 @@ template <class T, int kSteps, class Tap, class Dilation>
 CUTE_DEVICE void row_band_fragments(Tap&& tap, int taps, Dilation const& dilation, int lane,
                                     uint32_t (&head)[kSteps][4], uint32_t (&tail)[kSteps][4]) {
   int const g = lane / 4, k0 = 2 * (lane % 4);
-  auto weight_at = [&](int offset) {
-    int t, remainder;
-    if (offset < 0) return 0.0f;
-    dilation(t, remainder, offset);
-    return remainder == 0 && t < taps ? tap(t) : 0.0f;
-  };
   CUTE_UNROLL
   for (int s = 0; s < kSteps; ++s) {
     CUTE_UNROLL
     for (int q = 0; q < 4; ++q) {
       int const offset = 16 * s + 8 * (q / 2) + k0 - (g + 8 * (q % 2));
-      float const w0 = weight_at(offset), w1 = weight_at(offset + 1);
-      T const h0 = static_cast<T>(w0), h1 = static_cast<T>(w1);
-      head[s][q] = pack_pair(h0, h1);
-      tail[s][q] = pack_pair(static_cast<T>(w0 - static_cast<float>(h0)), static_cast<T>(w1 - static_cast<float>(h1)));
+      split_pair<T>(band_weight(tap, taps, dilation, offset), band_weight(tap, taps, dilation, offset + 1),
+                    head[s][q], tail[s][q]);
     }
   }
 }
