@@ -1,10 +1,11 @@
 // (K, 1) forward of 16-bit NCHW inputs on tensor cores. Down a column, a block of 16 output rows is
 // the product of the row band A (16 x 16 per band step: output row m against staged input row k holds
 // tap t where t * dilation = k - m) with 16 staged input rows of 8 columns (B). Each block walks a
-// strip of 128 columns down a segment of one (n, c) plane: step t stages the 16 input rows that band
-// step 0 of output rows 16t.. reads, so the ring holds the band's steps plus the stages in flight,
-// and each warp takes 32 of the strip's columns. The FP32 lanes spend most of their issue slots on
-// 16-bit conversions and shared loads there (profiling/NOTES.md, variant 126).
+// strip of 128 columns down a segment of one (n, c) plane: stage j holds the 16 input rows that band
+// step 0 of output rows 16j.. reads, so a step reads as many stages as the band has steps and the
+// ring holds those plus the stages in flight; each warp takes 32 of the strip's columns. The FP32
+// lanes spend most of their issue slots on 16-bit conversions and shared loads there
+// (profiling/NOTES.md, variants 126-128).
 #pragma once
 
 #include <cstdint>
@@ -40,8 +41,8 @@ struct Geometry {
   cutlass::FastDivmod dilation;        // band offset -> tap
 };
 
-// The most blocks per SM the registers leave room for, by the band registers a lane holds (as the
-// (1, K) tensor-core tiles; 0: as the compiler likes).
+// Blocks per SM the registers must leave room for, by the band registers a lane holds, as for the
+// (1, K) tensor-core tiles (0: as the compiler likes; autocast's deepest band spilled at 4).
 template <class Cfg>
 constexpr int min_blocks_per_sm() {
   constexpr int kBandRegisters = 4 * Cfg::kKSteps * (Cfg::kSplit ? 2 : 1);
