@@ -104,6 +104,15 @@ CUTE_DEVICE void mma(float (&acc)[4], uint32_t const (&a)[4], uint32_t const (&b
   Mma<T>::fma(acc[0], acc[1], acc[2], acc[3], a[0], a[1], a[2], a[3], b[0], b[1], acc[0], acc[1], acc[2], acc[3]);
 }
 
+// Whether every output row (unit column stride) takes stores of `elems` adjacent 16-bit outputs at
+// each column multiple of elems: row, channel and image strides multiples of elems and the data
+// pointer aligned to elems outputs. Params is FwdParams or WindowParams (host side, per launch).
+template <class Params>
+inline bool rows_take_stores(Params const& p, int64_t elems) {
+  return p.out_stride_w == 1 && p.out_stride_h % elems == 0 && p.out_stride_c % elems == 0 &&
+         p.out_stride_n % elems == 0 && reinterpret_cast<uintptr_t>(p.out) % (2 * elems) == 0;
+}
+
 // Writes a C fragment's pair of outputs at columns col and col + 1 of an output row: one 32-bit
 // store where `pairs` (unit column stride and every pair on a 4-byte boundary), else one element at a
 // time; columns at or past `cols` are left alone.

@@ -353,8 +353,7 @@ LaunchStatus launch_fwd_horizontal(FwdParams const& p, cudaStream_t stream) {
   g.out_unit_cols = p.out_stride_w == 1;
   g.band_steps = int(band_steps);
   // Strips start at multiples of 256 columns, lanes at even columns.
-  g.pair_stores = p.out_stride_w == 1 && p.out_stride_h % 2 == 0 && p.out_stride_c % 2 == 0 &&
-                  p.out_stride_n % 2 == 0 && reinterpret_cast<uintptr_t>(p.out) % 4 == 0;
+  g.pair_stores = band_mma::rows_take_stores(p, 2);
   g.dilation = cutlass::FastDivmod(int(p.dilation));
   g.row_alignment = int(staging::row_alignment(int(shift * int64_t(sizeof(T)))));
   int64_t const planes = p.N * p.C;

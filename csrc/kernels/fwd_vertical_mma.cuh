@@ -244,10 +244,8 @@ LaunchStatus launch_fwd_vertical_mma(FwdParams const& p, cudaStream_t stream) {
   g.band_steps = int(band_steps);
   g.ring_stages = ring_stages;
   // Strips start at multiples of 128 columns, lanes at even columns.
-  g.pair_stores = p.out_stride_w == 1 && p.out_stride_h % 2 == 0 && p.out_stride_c % 2 == 0 &&
-                  p.out_stride_n % 2 == 0 && reinterpret_cast<uintptr_t>(p.out) % 4 == 0;
-  g.vector_stores = p.out_stride_w == 1 && p.out_stride_h % 8 == 0 && p.out_stride_c % 8 == 0 &&
-                    p.out_stride_n % 8 == 0 && reinterpret_cast<uintptr_t>(p.out) % 16 == 0;
+  g.pair_stores = band_mma::rows_take_stores(p, 2);
+  g.vector_stores = band_mma::rows_take_stores(p, 8);
   g.row_lanes = staging::row_lanes<Cfg::kThreads>(Cfg::kTileW / 8);
   g.dilation = cutlass::FastDivmod(int(p.dilation));
   int64_t const strips = (p.Wo + Cfg::kTileW - 1) / Cfg::kTileW;

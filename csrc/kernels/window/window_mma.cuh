@@ -277,8 +277,7 @@ LaunchStatus launch_window_mma(WindowParams const& p, cudaStream_t stream) {
   g.pairs = int(window::mma_pairs_per_row(Cfg::kKSteps));
   // Pair stores: unit column stride, even row, channel and image strides, a 4-byte aligned base and
   // an even column origin put every lane's pair of columns on a 4-byte boundary.
-  g.pair_stores = p.out_stride_w == 1 && p.out_stride_h % 2 == 0 && p.out_stride_c % 2 == 0 &&
-                  p.out_stride_n % 2 == 0 && reinterpret_cast<uintptr_t>(p.out) % 4 == 0 && columns.origin % 2 == 0;
+  g.pair_stores = band_mma::rows_take_stores(p, 2) && columns.origin % 2 == 0;
   int64_t const pairs_bytes = ((Cfg::kSplit ? 2 : 1) * p.kh * g.pairs * 4 + 127) / 128 * 128;
   int64_t const smem_bytes = pairs_bytes + int64_t(g.in_rows) * g.pitch * int64_t(sizeof(T));
   DeviceLimits const& limits = device_limits(p.device);
