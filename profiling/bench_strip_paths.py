@@ -3,13 +3,13 @@ to choose between kernels (profiling/NOTES.md keeps the figures).
 
     python profiling/bench_strip_paths.py [--strips 1x7,1x21,1x11d3] [--dtypes bfloat16,float16]
                                           [--paths table,general,tensor_core] [--shape 16,64,256,256]
-                                          [--float-params]
+                                          [--float-params] [--channels-last]
 
 A strip is "1xK" or "Kx1", with "dN" for dilation N, padded to keep the size ("same"), on NCHW x
 into an NCHW output, through torch.ops.cute_dwconv._strip_conv2d_path_out; a path that cannot take
 the call shows "-", one whose answer is off shows FAIL. --float-params hands float32 weight and bias
 beside 16-bit x, as autocast calls the operator (_strip_conv2d_float_params: auto's path, whatever
---paths says).
+--paths says). --channels-last hands x and the output in channels_last.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ def main() -> int:
     parser.add_argument("--shape", default="16,64,256,256")
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--float-params", action="store_true", help="float32 weight and bias (autocast's)")
+    parser.add_argument("--channels-last", action="store_true", help="x and the output in channels_last")
     args = parser.parse_args()
 
     device = torch.device("cuda")
@@ -54,6 +55,8 @@ def main() -> int:
     shape = tuple(int(v) for v in args.shape.split(","))
     paths = args.paths.split(",")
     params = "; float32 weight and bias" if args.float_params else ""
+    params += "; channels_last" if args.channels_last else ""
+    layout = torch.channels_last if args.channels_last else torch.contiguous_format
     print(f"copy {bandwidth / 1e9:.0f} GB/s; x {shape}{params}; ms (% of the copy floor)")
     print(f"{'strip':<10} {'dtype':<9} " + " ".join(f"{p:>16}" for p in paths))
     for text in args.strips.split(","):
@@ -61,14 +64,14 @@ def main() -> int:
         padding = [(k - 1) * dilation // 2 for k in kernel]
         for dtype_name in args.dtypes.split(","):
             dtype = DTYPES[dtype_name]
-            x = torch.randn(shape, device=device, dtype=dtype)
+            x = torch.randn(shape, device=device, dtype=dtype).contiguous(memory_format=layout)
             param_dtype = torch.float32 if args.float_params else dtype
             weight = torch.randn(shape[1], 1, *kernel, device=device, dtype=param_dtype) / max(kernel)
             bias = torch.randn(shape[1], device=device, dtype=param_dtype)
             reference = F.conv2d(x.double(), weight.double(), bias.double(), 1, padding, dilation, shape[1])
-            out = torch.empty(reference.shape, device=device, dtype=dtype)
+            out = torch.empty(reference.shape, device=device, dtype=dtype).contiguous(memory_format=layout)
             floor_ms = conv_bytes(x, reference.shape) / bandwidth * 1e3
-            xs = inputs_to_rotate(lambda: x.clone(), x.numel() * x.element_size(), device)
+            xs = inputs_to_rotate(lambda: x.clone(memory_format=layout), x.numel() * x.element_size(), device)
             cells = []
             for path in paths:
                 def run(i, path=path):

@@ -38,11 +38,17 @@ LaunchStatus launch_vertical_entry(FwdParams const& p, cudaStream_t stream) {
   return LaunchStatus::kUnsupported;
 }
 
+// channels_last (K, 1) rows: the column kernel, or the tiles where it cannot stage the rows
+// (8-byte aligned rows, column padding of part of a copy chunk).
 template <class T>
 LaunchStatus launch_channels_last_entry(FwdParams const& p, cudaStream_t stream) {
-#define CUTE_DWCONV_TRY_ENTRY(K_, D_)                                                     \
-  if (p.kernel_size == K_ && p.stride_h == 1 && p.stride_w == 1 && p.dilation == D_) {   \
-    return launch_fwd_tiled<ChannelsLastConfig<T, K_, D_>>(p, stream);                     \
+#define CUTE_DWCONV_TRY_ENTRY(K_, D_)                                                                     \
+  if (p.kernel_size == K_ && p.stride_h == 1 && p.stride_w == 1 && p.dilation == D_) {                   \
+    if (launch_fwd_channels_last_columns<ChannelsLastColumnsConfig<T, K_, D_>>(p, stream) ==             \
+        LaunchStatus::kLaunched) {                                                                        \
+      return LaunchStatus::kLaunched;                                                                     \
+    }                                                                                                     \
+    return launch_fwd_tiled<ChannelsLastConfig<T, K_, D_>>(p, stream);                                     \
   }
   CUTE_DWCONV_FWD_CHANNELS_LAST_TABLE(CUTE_DWCONV_TRY_ENTRY)
 #undef CUTE_DWCONV_TRY_ENTRY

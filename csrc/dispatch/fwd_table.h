@@ -17,9 +17,10 @@
   X(7, 1, 3) X(11, 1, 3) X(17, 1, 3)                                                          \
   X(3, 2, 1) X(5, 2, 1) X(7, 2, 1)
 
-// X(K, dilation): the channels_last (NHWC) tiles, stride 1: the stride-1 entries above. Each lane
-// holds its four columns' weights in registers (K = 31: 190 registers, no spills). Others take the
-// window family's staged channels_last kernel where it fits, else the direct one.
+// X(K, dilation): the channels_last (NHWC) kernels, stride 1: the stride-1 entries above. Each lane
+// holds its columns' taps in registers: the column kernel's 4 bytes of columns (bf16 K = 31: 127
+// registers), or the older tiles' four columns where the column kernel cannot stage the rows. Others
+// take the window family's staged channels_last kernel where it fits, else the direct one.
 #define CUTE_DWCONV_FWD_CHANNELS_LAST_TABLE(X)                                        \
   X(3, 1) X(5, 1) X(7, 1) X(9, 1) X(11, 1) X(15, 1) X(21, 1) X(31, 1) X(3, 2) X(5, 2) X(7, 2) \
   X(7, 3) X(11, 3) X(17, 3)

@@ -29,6 +29,11 @@ LaunchStatus launch_fwd_horizontal(FwdParams const& p, cudaStream_t stream);
 template <class Cfg>
 LaunchStatus launch_fwd_vertical_mma(FwdParams const& p, cudaStream_t stream);
 
+// channels_last (K, 1) columns at stride 1 on the FP32 lanes: cp.async stages 16-row blocks of
+// 16-byte aligned rows of W * C channels; every lane holds its columns' taps.
+template <class Cfg>
+LaunchStatus launch_fwd_channels_last_columns(FwdParams const& p, cudaStream_t stream);
+
 // Direct path: either tap axis, any strides, any alignment, any K, stride, padding and dilation.
 template <class T>
 LaunchStatus launch_fwd_direct(FwdParams const& p, cudaStream_t stream);

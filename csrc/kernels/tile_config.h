@@ -185,3 +185,35 @@ struct VerticalMmaConfig {
 };
 
 }  // namespace cute_dwconv
+
+namespace cute_dwconv {
+
+// (K, 1) columns of channels_last rows (fwd_channels_last_columns.cuh): a row of an image is W * C
+// interleaved channels, so each column has its own channel's taps. A lane owns kVec adjacent
+// columns (4 bytes: one float32 channel or two 16-bit ones) and every output row of a step; the four
+// warps sit side by side along a strip of kTileW columns (512 bytes a row), so that every staged row a
+// step reads sits at a compile-time offset from its stage. The tiles' lanes held 4 columns of 4 rows
+// and 168 registers, and spent 5 address instructions a staged row on the ring's wrap: half their
+// instructions were not FMAs (profiling/NOTES.md, variant 131).
+template <class T, int kK_, int kDilation_>
+struct ChannelsLastColumnsConfig {
+  using Element = T;
+  static constexpr int kK = kK_;
+  static constexpr int kDilation = kDilation_;
+  static constexpr int kReach = (kK_ - 1) * kDilation_ + 1;
+  static constexpr int kLanes = 32;
+  static constexpr int kWarps = 4;
+  static constexpr int kThreads = kLanes * kWarps;
+  static constexpr int kVec = 4 / int(sizeof(T));
+  static constexpr int kTileW = kThreads * kVec;
+  static constexpr int kCopyElems = 16 / int(sizeof(T));
+  static constexpr int kStepRows = 16;
+  // Input rows a step reads, and the stages they span from the step's own.
+  static constexpr int kWindowRows = kStepRows - 1 + kReach;
+  static constexpr int kStagesRead = ceil_div_constexpr(kWindowRows, kStepRows);
+  static constexpr int kStagesAhead = 2;
+  static constexpr int kRingStages = kStagesRead + kStagesAhead;
+  static constexpr int kStageElems = kStepRows * kTileW;
+};
+
+}  // namespace cute_dwconv
