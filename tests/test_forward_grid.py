@@ -267,3 +267,29 @@ def test_tiles_long_enough_to_wrap_the_ring():
                           timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "checked" in done.stdout and int(done.stdout.split()[-1]) >= 20, done.stdout
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_float32_row_windows_at_every_word_offset(stride):
+    """The float32 (1, K) lanes read their windows as aligned 16-byte quads and pick the words out by
+    the window's offset past a quad, which the left padding sets (0 to 3 words): every table entry of
+    the column stride under each of the four, beside right paddings that leave a partial strip, into
+    poisoned outputs."""
+    seed = random.randrange(2**31)
+    generator = torch.Generator(device="cuda").manual_seed(seed)
+    for k, entry_stride, dilation in sorted(forward_table()):
+        if entry_stride != stride:
+            continue
+        for left in range(4):
+            right = (5 * left + 1) % 7
+            x = torch.randn((2, 3, 9, 264), device="cuda", generator=generator)
+            weight = torch.randn((3, 1, 1, k), device="cuda", generator=generator)
+            bias = torch.randn(3, device="cuda", generator=generator)
+            padded = torch.nn.functional.pad(x.double(), (left, right, 0, 0))
+            expected = reference(padded, weight, bias, (1, stride), 0, (1, dilation))
+            out = poisoned(expected.shape, torch.float32, "cuda")
+            torch.ops.cute_dwconv._strip_conv2d_path_out(x, weight, bias, [1, stride], [0, 0, left, right],
+                                                         [1, dilation], "table", out)
+            context = f"K={k} stride={stride} dilation={dilation} padding=({left}, {right}) seed={seed}"
+            assert not torch.isnan(out).any(), f"{context}: unwritten output elements"
+            assert_matches(out, expected, torch.float32)
