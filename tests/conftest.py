@@ -32,6 +32,12 @@ def reference(x, weight, bias, stride, padding, dilation):
                     stride=stride, padding=padding, dilation=dilation, groups=x.shape[1])
 
 
+def reference_padded(x, weight, bias, stride, padding4, dilation):
+    """reference() under a (top, bottom, left, right) padding, the 4-int form torch.ops' strips take."""
+    top, bottom, left, right = padding4
+    return reference(F.pad(x.double(), (left, right, top, bottom)), weight, bias, stride, 0, dilation)
+
+
 def random_problem(shape, k, dtype, device, with_bias, generator=None):
     n, c, h, w = shape
     x = torch.randn(shape, dtype=torch.float32, device=device, generator=generator).to(dtype)

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import (PATHS, assert_matches, forward_table, poisoned, random_problem, reference, requires_cuda,
-                      run_path)
+from conftest import (PATHS, assert_matches, forward_table, poisoned, random_problem, reference, reference_padded,
+                      requires_cuda, run_path)
 
 pytestmark = [requires_cuda, pytest.mark.gpu]
 
@@ -285,8 +285,7 @@ def test_float32_row_windows_at_every_word_offset(stride):
             x = torch.randn((2, 3, 9, 264), device="cuda", generator=generator)
             weight = torch.randn((3, 1, 1, k), device="cuda", generator=generator)
             bias = torch.randn(3, device="cuda", generator=generator)
-            padded = torch.nn.functional.pad(x.double(), (left, right, 0, 0))
-            expected = reference(padded, weight, bias, (1, stride), 0, (1, dilation))
+            expected = reference_padded(x, weight, bias, (1, stride), (0, 0, left, right), (1, dilation))
             out = poisoned(expected.shape, torch.float32, "cuda")
             torch.ops.cute_dwconv._strip_conv2d_path_out(x, weight, bias, [1, stride], [0, 0, left, right],
                                                          [1, dilation], "table", out)

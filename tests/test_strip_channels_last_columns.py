@@ -12,7 +12,7 @@ import random
 import pytest
 import torch
 
-from conftest import TOLERANCES, forward_channels_last_table, poisoned, reference, requires_cuda
+from conftest import TOLERANCES, forward_channels_last_table, poisoned, reference_padded, requires_cuda
 
 pytestmark = [requires_cuda, pytest.mark.gpu]
 
@@ -20,14 +20,8 @@ ops = torch.ops.cute_dwconv
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 
 
-def _expected(x, weight, bias, padding4, dilation):
-    top, bottom, left, right = padding4
-    padded = torch.nn.functional.pad(x.double(), (left, right, top, bottom))
-    return reference(padded, weight, bias, 1, 0, dilation)
-
-
 def _check(x, weight, bias, padding4, dilation, context, float_params=False):
-    expected = _expected(x, weight, bias, padding4, dilation)
+    expected = reference_padded(x, weight, bias, 1, padding4, dilation)
     if float_params:
         out = ops._strip_conv2d_float_params(x, weight, bias, [1, 1], list(padding4), list(dilation))
     else:
@@ -97,7 +91,7 @@ def test_outputs_that_take_element_stores(dtype):
     x = x.contiguous(memory_format=torch.channels_last)
     weight = torch.randn((64, 1, 21, 1), device="cuda", generator=generator).to(dtype)
     bias = torch.randn(64, device="cuda", generator=generator).to(dtype)
-    expected = _expected(x, weight, bias, (10, 10, 0, 0), (1, 1))
+    expected = reference_padded(x, weight, bias, 1, (10, 10, 0, 0), (1, 1))
     n, c, ho, wo = expected.shape
     flat = poisoned((n * c * ho * wo + 1,), dtype, "cuda")
     shifted = flat[1:].view(n, ho, wo, c).permute(0, 3, 1, 2)

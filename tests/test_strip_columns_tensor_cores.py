@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import TOLERANCES, poisoned, reference, requires_cuda
+from conftest import TOLERANCES, poisoned, reference_padded, requires_cuda
 
 pytestmark = [requires_cuda, pytest.mark.gpu]
 
@@ -42,12 +42,6 @@ def _run(x, weight, bias, padding4, dilation, out):
     ops._strip_conv2d_path_out(x, weight, bias, [1, 1], list(padding4), [dilation, 1], "tensor_core", out)
 
 
-def _expected(x, weight, bias, padding4, dilation):
-    top, bottom, left, right = padding4
-    padded = torch.nn.functional.pad(x.double(), (left, right, top, bottom))
-    return reference(padded, weight, bias, 1, 0, (dilation, 1))
-
-
 @pytest.mark.parametrize("dtype", SIXTEEN_BIT, ids=str)
 def test_random_calls_into_poisoned_outputs(dtype):
     seed = random.randrange(2**31)
@@ -58,7 +52,7 @@ def test_random_calls_into_poisoned_outputs(dtype):
         x = torch.randn(shape, device="cuda", generator=generator).to(dtype)
         weight = torch.randn((shape[1], 1, k, 1), device="cuda", generator=generator).to(dtype)
         bias = torch.randn(shape[1], device="cuda", generator=generator).to(dtype) if rng.random() < 0.5 else None
-        expected = _expected(x, weight, bias, padding4, dilation)
+        expected = reference_padded(x, weight, bias, 1, padding4, (dilation, 1))
         context = f"{dtype} shape={shape} K={k} padding={padding4} dilation={dilation} seed={seed}"
         out = poisoned(expected.shape, dtype, "cuda")
         _run(x, weight, bias, padding4, dilation, out)
@@ -74,7 +68,7 @@ def test_strided_outputs_and_sliced_inputs(dtype):
     x = holder[:, 2:6]
     weight = torch.randn((4, 1, 21, 1), device="cuda", generator=generator).to(dtype)
     bias = torch.randn(4, device="cuda", generator=generator).to(dtype)
-    expected = _expected(x, weight, bias, (10, 10, 0, 0), 1)
+    expected = reference_padded(x, weight, bias, 1, (10, 10, 0, 0), (1, 1))
     n, c, ho, wo = expected.shape
     odd_rows = poisoned((n, c, ho, wo + 1), dtype, "cuda")[..., :wo]
     transposed = poisoned((n, c, wo, ho), dtype, "cuda").transpose(2, 3)
@@ -142,9 +136,7 @@ def test_calls_left_to_other_paths():
     ]
     for data, stride, padding4, dilation, k in refused:
         weight = torch.randn((2, 1, k, 1), device="cuda").to(data.dtype)
-        top, bottom, left, right = padding4
-        padded = torch.nn.functional.pad(data.double(), (left, right, top, bottom))
-        shape = reference(padded, weight, None, stride, 0, (dilation, 1)).shape
+        shape = reference_padded(data, weight, None, stride, padding4, (dilation, 1)).shape
         out = poisoned(shape, data.dtype, "cuda")
         with pytest.raises(RuntimeError, match="cannot take"):
             ops._strip_conv2d_path_out(data, weight, None, list(stride), list(padding4), [dilation, 1],

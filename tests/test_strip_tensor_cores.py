@@ -10,7 +10,7 @@ import random
 import pytest
 import torch
 
-from conftest import TOLERANCES, poisoned, reference, requires_cuda
+from conftest import TOLERANCES, poisoned, reference, reference_padded, requires_cuda
 
 pytestmark = [requires_cuda, pytest.mark.gpu]
 
@@ -37,12 +37,6 @@ def _run(x, weight, bias, stride, padding4, dilation, out):
     ops._strip_conv2d_path_out(x, weight, bias, list(stride), list(padding4), [1, dilation], "tensor_core", out)
 
 
-def _expected(x, weight, bias, stride, padding4, dilation):
-    top, bottom, left, right = padding4
-    padded = torch.nn.functional.pad(x.double(), (left, right, top, bottom))
-    return reference(padded, weight, bias, stride, 0, (1, dilation))
-
-
 @pytest.mark.parametrize("dtype", SIXTEEN_BIT, ids=str)
 def test_random_calls_into_poisoned_outputs(dtype):
     seed = random.randrange(2**31)
@@ -53,7 +47,7 @@ def test_random_calls_into_poisoned_outputs(dtype):
         x = torch.randn(shape, device="cuda", generator=generator).to(dtype)
         weight = torch.randn((shape[1], 1, 1, k), device="cuda", generator=generator).to(dtype)
         bias = torch.randn(shape[1], device="cuda", generator=generator).to(dtype) if rng.random() < 0.5 else None
-        expected = _expected(x, weight, bias, stride, padding4, dilation)
+        expected = reference_padded(x, weight, bias, stride, padding4, (1, dilation))
         context = f"{dtype} shape={shape} K={k} stride={stride} padding={padding4} dilation={dilation} seed={seed}"
         out = poisoned(expected.shape, dtype, "cuda")
         _run(x, weight, bias, stride, padding4, dilation, out)
@@ -69,7 +63,7 @@ def test_strided_outputs_and_sliced_inputs(dtype):
     x = holder[:, 2:6]
     weight = torch.randn((4, 1, 1, 21), device="cuda", generator=generator).to(dtype)
     bias = torch.randn(4, device="cuda", generator=generator).to(dtype)
-    expected = _expected(x, weight, bias, (1, 1), (0, 0, 10, 10), 1)
+    expected = reference_padded(x, weight, bias, (1, 1), (0, 0, 10, 10), (1, 1))
     n, c, ho, wo = expected.shape
     odd_rows = poisoned((n, c, ho, wo + 1), dtype, "cuda")[..., :wo]
     transposed = poisoned((n, c, wo, ho), dtype, "cuda").transpose(2, 3)
