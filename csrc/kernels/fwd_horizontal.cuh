@@ -70,53 +70,6 @@ constexpr int min_blocks_per_sm() {
   }
 }
 
-// kN consecutive elements of a lane's window from `first` on, as floats, read as aligned 16-byte
-// quads and picked out by the window's word offset past a quad (word_offset, 1 or 3 where the class
-// leaves it open). With lanes 16 bytes apart every shared load of a warp costs four wavefronts
-// whatever its width, so the pairs and single words that load_elements reads off a 16-byte boundary
-// cost twice the wavefronts of quads: ncu of float32 (1, 11) dilation 3 (padding 15), 21.8 M bank
-// conflicts in 42.0 M wavefronts, MIO throttle the top stall; with quads 0.194 -> 0.149 ms (NOTES.md,
-// variant 132). The quads stay inside the 16-byte chunks that hold the window, which the stage
-// copies whole.
-template <class T, int kN, staging::RowAlignment kAlignment>
-CUTE_DEVICE void load_window(T const* first, int word_offset, float (&values)[kN]) {
-  using staging::RowAlignment;
-  if constexpr (kAlignment == RowAlignment::kWords16 || kAlignment == RowAlignment::kHalfWord) {
-    staging::load_elements<T, kN, kAlignment>(first, values);
-  } else {
-    constexpr int kPerWord = 4 / int(sizeof(T));
-    constexpr int kWords = (kN + kPerWord - 1) / kPerWord;
-    constexpr int kFixed = kAlignment == RowAlignment::kWords8 ? 2 : 0;  // kWords4: 1 or 3
-    // Quads under the window at the largest offset; at offset 1 the last may lie past the window's
-    // chunks (past the ring, for the last lane of the last row), so it is read only where needed.
-    constexpr int kQuads = (kWords + (kFixed ? kFixed : 3) + 3) / 4;
-    constexpr int kQuadsAtOne = (kWords + 1 + 3) / 4;
-    int const offset = kFixed ? kFixed : word_offset;
-    uint4 const* const quads = reinterpret_cast<uint4 const*>(reinterpret_cast<uint32_t const*>(first) - offset);
-    uint32_t q[4 * kQuads];
-    CUTE_UNROLL
-    for (int i = 0; i < kQuads; ++i) {
-      uint4 v = make_uint4(0, 0, 0, 0);
-      if (kFixed || i < kQuadsAtOne || offset == 3) v = quads[i];
-      q[4 * i + 0] = v.x;
-      q[4 * i + 1] = v.y;
-      q[4 * i + 2] = v.z;
-      q[4 * i + 3] = v.w;
-    }
-    uint32_t words[kWords];
-    CUTE_UNROLL
-    for (int i = 0; i < kWords; ++i) {
-      if constexpr (kFixed) {
-        words[i] = q[i + kFixed];
-      } else {
-        words[i] = word_offset == 1 ? q[i + 1] : q[i + 3];
-      }
-    }
-    CUTE_UNROLL
-    for (int i = 0; i < kN; ++i) values[i] = staging::element_from_words<T>(words, i);
-  }
-}
-
 template <class Cfg, int kCopyBytes>
 __global__ void __launch_bounds__(Cfg::kThreads, min_blocks_per_sm<Cfg>())
     fwd_horizontal_kernel(FwdParams const p, Geometry const g) {
@@ -214,7 +167,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, min_blocks_per_sm<Cfg>())
           // float32 only: 16-bit windows paid for the word selects (bf16 (1, 21) 0.107 -> 0.112 ms); 8-byte
           // chunks could leave a quad's other half uncopied.
           if constexpr (kCopyBytes == 16 && sizeof(T) == 4) {
-            load_window<T, Cfg::kWindow, decltype(alignment)::value>(window, word_offset, values);
+            staging::load_window<T, Cfg::kWindow, decltype(alignment)::value>(window, word_offset, values);
           } else {
             staging::load_elements<T, Cfg::kWindow, decltype(alignment)::value>(window, values);
           }

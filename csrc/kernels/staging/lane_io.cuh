@@ -113,6 +113,67 @@ CUTE_DEVICE void load_elements(T const* first, float (&values)[kN]) {
   }
 }
 
+// kN consecutive elements of a lane's window from `first` on, as floats, read as the aligned 16-byte
+// quads that hold them, `first` being kOffset elements past a 16-byte boundary. With lanes 16 bytes
+// apart every shared load of a warp costs four wavefronts whatever its width, so the pairs and
+// single words that load_elements reads off a 16-byte boundary cost twice the wavefronts of quads
+// (NOTES.md, variant 132), and 16-bit elements at an odd offset need no realigning permutes. The
+// quads stay inside the 16-byte chunks that hold the window, which the stagers copy whole.
+template <class T, int kN, int kOffset>
+CUTE_DEVICE void load_window_at(T const* first, float (&values)[kN]) {
+  constexpr int kQuadElems = 16 / int(sizeof(T));
+  static_assert(kOffset >= 0 && kOffset < kQuadElems, "an offset past a 16-byte boundary");
+  constexpr int kQuads = (kOffset + kN + kQuadElems - 1) / kQuadElems;
+  uint4 const* const quads = reinterpret_cast<uint4 const*>(first - kOffset);
+  uint32_t q[4 * kQuads];
+  CUTE_UNROLL
+  for (int i = 0; i < kQuads; ++i) {
+    uint4 const v = quads[i];
+    q[4 * i + 0] = v.x;
+    q[4 * i + 1] = v.y;
+    q[4 * i + 2] = v.z;
+    q[4 * i + 3] = v.w;
+  }
+  CUTE_UNROLL
+  for (int i = 0; i < kN; ++i) values[i] = element_from_words<T>(q, kOffset + i);
+}
+
+// The same for a start known only by its RowAlignment: 8-byte starts lie 2 words past a quad, and
+// 4-byte ones 1 or 3 (word_offset), picked by a select per word, so that one unrolled loop serves
+// both (the (1, K) strips: ncu of float32 (1, 11) dilation 3, 21.8 M bank conflicts in 42.0 M
+// wavefronts with load_elements, MIO throttle the top stall; with quads 0.194 -> 0.149 ms).
+template <class T, int kN, RowAlignment kAlignment>
+CUTE_DEVICE void load_window(T const* first, int word_offset, float (&values)[kN]) {
+  if constexpr (kAlignment == RowAlignment::kWords16 || kAlignment == RowAlignment::kHalfWord) {
+    load_elements<T, kN, kAlignment>(first, values);
+  } else if constexpr (kAlignment == RowAlignment::kWords8) {
+    load_window_at<T, kN, 8 / int(sizeof(T))>(first, values);
+  } else {
+    constexpr int kPerWord = 4 / int(sizeof(T));
+    constexpr int kWords = (kN + kPerWord - 1) / kPerWord;
+    // Quads under the window at offset 3; at offset 1 the last may lie past the window's chunks
+    // (past the ring, for the last lane of the last row), so it is read only where needed.
+    constexpr int kQuads = (kWords + 3 + 3) / 4;
+    constexpr int kQuadsAtOne = (kWords + 1 + 3) / 4;
+    uint4 const* const quads = reinterpret_cast<uint4 const*>(reinterpret_cast<uint32_t const*>(first) - word_offset);
+    uint32_t q[4 * kQuads];
+    CUTE_UNROLL
+    for (int i = 0; i < kQuads; ++i) {
+      uint4 v = make_uint4(0, 0, 0, 0);
+      if (i < kQuadsAtOne || word_offset == 3) v = quads[i];
+      q[4 * i + 0] = v.x;
+      q[4 * i + 1] = v.y;
+      q[4 * i + 2] = v.z;
+      q[4 * i + 3] = v.w;
+    }
+    uint32_t words[kWords];
+    CUTE_UNROLL
+    for (int i = 0; i < kWords; ++i) words[i] = word_offset == 1 ? q[i + 1] : q[i + 3];
+    CUTE_UNROLL
+    for (int i = 0; i < kN; ++i) values[i] = element_from_words<T>(words, i);
+  }
+}
+
 // The kVec input values under one lane's kVec output columns: columns shift + (lane*kVec + e)*S of
 // a staged row, e < kVec. With a fixed stride the lane reads the S*kVec elements under its outputs
 // (16 or 8 bytes a column stride) with aligned loads (see load_words), so shared memory is read

@@ -214,10 +214,14 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowPa
     if constexpr (!kStacked) {
       // One plane a tile: its taps and rows without the stacked planes' lookups (a lookup per row
       // cost these tiles 3-9%: ConvNeXt's 7x7, MobileNet's strided 3x3).
+      // Unstacked kernels are exact: the window's width is kKwMax, so a tap's row and column need no
+      // run-time division.
+      static_assert(kExact, "only exact windows have unstacked kernels");
+      constexpr int kK = Cfg::kKwMax;
       T const* const x_plane = x + (int64_t(k.n) * p.x_stride_n + int64_t(k.c) * p.x_stride_c);
-      for (int t = threadIdx.x; t < Kh * Kw; t += Cfg::kThreads) {
-        taps[t] = static_cast<float>(weight[int64_t(k.c) * p.w_stride_c + int64_t(t / Kw) * p.w_stride_h +
-                                            int64_t(t % Kw) * p.w_stride_w]);
+      for (int t = threadIdx.x; t < kK * kK; t += Cfg::kThreads) {
+        taps[t] = static_cast<float>(weight[int64_t(k.c) * p.w_stride_c + int64_t(t / kK) * p.w_stride_h +
+                                            int64_t(t % kK) * p.w_stride_w]);
       }
       constexpr int kCopyElems = 16 / int(sizeof(T));
       using Atom = staging::StageCopyAtom<T, 16>;
@@ -301,6 +305,46 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowPa
       }
       T const* const lane_tile = tile_x + g.shift + lane_x * kVec * Sw;
       int const lane_tile_row = lane_y * kRows * S;
+      // Calls body(read) with the launch's reader of a lane's kWindow inputs of a staged row, each
+      // reader its own unrolled copy of the body. Lanes' windows 16 bytes (times the stride) apart
+      // all start g.shift elements past a 16-byte boundary. float32 windows off a boundary and 16-bit
+      // ones at an odd offset are read as the aligned quads that hold them: words or pairs off a
+      // boundary cost a warp as many wavefronts as quads, and odd 16-bit offsets were read word by
+      // word and realigned (NOTES.md, variant 133). The offset is a compile-time variant: picked at
+      // run time, the quads and their selects took the float32 7x7 kernel from 64 to 95 registers.
+      // 16-bit kernels take the four odd offsets' copies only where planes do not stack (MSCAN's 3x3
+      // on 128 columns): the stacked and bucketed ones held up to 38 more registers with them.
+      auto with_window_reads = [&](auto&& body) {
+        staging::with_row_alignment<T>(g.row_alignment, [&](auto alignment) {
+          constexpr auto kAlignment = decltype(alignment)::value;
+          using staging::RowAlignment;
+          auto quads_at = [](auto offset) {
+            return [](T const* first, float(&values)[Cfg::kWindow]) {
+              staging::load_window_at<T, Cfg::kWindow, decltype(offset)::value>(first, values);
+            };
+          };
+          if constexpr (sizeof(T) == 4 && kAlignment == RowAlignment::kWords8) {
+            body(quads_at(Int<2>{}));
+          } else if constexpr (sizeof(T) == 4 && kAlignment == RowAlignment::kWords4) {
+            if (g.shift % 4 == 1) {
+              body(quads_at(Int<1>{}));
+            } else {
+              body(quads_at(Int<3>{}));
+            }
+          } else if constexpr (kAlignment == RowAlignment::kHalfWord && kExact && !kStacked) {
+            switch (g.shift % 8) {
+              case 1: body(quads_at(Int<1>{})); break;
+              case 3: body(quads_at(Int<3>{})); break;
+              case 5: body(quads_at(Int<5>{})); break;
+              default: body(quads_at(Int<7>{})); break;
+            }
+          } else {
+            body([](T const* first, float(&values)[Cfg::kWindow]) {
+              staging::load_elements<T, Cfg::kWindow, kAlignment>(first, values);
+            });
+          }
+        });
+      };
 
       if constexpr (kExact) {
         constexpr int kK = Cfg::kKwMax;
@@ -315,12 +359,11 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowPa
           w[4 * q + 2] = v.z;
           w[4 * q + 3] = v.w;
         }
-        staging::with_row_alignment<T>(g.row_alignment, [&](auto alignment) {
+        with_window_reads([&](auto read_window) {
           CUTE_UNROLL
           for (int t = 0; t < (kRows - 1) * kStride + kK; ++t) {
             float values[Cfg::kWindow];
-            staging::load_elements<T, Cfg::kWindow, decltype(alignment)::value>(
-                lane_tile + (lane_tile_row + t) * g.pitch, values);
+            read_window(lane_tile + (lane_tile_row + t) * g.pitch, values);
             CUTE_UNROLL
             for (int r = 0; r < kRows; ++r) {
               int const i = t - r * kStride;  // the window row input row t is to output row r
@@ -336,7 +379,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowPa
       } else if constexpr (kBucketed) {
         constexpr int kKwMax = Cfg::kKwMax;
         constexpr int kStride = Cfg::kStride;
-        staging::with_row_alignment<T>(g.row_alignment, [&](auto alignment) {
+        with_window_reads([&](auto read_window) {
           for (int i = 0; i < Kh; ++i) {
             float row_taps[kKwMax];
             CUTE_UNROLL
@@ -344,8 +387,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowPa
             CUTE_UNROLL
             for (int r = 0; r < kRows; ++r) {
               float values[Cfg::kWindow];
-              staging::load_elements<T, Cfg::kWindow, decltype(alignment)::value>(
-                  lane_tile + (lane_tile_row + r * kStride + i) * g.pitch, values);
+              read_window(lane_tile + (lane_tile_row + r * kStride + i) * g.pitch, values);
               CUTE_UNROLL
               for (int j = 0; j < kKwMax; ++j) {
                 if (j < Kw) {
