@@ -15,6 +15,11 @@ struct ColumnOrigin {
   int64_t shift;   // the first strip's first input column, in elements past its chunk
 };
 
+// Strips from output column 0: the first input column's offset past its chunk.
+inline ColumnOrigin first_column_origin(int64_t padding_w, int64_t chunk_elems) {
+  return {0, ((-padding_w) % chunk_elems + chunk_elems) % chunk_elems};
+}
+
 // The origin that puts every lane's first input column on the best boundary for its shared-memory
 // reads (16 bytes, then 8, then 4; a 16-bit element at an odd column is realigned word by word),
 // among those that cost no extra strip: a 128-column plane with a 16-bit 3x3 would take two strips

@@ -472,11 +472,23 @@ LaunchStatus launch_window_tile(WindowParams const& p, cudaStream_t stream) {
   g.elementwise = g.group > 1 && copy_bytes != 16;
   g.copy_bytes = copy_bytes;
   int const layout_bytes = g.elementwise ? 16 : copy_bytes;
-  // Strips may start left of the image, where every lane's first input column is best aligned for
-  // its shared-memory reads: 16 bytes at stride 1 whatever the padding, unless that costs a strip.
+  // Where strips start. Lanes that read any offset at an aligned read's cost start at column 0, so
+  // that every lane's outputs are whole 16-byte stores: the float32 windows (aligned quads), the
+  // 16-bit exact unstacked ones at an odd offset (the same), and the general kernel's element reads.
+  // A strip started left of the image gave its first lane a partial store in every row of lanes,
+  // which every warp then ran beside the whole ones (ConvNeXt's 7x7: 14% of the instructions were
+  // the stores; NOTES.md, variant 134). Other 16-bit windows start where every lane's first input
+  // column is best aligned for its reads, unless that costs a strip.
   int64_t const chunk_elems = layout_bytes == 16 ? kVecElems : 1;
+  // Exact windows of the narrow buckets run fully unrolled (window_tile_has_exact says which).
+  bool const exact = window::window_tile_has_exact<Cfg>() && layout_bytes == 16 && p.kh == Cfg::kKwMax &&
+                     p.kw == Cfg::kKwMax;
+  plan::ColumnOrigin const at_zero = plan::first_column_origin(p.padding_w, chunk_elems);
+  bool const reads_any_offset =
+      !Cfg::kBucketed || sizeof(T) == 4 || (exact && g.group == 1 && at_zero.shift % 2 == 1);
   plan::ColumnOrigin const start =
-      plan::column_origin(p.Wo, g.tile_cols, p.stride_w, p.padding_w, chunk_elems, int64_t(sizeof(T)));
+      reads_any_offset ? at_zero
+                       : plan::column_origin(p.Wo, g.tile_cols, p.stride_w, p.padding_w, chunk_elems, int64_t(sizeof(T)));
   int64_t const origin = start.origin, shift = start.shift;
   g.col_origin = int(-origin);
   int64_t const strips = (p.Wo + origin + g.tile_cols - 1) / g.tile_cols;
@@ -524,10 +536,7 @@ LaunchStatus launch_window_tile(WindowParams const& p, cudaStream_t stream) {
   g.taps_per_plane = cutlass::FastDivmod(int(p.kh * p.kw));
   g.taps_per_row = cutlass::FastDivmod(int(p.kw));
 
-  // The kernel for the window, its registers and its shared-memory opt-in. Exact windows of the
-  // narrow buckets run fully unrolled (window_tile_has_exact says which).
-  bool const exact = window::window_tile_has_exact<Cfg>() && layout_bytes == 16 && p.kh == Cfg::kKwMax &&
-                     p.kw == Cfg::kKwMax;
+  // The kernel for the window, its registers and its shared-memory opt-in.
   // Exact windows have a kernel for unstacked planes too (see kStacked); the others always stack.
   auto* kernel = &window::fwd_window_tile_kernel<Cfg, false, true>;
   int registers = 0;
