@@ -515,6 +515,27 @@ def test_exact_nchw_windows(case, dtype):
     check_forward_backward(c.x, c.weight, c.bias, stride, padding, 1, c.generator, c.context)
 
 
+# The exact windows at every column padding to 7: every offset of a lane's window past a 16-byte
+# boundary (4 float32, 8 16-bit), which the kernels read as the aligned quads that hold it (float32,
+# and 16-bit at odd offsets in unstacked planes), each offset its own unrolled copy. Rows of whole
+# 16-byte chunks (widths a multiple of 8), planes that stack (9 rows) and that do not, a partial last
+# lane (the strips start at column 0 where the reads take any offset), and two float32 strips (152).
+EVERY_OFFSET_CASES = [
+    ((k, k), stride, (k // 2, col_padding), shape)
+    for k in (3, 5, 7)
+    for stride in (1, 2)
+    for col_padding, shape in zip(range(8), [(1, 3, 13, 152), (2, 2, 9, 40), (1, 2, 40, 40)] * 3)
+]
+EVERY_OFFSET_IDS = [describe(k, s, p, 1, shape) for k, s, p, shape in EVERY_OFFSET_CASES]
+
+
+@pytest.mark.parametrize("dtype", HALF_AND_FLOAT, ids=str)
+@pytest.mark.parametrize("case", EVERY_OFFSET_CASES, ids=EVERY_OFFSET_IDS)
+def test_exact_nchw_windows_at_every_column_offset(case, dtype):
+    c = forced_case(case, dtype, "contiguous")
+    check_path_into_poisoned_outs("tiled", c.x, c.weight, c.bias, c.args, c.expected, c.context)
+
+
 # NCHW planes much shorter than a tile, which the tiled kernels stack down one tile (and the
 # register weight gradient stacks a channel's images): ConvNeXt's and MobileNet's later stages
 # (7x7 to 28x28), plane counts that leave the last tile's stack part full, fewer planes (or images)
