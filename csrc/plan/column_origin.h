@@ -15,9 +15,9 @@ struct ColumnOrigin {
   int64_t shift;   // the first strip's first input column, in elements past its chunk
 };
 
-// Strips from output column 0: the first input column's offset past its chunk.
-inline ColumnOrigin first_column_origin(int64_t padding_w, int64_t chunk_elems) {
-  return {0, ((-padding_w) % chunk_elems + chunk_elems) % chunk_elems};
+// Strips from output column -origin: the first input column's offset past its chunk.
+inline ColumnOrigin origin_at(int64_t origin, int64_t stride_w, int64_t padding_w, int64_t chunk_elems) {
+  return {origin, ((-origin * stride_w - padding_w) % chunk_elems + chunk_elems) % chunk_elems};
 }
 
 // The origin that puts every lane's first input column on the best boundary for its shared-memory
@@ -28,14 +28,14 @@ inline ColumnOrigin first_column_origin(int64_t padding_w, int64_t chunk_elems) 
 // gives origin 0.
 inline ColumnOrigin column_origin(int64_t cols, int64_t tile_cols, int64_t stride_w, int64_t padding_w,
                                   int64_t chunk_elems, int64_t element_bytes) {
-  auto shift_at = [&](int64_t o) { return ((-o * stride_w - padding_w) % chunk_elems + chunk_elems) % chunk_elems; };
+  auto shift_at = [&](int64_t o) { return origin_at(o, stride_w, padding_w, chunk_elems).shift; };
   auto rank = [&](int64_t o) { return int(staging::row_alignment(int(shift_at(o) * element_bytes))); };
   auto strips = [&](int64_t o) { return (cols + o + tile_cols - 1) / tile_cols; };
   int64_t best = 0;
   for (int64_t o = 1; o < chunk_elems && strips(o) == strips(0); ++o) {
     if (rank(o) < rank(best)) best = o;
   }
-  return {best, shift_at(best)};
+  return origin_at(best, stride_w, padding_w, chunk_elems);
 }
 
 }  // namespace plan

@@ -483,7 +483,7 @@ LaunchStatus launch_window_tile(WindowParams const& p, cudaStream_t stream) {
   // Exact windows of the narrow buckets run fully unrolled (window_tile_has_exact says which).
   bool const exact = window::window_tile_has_exact<Cfg>() && layout_bytes == 16 && p.kh == Cfg::kKwMax &&
                      p.kw == Cfg::kKwMax;
-  plan::ColumnOrigin const at_zero = plan::first_column_origin(p.padding_w, chunk_elems);
+  plan::ColumnOrigin const at_zero = plan::origin_at(0, p.stride_w, p.padding_w, chunk_elems);
   bool const reads_any_offset =
       !Cfg::kBucketed || sizeof(T) == 4 || (exact && g.group == 1 && at_zero.shift % 2 == 1);
   plan::ColumnOrigin const start =
