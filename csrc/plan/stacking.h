@@ -20,6 +20,14 @@ inline int lanes_along_row(int64_t cols, int lane_cols) {
   return 32;
 }
 
+// The base-2 logarithm of a power of two (lanes_along_row's lanes): kernels split a thread index
+// by a shift and a mask instead of a run-time division.
+inline int log2_exact(int power) {
+  int log = 0;
+  while ((1 << log) < power) ++log;
+  return log;
+}
+
 struct PlaneStack {
   int group;             // members a tile: 1, or more where a member is much shorter than a tile
   int member_lane_rows;  // rows of lanes per member (all lane_rows when group is 1)

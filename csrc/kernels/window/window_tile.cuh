@@ -37,7 +37,8 @@ namespace window {
 
 // Host-planned tiling; see launch_window_tile.
 struct TileGeometry {
-  int lanes_x;        // lanes along a row: 1 to 32 (the block's other lanes stack down)
+  int lanes_x;        // lanes along a row: 1 to 32, a power of two (the block's other lanes stack down)
+  int lanes_x_log2;   // its base-2 logarithm: a lane splits its index by a mask and a shift
   int group;          // planes stacked down a tile: 1, or more where a plane is much shorter than a tile
   int member_lane_rows;  // rows of lanes per stacked plane (the block's kThreads / lanes_x when group is 1)
   int member_in_rows;    // staged input rows per stacked plane
@@ -119,9 +120,11 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowPa
   // Stacked planes interleave by rows of lanes (row q of lanes: plane q % group, its row q / group),
   // so that the few lanes of one row in a shared-memory phase meet lanes of other planes, whose
   // staged rows the launcher spaces onto other banks. Rows of lanes past group * member_lane_rows idle.
-  int const lane_x = threadIdx.x % g.lanes_x;
-  int const lane_member = kStacked ? int(threadIdx.x / g.lanes_x) % g.group : 0;
-  int const lane_y = kStacked ? int(threadIdx.x / g.lanes_x) / g.group : int(threadIdx.x / g.lanes_x);
+  // (A mask and a shift: the run-time division by lanes_x was 4% of the float32 7x7's instructions.)
+  int const lane_x = int(threadIdx.x) & (g.lanes_x - 1);
+  int const lane_row = int(threadIdx.x) >> g.lanes_x_log2;
+  int const lane_member = kStacked ? lane_row % g.group : 0;
+  int const lane_y = kStacked ? lane_row / g.group : lane_row;
   T const* const x = static_cast<T const*>(p.x);
   T* const out = static_cast<T*>(p.out);
   ParamReader<T> const weight{p.weight, p.params_float32};
@@ -291,17 +294,20 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowPa
     float const* const taps = taps_of(buffer) + lane_member * taps_padded;
     T const* const tile_x = tile_of(buffer) + lane_member * g.member_in_rows * g.pitch;
     int const lane_col = out_col0 + lane_x * kVec;
-    int const lane_row = out_row0 + lane_y * kRows;
-    if (lane_col < Wo && lane_col + kVec > 0 && lane_row < Ho &&
+    int const lane_out_row = out_row0 + lane_y * kRows;
+    if (lane_col < Wo && lane_col + kVec > 0 && lane_out_row < Ho &&
         (!kStacked || (lane_y < g.member_lane_rows && plane < g.planes))) {
       int n = k.n, c = k.c;
       if constexpr (kStacked) g.channel_count(n, c, int(plane));
+      // Exact windows add the bias after the window's products, so that its load (after the
+      // barrier) flies while they run instead of holding up the first FMA; the other loops start
+      // from it (adding it last cost the 31x31 and 5x51 kernels 7-8%; NOTES.md, variant 135).
       float const bias_value = bias ? static_cast<float>(bias[int64_t(c) * p.bias_stride]) : 0.0f;
       float acc[kRows][kVec];
       CUTE_UNROLL
       for (int r = 0; r < kRows; ++r) {
         CUTE_UNROLL
-        for (int e = 0; e < kVec; ++e) acc[r][e] = bias_value;
+        for (int e = 0; e < kVec; ++e) acc[r][e] = kExact ? 0.0f : bias_value;
       }
       T const* const lane_tile = tile_x + g.shift + lane_x * kVec * Sw;
       int const lane_tile_row = lane_y * kRows * S;
@@ -414,13 +420,17 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowPa
 
       int const cols_left = Wo - lane_col;
       int const cols_before = lane_col < 0 ? -lane_col : 0;  // columns left of the image (first strip)
+      T* dst = out + (int64_t(n) * p.out_stride_n + int64_t(c) * p.out_stride_c +
+                      int64_t(lane_out_row) * p.out_stride_h + int64_t(lane_col) * p.out_stride_w);
       CUTE_UNROLL
       for (int r = 0; r < kRows; ++r) {
-        int const row = lane_row + r;
-        if (row >= Ho) break;
-        T* const dst = out + (int64_t(n) * p.out_stride_n + int64_t(c) * p.out_stride_c +
-                              int64_t(row) * p.out_stride_h + int64_t(lane_col) * p.out_stride_w);
+        if (lane_out_row + r >= Ho) break;
+        if constexpr (kExact) {
+          CUTE_UNROLL
+          for (int e = 0; e < kVec; ++e) acc[r][e] += bias_value;
+        }
         store_row_outputs<T, kVec>(dst, p.out_stride_w, cols_before, cols_left, acc[r]);
+        dst += p.out_stride_h;
       }
     }
   };
@@ -460,6 +470,7 @@ LaunchStatus launch_window_tile(WindowParams const& p, cudaStream_t stream) {
   int const copy_bytes = staging::stage_copy_bytes<T>(p.x, p.W, p.x_stride_h, p.x_stride_c, p.x_stride_n) == 16 ? 16 : 0;
   constexpr int64_t kVecElems = 16 / int64_t(sizeof(T));
   g.lanes_x = plan::lanes_along_row(p.Wo, Cfg::kVec);
+  g.lanes_x_log2 = plan::log2_exact(g.lanes_x);
   g.tile_cols = g.lanes_x * Cfg::kVec;
   int64_t const strips_unshifted = (p.Wo + g.tile_cols - 1) / g.tile_cols;
   plan::PlaneStack const stack =
