@@ -27,6 +27,15 @@ CUTE_DEVICE void load_a_fragment(uint32_t smem_address, uint32_t (&a)[4]) {
                : "r"(smem_address));
 }
 
+// ldmatrix .x2: the two 8 x 8 blocks of a 16 x 8 half of an A fragment, lane i < 16 giving row i.
+// Adjacent 16 x 16 A blocks 8 columns apart share a half: loading halves reads each staged element
+// once per window row instead of twice.
+CUTE_DEVICE void load_a_half(uint32_t smem_address, uint32_t (&a)[2]) {
+  asm volatile("ldmatrix.sync.aligned.x2.m8n8.shared.b16 {%0, %1}, [%2];\n"
+               : "=r"(a[0]), "=r"(a[1])
+               : "r"(smem_address));
+}
+
 // Two 16-bit values as the halves of one B register (the lower k in the low half).
 template <class T>
 CUTE_DEVICE uint32_t pack_pair(T low, T high) {

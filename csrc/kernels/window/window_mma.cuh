@@ -138,8 +138,9 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_mma_kernel(WindowPar
         CUTE_UNROLL
         for (int e = 0; e < 4; ++e) acc[s][e] = bias_value;
       }
-      // This lane's ldmatrix row (lane % 16) and half (lane / 16) of every 16 x 16 block, and its
-      // band entries: B_i[k, n] = w[i, k - delta - n] for n = lane / 4, k = 16 kk + 2 (lane % 4) [+ 8].
+      // This lane's ldmatrix row (lane % 16) and half (lane / 16) of every 16 x 16 block (a 16 x 8
+      // half takes rows from lanes 0-15 only), and its band entries: B_i[k, n] = w[i, k - delta - n]
+      // for n = lane / 4, k = 16 kk + 2 (lane % 4) [+ 8].
       uint32_t const a_lane = cast_smem_ptr_to_uint(tile_x + (warp * 16 + lane % 16) * g.pitch + (lane / 16) * 8);
       uint32_t const* const b_lane = pairs + (2 * (lane % 4) - g.delta - lane / 4 + kMmaPairLead);
       for (int i = 0; i < Kh; ++i) {
@@ -156,28 +157,39 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_mma_kernel(WindowPar
         }
         // The 16 x 16 A block at column 8 t is band step kk of subtile t - 2 kk. Shallow bands load
         // every A block of the row before the MMAs (in source order, the asm of both being volatile,
-        // each MMA waited on the ldmatrix before it: 7x7 0.098 -> 0.090 ms); deeper ones keep the
-        // registers (31x31: 0.083 ms interleaved, 0.093 loaded first; variant 75).
+        // each MMA waited on the ldmatrix before it: 7x7 0.098 -> 0.090 ms). Deeper ones keep the
+        // registers (31x31: 0.083 ms interleaved, 0.093 loaded first; variant 75) and load each block
+        // as the 16 x 8 half it does not share with the one before (31x31 0.082 -> 0.075 ms); the
+        // shallow bands held the halves in 8 more registers, one block fewer an SM (7x7 0.088 ->
+        // 0.095; variant 136).
         uint32_t const a_row = a_lane + uint32_t(i * g.pitch * int(sizeof(T)));
-        constexpr bool kRowFirst = kKSteps <= 2;
-        uint32_t a[kRowFirst ? Cfg::kSlides : 1][4];
-        if constexpr (kRowFirst) {
-          CUTE_UNROLL
-          for (int t = 0; t < Cfg::kSlides; ++t) band_mma::load_a_fragment(a_row + 16 * t, a[t]);
-        }
-        CUTE_UNROLL
-        for (int t = 0; t < Cfg::kSlides; ++t) {
-          uint32_t (&block)[4] = a[kRowFirst ? t : 0];
-          if constexpr (!kRowFirst) band_mma::load_a_fragment(a_row + 16 * t, block);
+        auto multiply_block = [&](int t, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3) {
           CUTE_UNROLL
           for (int kk = 0; kk < kKSteps; ++kk) {
             int const s = t - 2 * kk;
             if (s < 0 || s >= kSub) continue;
             CUTE_UNROLL
             for (int part = 0; part < kParts; ++part) {
-              band_mma::Mma<T>::fma(acc[s][0], acc[s][1], acc[s][2], acc[s][3], block[0], block[1], block[2], block[3],
-                                    b[kk][0][part], b[kk][1][part], acc[s][0], acc[s][1], acc[s][2], acc[s][3]);
+              band_mma::Mma<T>::fma(acc[s][0], acc[s][1], acc[s][2], acc[s][3], a0, a1, a2, a3, b[kk][0][part],
+                                    b[kk][1][part], acc[s][0], acc[s][1], acc[s][2], acc[s][3]);
             }
+          }
+        };
+        if constexpr (kKSteps <= 2) {
+          uint32_t a[Cfg::kSlides][4];
+          CUTE_UNROLL
+          for (int t = 0; t < Cfg::kSlides; ++t) band_mma::load_a_fragment(a_row + 16 * t, a[t]);
+          CUTE_UNROLL
+          for (int t = 0; t < Cfg::kSlides; ++t) multiply_block(t, a[t][0], a[t][1], a[t][2], a[t][3]);
+        } else {
+          uint32_t halves[2][2];  // block t: halves t % 2 (left) and (t + 1) % 2 (right)
+          band_mma::load_a_half(a_row, halves[0]);
+          CUTE_UNROLL
+          for (int t = 0; t < Cfg::kSlides; ++t) {
+            uint32_t(&left)[2] = halves[t % 2];
+            uint32_t(&right)[2] = halves[(t + 1) % 2];
+            band_mma::load_a_half(a_row + 16 * (t + 1), right);
+            multiply_block(t, left[0], left[1], right[0], right[1]);
           }
         }
       }
@@ -220,20 +232,30 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_mma_kernel(WindowPar
 
 namespace window {
 
-// Where the tensor-core kernel's tiles start along a row: the column origin (0, or the column in
-// (-8, 0) that starts the staged rows on the first output's window) with the fewest band steps times
-// subtiles, its offset delta, and the band steps it needs.
+// Where the tensor-core kernel's tiles start along a row: the column origin in (-8, 0] with the
+// fewest band steps times subtiles, its offset delta (the staged rows start delta columns before the
+// first output's window, on a multiple of 8), and the band steps it needs. Among the cheapest, an
+// even origin: its lanes store their pairs of outputs as aligned 32-bit words (ConvNeXt's 7x7, at
+// origin -5 before, stored element by element: 13% of the kernel's instructions; variant 137).
 struct MmaColumns {
   int64_t origin, delta, steps;
 };
 
 inline MmaColumns mma_columns(WindowParams const& p) {
-  int64_t const delta0 = ((-p.padding_w) % 8 + 8) % 8;
-  MmaColumns const unshifted{0, delta0, mma_band_steps(p.kw, delta0)};
-  if (delta0 == 0) return unshifted;
-  MmaColumns const shifted{-delta0, 0, mma_band_steps(p.kw, 0)};  // (origin - padding) % 8 == 0
-  auto cost = [&](MmaColumns const& m) { return m.steps * ((p.Wo - m.origin + 7) / 8); };
-  return cost(shifted) < cost(unshifted) ? shifted : unshifted;
+  MmaColumns best{0, 0, 0};
+  int64_t best_cost = 0;
+  for (int64_t origin = 0; origin > -8; --origin) {
+    int64_t const delta = ((origin - p.padding_w) % 8 + 8) % 8;
+    MmaColumns const m{origin, delta, mma_band_steps(p.kw, delta)};
+    int64_t const cost = m.steps * ((p.Wo - origin + 7) / 8);
+    bool const evener = cost == best_cost && best.origin % 2 != 0 && origin % 2 == 0;
+    bool const better = best.steps == 0 || cost < best_cost || evener;
+    if (better) {
+      best = m;
+      best_cost = cost;
+    }
+  }
+  return best;
 }
 
 }  // namespace window
