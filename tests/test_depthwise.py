@@ -718,7 +718,6 @@ def test_tensor_core_windows(case, dtype):
     check_forward_backward(c.x, c.weight, c.bias, stride, padding, 1, c.generator, c.context)
 
 
-
 # Every column padding to 7 on tensor cores: every column origin in (-8, 0] the launcher picks
 # (even ones store pairs of outputs as 32-bit words, odd ones element by element), at a shallow band
 # (a 7-wide row) and a deep one (31 wide, its A blocks loaded as halves).
@@ -729,6 +728,7 @@ def test_tensor_core_windows_at_every_column_padding(kernel, padding_w, dtype):
     case = (kernel, 1, (kernel[0] // 2, padding_w), (2, 3, 20, 64))
     c = forced_case(case, dtype, "contiguous")
     check_path_into_poisoned_outs("tensor_core", c.x, c.weight, c.bias, c.args, c.expected, c.context)
+
 
 # Many channels with few positions each, in both layouts: weight gradients that split a channel's
 # positions among blocks, and a block's work among its lanes, with several pieces per block.
