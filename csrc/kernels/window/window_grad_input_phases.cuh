@@ -34,7 +34,8 @@ namespace window {
 
 // Host-planned tiling; see launch_window_grad_input_phases.
 struct PhasesGeometry {
-  int lanes_x;        // lanes along a row: 1 to 32 (the block's other lanes stack down)
+  int lanes_x;        // lanes along a row: 1 to 32, a power of two (the block's other lanes stack down)
+  int lanes_x_log2;   // its base-2 logarithm: a lane splits its index by a mask and a shift
   int group;          // planes stacked down a tile: 1, or more where a plane is much shorter than a tile
   int member_lane_rows;  // rows of lanes per stacked plane (the block's kThreads / lanes_x when group is 1)
   int tile_rows;      // input rows per tile and plane: member_lane_rows * kRows
@@ -86,9 +87,10 @@ __global__ void __launch_bounds__(Cfg::kThreads)
 
   staging::RowShare const share = staging::share_rows<Cfg::kThreads>(g.row_lanes);
   // Stacked planes interleave by rows of lanes, as in the forward (fwd_window_tile_kernel).
-  int const lane_x = threadIdx.x % g.lanes_x;
-  int const lane_member = int(threadIdx.x / g.lanes_x) % g.group;
-  int const lane_y = int(threadIdx.x / g.lanes_x) / g.group;
+  int const lane_x = int(threadIdx.x) & (g.lanes_x - 1);
+  int const row_of_lanes = int(threadIdx.x) >> g.lanes_x_log2;
+  int const lane_member = row_of_lanes % g.group;
+  int const lane_y = row_of_lanes / g.group;
   T const* const grad_out = static_cast<T const*>(grad_out_data);
   T* const grad_input = static_cast<T*>(grad_input_data);
   ParamReader<T> const weight{p.weight, p.params_float32};
@@ -272,6 +274,7 @@ LaunchStatus launch_window_grad_input_phases(WindowParams const& p, void const* 
   g.col_parity = int(col_from - 2 * g.col_base);
   g.shift = int(((g.col_base % kVec) + kVec) % kVec);
   g.lanes_x = plan::lanes_along_row(p.W, kVec);
+  g.lanes_x_log2 = plan::log2_exact(g.lanes_x);
   g.tile_cols = int(g.lanes_x * kVec);
   int64_t const strips = (p.W + g.tile_cols - 1) / g.tile_cols;
   int64_t const planes = p.N * p.C;

@@ -45,7 +45,8 @@ namespace window {
 
 // Host-planned tiling; see launch_window_grad_weight_tile.
 struct GradTileGeometry {
-  int lanes_x;        // lanes along a row: 1 to 32 (the block's other lanes stack down)
+  int lanes_x;        // lanes along a row: 1 to 32, a power of two (the block's other lanes stack down)
+  int lanes_x_log2;   // its base-2 logarithm: a lane splits its index by a mask and a shift
   int group;          // images stacked down a tile: 1, or more where a plane is much shorter than a tile
   int member_lane_rows;  // rows of lanes per stacked image (the block's kThreads / lanes_x when group is 1)
   int member_in_rows;    // staged input rows per stacked image
@@ -119,9 +120,10 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   staging::RowShare const share = staging::share_rows<Cfg::kThreads>(g.row_lanes);
   staging::RowShare const g_share = kStacked ? staging::RowShare{} : staging::share_rows<Cfg::kThreads>(g.g_row_lanes);
   // Stacked images interleave by rows of lanes, as in the forward (fwd_window_tile_kernel).
-  int const lane_x = threadIdx.x % g.lanes_x;
-  int const lane_member = kStacked ? int(threadIdx.x / g.lanes_x) % g.group : 0;
-  int const lane_y = kStacked ? int(threadIdx.x / g.lanes_x) / g.group : int(threadIdx.x / g.lanes_x);
+  int const lane_x = int(threadIdx.x) & (g.lanes_x - 1);
+  int const row_of_lanes = int(threadIdx.x) >> g.lanes_x_log2;
+  int const lane_member = kStacked ? row_of_lanes % g.group : 0;
+  int const lane_y = kStacked ? row_of_lanes / g.group : row_of_lanes;
   bool const lane_active = !kStacked || lane_y < g.member_lane_rows;
   int const N = int(p.N);
   T const* const x_channel = static_cast<T const*>(p.x) + int64_t(c) * p.x_stride_c;
@@ -356,6 +358,7 @@ bool plan_window_grad_weight_tile(WindowGradWeightParams const& p, window::GradT
   // strip (at stride 1 a 16-byte boundary, left of the plane, where the padding allows), and the
   // input `shift` elements past a chunk.
   g.lanes_x = plan::lanes_along_row(p.Wo, kVec);
+  g.lanes_x_log2 = plan::log2_exact(g.lanes_x);
   g.tile_cols = int(g.lanes_x * kVec);
   plan::ColumnOrigin const start = plan::column_origin(p.Wo, g.tile_cols, kS, p.padding_w, kVec, sizeof(T));
   g.col_origin = int(-start.origin);

@@ -27,6 +27,7 @@
 #include "kernels/param_access.h"
 #include "kernels/staging/row_ring.cuh"
 #include "kernels/window/window_config.h"
+#include "plan/column_origin.h"
 #include "window_params.h"
 
 namespace cute_dwconv {
@@ -245,7 +246,8 @@ inline MmaColumns mma_columns(WindowParams const& p) {
   MmaColumns best{0, 0, 0};
   int64_t best_cost = 0;
   for (int64_t origin = 0; origin > -8; --origin) {
-    int64_t const delta = ((origin - p.padding_w) % 8 + 8) % 8;
+    // plan counts origins the other way: its strips start at output column -origin.
+    int64_t const delta = plan::origin_at(-origin, 1, p.padding_w, 8).shift;
     MmaColumns const m{origin, delta, mma_band_steps(p.kw, delta)};
     int64_t const cost = m.steps * ((p.Wo - origin + 7) / 8);
     bool const evener = cost == best_cost && best.origin % 2 != 0 && origin % 2 == 0;

@@ -122,9 +122,9 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_tile_kernel(WindowPa
   // staged rows the launcher spaces onto other banks. Rows of lanes past group * member_lane_rows idle.
   // (A mask and a shift: the run-time division by lanes_x was 4% of the float32 7x7's instructions.)
   int const lane_x = int(threadIdx.x) & (g.lanes_x - 1);
-  int const lane_row = int(threadIdx.x) >> g.lanes_x_log2;
-  int const lane_member = kStacked ? lane_row % g.group : 0;
-  int const lane_y = kStacked ? lane_row / g.group : lane_row;
+  int const row_of_lanes = int(threadIdx.x) >> g.lanes_x_log2;
+  int const lane_member = kStacked ? row_of_lanes % g.group : 0;
+  int const lane_y = kStacked ? row_of_lanes / g.group : row_of_lanes;
   T const* const x = static_cast<T const*>(p.x);
   T* const out = static_cast<T*>(p.out);
   ParamReader<T> const weight{p.weight, p.params_float32};
