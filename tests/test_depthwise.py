@@ -730,6 +730,19 @@ def test_tensor_core_windows_at_every_column_padding(kernel, padding_w, dtype):
     check_path_into_poisoned_outs("tensor_core", c.x, c.weight, c.bias, c.args, c.expected, c.context)
 
 
+@pytest.mark.parametrize("dtype", SIXTEEN_BIT, ids=str)
+def test_tensor_core_window_of_odd_width_into_padded_rows(dtype):
+    """An odd output width (a 7 x 6 window) into rows padded to an even pitch: the tensor-core kernel
+    stores pairs of outputs as 32-bit words, and the last column, which no pair covers, alone."""
+    c = forced_case(((7, 6), 1, (3, 2), (2, 3, 20, 64)), dtype, "contiguous")
+    n, channels, ho, wo = c.expected.shape
+    assert wo % 2 == 1
+    holder = poisoned((n, channels, ho, wo + 1), dtype, DEVICE, torch.contiguous_format)
+    out = holder[..., :wo]
+    ops._depthwise_conv2d_path_out(c.x, c.weight, c.bias, *c.args, "tensor_core", out)
+    assert_wrote_exactly_out(out, holder, c.expected, 7 * 6, c.context)
+
+
 # Many channels with few positions each, in both layouts: weight gradients that split a channel's
 # positions among blocks, and a block's work among its lanes, with several pieces per block.
 # Widths a multiple of 16 bytes in both dtypes, so that rows can be staged with 16-byte copies.

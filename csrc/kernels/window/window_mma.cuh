@@ -70,7 +70,9 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_mma_kernel(WindowPar
 
   int const Kh = int(p.kh), Kw = int(p.kw);
   int const H = int(p.H), W = int(p.W), Ho = int(p.Ho), Wo = int(p.Wo);
-  int const warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32;
+  // Unsigned, so that lane / 4, lane % 16 and the like are shifts and masks (as signed values they
+  // took a few instructions each, every tile).
+  int const warp = int(threadIdx.x / 32u), lane = int(threadIdx.x % 32u);
 
   // [kParts][Kh][pairs] tap pairs (heads, then tails), then [in_rows][pitch] input.
   extern __shared__ __align__(128) unsigned char smem_bytes[];
@@ -197,7 +199,9 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_mma_kernel(WindowPar
 
       // acc[s] holds rows lane / 4 and lane / 4 + 8, columns 2 (lane % 4) and the next, of subtile s:
       // one 32-bit store each where out allows it (the general store loop cost more instructions
-      // than the MMAs of a 7x7: variant 74).
+      // than the MMAs of a 7x7: variant 74), each under its own predicate; an odd row's last column,
+      // which no pair covers, after them (a branch around each pair's two cases made the stores 13%
+      // of a 7x7's instructions: variant 142).
       T* const out_plane = out + (int64_t(n) * p.out_stride_n + int64_t(c) * p.out_stride_c);
       int const lane_col = out_col0 + 2 * (lane % 4);
       CUTE_UNROLL
@@ -205,22 +209,27 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_mma_kernel(WindowPar
         int const row = warp_row0 + lane / 4 + 8 * half;
         if (row >= Ho) continue;
         T* const out_row = out_plane + int64_t(row) * p.out_stride_h;
-        CUTE_UNROLL
-        for (int s = 0; s < kSub; ++s) {
-          int const col = lane_col + 8 * s;
-          T const v0 = static_cast<T>(acc[s][2 * half]), v1 = static_cast<T>(acc[s][2 * half + 1]);
-          if (g.pair_stores) {  // unit column stride, even columns
+        auto value = [&](int s, int e) { return static_cast<T>(acc[s][2 * half + e]); };
+        if (g.pair_stores) {  // unit column stride, even columns
+          CUTE_UNROLL
+          for (int s = 0; s < kSub; ++s) {
+            int const col = lane_col + 8 * s;
             if (unsigned(col) < unsigned(Wo - 1)) {
-              *reinterpret_cast<uint32_t*>(out_row + col) = band_mma::pack_pair(v0, v1);
-            } else if (col == Wo - 1) {
-              out_row[col] = v0;
+              *reinterpret_cast<uint32_t*>(out_row + col) = band_mma::pack_pair(value(s, 0), value(s, 1));
             }
-          } else if (p.out_stride_w == 1) {
-            if (unsigned(col) < unsigned(Wo)) out_row[col] = v0;
-            if (unsigned(col + 1) < unsigned(Wo)) out_row[col + 1] = v1;
-          } else {
-            if (unsigned(col) < unsigned(Wo)) out_row[int64_t(col) * p.out_stride_w] = v0;
-            if (unsigned(col + 1) < unsigned(Wo)) out_row[int64_t(col + 1) * p.out_stride_w] = v1;
+          }
+          if (Wo % 2 != 0) {
+            CUTE_UNROLL
+            for (int s = 0; s < kSub; ++s) {
+              if (lane_col + 8 * s == Wo - 1) out_row[Wo - 1] = value(s, 0);
+            }
+          }
+        } else {
+          CUTE_UNROLL
+          for (int s = 0; s < kSub; ++s) {
+            int const col = lane_col + 8 * s;
+            if (unsigned(col) < unsigned(Wo)) out_row[int64_t(col) * p.out_stride_w] = value(s, 0);
+            if (unsigned(col + 1) < unsigned(Wo)) out_row[int64_t(col + 1) * p.out_stride_w] = value(s, 1);
           }
         }
       }
