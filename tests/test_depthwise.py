@@ -830,6 +830,7 @@ STRIDE_2_CASES = [
     ((3, 3), 2, 1, 1, (2, 5, 31, 61)),
     ((3, 3), 2, 0, 1, (2, 5, 20, 65)),
     ((5, 5), 2, (2, 1), 1, (2, 4, 30, 66)),
+    ((5, 5), 2, 2, 1, (2, 4, 30, 64)),                 # "same" padding's parities: the exact 5x5 phases
     ((7, 7), 2, 3, 1, (1, 4, 29, 64)),                 # wider than the one-pass buckets: a launch per phase
     ((4, 2), 2, (1, 0), 1, (2, 3, 19, 64)),
 ]
