@@ -61,8 +61,9 @@ struct WindowGradWeightParams {
 struct WindowGradWeightPlan {
   int64_t tile_rows, tile_cols;  // the general kernel's output rows and columns per tile
   int64_t tiles_per_channel;     // the general kernel's partial sums per channel: N * row tiles * column tiles
-  int64_t register_partials;     // a register kernel's partial sums per channel (0: neither takes the call)
+  int64_t register_partials;     // a register or tensor-core kernel's partial sums per channel (0: none takes the call)
   int register_kernel;           // which register kernel planned them (the dispatch's own numbering)
+  bool on_tensor_cores;          // the tensor-core kernel planned them (16-bit NCHW, stride 1)
   int64_t workspace_bytes;       // room for either kernel's partial sums
 };
 

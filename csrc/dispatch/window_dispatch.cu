@@ -208,12 +208,30 @@ struct RegisterGradWeight {
   }
 };
 
+// The tensor-core weight gradients (16-bit NCHW at stride 1, window_grad_weight_mma.cuh) in the first
+// bucket that holds the window and its bias row: f(Cfg{}) for that bucket's config, or false where
+// the call is not theirs (fewer taps than policy.window_grad_weight_mma_min_taps, or no bucket).
+template <class T, class F>
+bool with_grad_weight_mma_bucket(WindowGradWeightParams const& p, F&& f) {
+  if constexpr (sizeof(T) == 2) {
+    if (p.kh * p.kw < plan::tiling_policy().window_grad_weight_mma_min_taps) return false;
+#define CUTE_DWCONV_TRY_BUCKET(M_, N_) \
+    if (p.kh < 16 * M_ && p.kw <= 8 * N_) return f(WindowGradWeightMmaConfig<T, M_, N_>{});
+    CUTE_DWCONV_WINDOW_GRAD_WEIGHT_MMA_TABLE(CUTE_DWCONV_TRY_BUCKET)
+#undef CUTE_DWCONV_TRY_BUCKET
+  }
+  return false;
+}
+
 template <class T>
 struct GradWeightPlan {
   static WindowGradWeightPlan run(WindowGradWeightParams const& p) {
     WindowGradWeightPlan plan = plan_window_grad_weight<T>(p);
+    plan.on_tensor_cores = with_grad_weight_mma_bucket<T>(p, [&](auto cfg) {
+      return (plan.register_partials = window_grad_weight_mma_partials<decltype(cfg)>(p)) > 0;
+    });
     if constexpr (!std::is_same_v<T, double>) {
-      int const bucket = grad_weight_register_bucket(p);
+      int const bucket = plan.on_tensor_cores ? 0 : grad_weight_register_bucket(p);
 #define CUTE_DWCONV_TRY_BUCKET(K_, S_)                                                                  \
       if (bucket == K_ && p.stride_h == S_) {                                                            \
         plan.register_kernel = int(RegisterGradWeight<T, K_, S_>::pick(p, plan.register_partials));      \
@@ -231,7 +249,15 @@ template <class T>
 struct GradWeight {
   static FwdStatus run(WindowGradWeightParams const& p, WindowGradWeightPlan const& plan, cudaStream_t stream) {
     if constexpr (!std::is_same_v<T, double>) {
-      if (plan.register_partials > 0) {
+      if (plan.on_tensor_cores) {
+        bool const launched = with_grad_weight_mma_bucket<T>(p, [&](auto cfg) {
+          return launch_window_grad_weight_mma<decltype(cfg)>(p, stream) == LaunchStatus::kLaunched;
+        });
+        if (launched) {
+          launch_window_grad_weight_reduce<T>(p, plan.register_partials, stream);
+          return FwdStatus::kLaunched;
+        }
+      } else if (plan.register_partials > 0) {
         int const bucket = grad_weight_register_bucket(p);
         LaunchStatus status = LaunchStatus::kUnsupported;
 #define CUTE_DWCONV_TRY_BUCKET(K_, S_)                                                                         \

@@ -29,3 +29,9 @@
 // rounded up, delta < 8 (1 for 3x3 to 9x9, 3 for RepLKNet's 31x31, 5 for SLaK's 5x51). Each runs
 // any window height, with 16-bit or float32 weights.
 #define CUTE_DWCONV_WINDOW_MMA_TABLE(X) X(1) X(2) X(3) X(5)
+
+// The weight gradients of 16-bit NCHW windows at stride 1 on tensor cores (window_grad_weight_mma.cuh),
+// by their blocks of 16 window rows (the bias takes a row past the window) and 8 taps: a call takes
+// the first bucket that holds Kh + 1 rows and Kw taps. 15 x 8 holds 3x3 to 7x7, 15 x 16 13x13, 31 x
+// 32 RepLKNet's 31x31, 63 x 8 SLaK's 51x5 and 15 x 56 its 5x51.
+#define CUTE_DWCONV_WINDOW_GRAD_WEIGHT_MMA_TABLE(X) X(1, 1) X(1, 2) X(2, 4) X(4, 1) X(1, 7)

@@ -112,6 +112,19 @@ struct WindowGradWeightTileConfig {
   static constexpr int kWindow = (kVec - 1) * kStride_ + kK_;  // input columns under a lane's outputs
 };
 
+// NCHW weight gradient of 16-bit windows at stride 1 and dilation 1 on tensor cores (see
+// window_grad_weight_mma.cuh): window rows in kMTiles blocks of 16 (one row past the window sums the
+// bias) and taps in kNTiles blocks of 8; a warp walks output rows of the block's tiles.
+template <class T, int kMTiles_, int kNTiles_>
+struct WindowGradWeightMmaConfig {
+  static_assert(sizeof(T) == 2, "tensor-core weight gradients take 16-bit inputs");
+  using Element = T;
+  static constexpr int kMTiles = kMTiles_;
+  static constexpr int kNTiles = kNTiles_;
+  static constexpr int kWarps = 8;
+  static constexpr int kThreads = kWarps * 32;
+};
+
 // channels_last weight gradient of windows within kK x kK at stride (kStride, kStride) and dilation
 // 1: a lane owns kChannels adjacent channels and one register per channel and tap, so wider windows
 // take fewer channels (kK^2 * kChannels registers: 36, 50, 49).

@@ -77,6 +77,13 @@ int64_t window_grad_weight_channels_last_tile_partials(WindowGradWeightParams co
 template <class Cfg>
 LaunchStatus launch_window_grad_weight_channels_last_tile(WindowGradWeightParams const& p, cudaStream_t stream);
 
+// The same for 16-bit NCHW windows on tensor cores (stride 1, dilation 1).
+template <class Cfg>
+int64_t window_grad_weight_mma_partials(WindowGradWeightParams const& p);
+
+template <class Cfg>
+LaunchStatus launch_window_grad_weight_mma(WindowGradWeightParams const& p, cudaStream_t stream);
+
 // grad_weight and grad_bias: `partials` sums per channel and tap in p.workspace, added in order.
 template <class T>
 void launch_window_grad_weight_reduce(WindowGradWeightParams const& p, int64_t partials, cudaStream_t stream);

@@ -1,0 +1,123 @@
+"""The weight and bias gradients of 16-bit NCHW windows on tensor cores (window_grad_weight_mma.cuh).
+
+Auto sends windows of at least 49 taps there; a subprocess lowers that bound to 1, so that every
+bucket (15 x 8, 15 x 16, 31 x 32, 63 x 8, 15 x 56 window rows by taps), the windows at their edges,
+every column offset of the staged input (the left padding mod 8), several strips a row, many slices
+a channel and sliced inputs run on it. The profiler confirms which kernel ran."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import requires_cuda
+
+pytestmark = requires_cuda
+
+_FORCED_CHECK = """
+import random
+import sys
+import torch
+from torch.profiler import ProfilerActivity, profile
+from test_depthwise import check_forward_backward, seeded, make_params
+
+cases = [  # kernel, (top, bottom, left, right) padding, (N, C, H, W), channel slice of a wider x
+    ((3, 3), (1, 1, 1, 1), (2, 5, 20, 24), False),
+    ((7, 7), (3, 3, 3, 3), (2, 3, 56, 56), False),
+    ((5, 5), (2, 2, 2, 2), (3, 4, 33, 40), True),
+    ((15, 8), (7, 7, 3, 4), (1, 2, 30, 32), False),        # the 15 x 8 bucket's edge: bias row 15
+    ((16, 8), (8, 7, 3, 4), (1, 2, 30, 32), False),        # one row more: the 31 x 32 bucket
+    ((13, 13), (6, 6, 6, 6), (2, 2, 33, 40), False),
+    ((31, 31), (15, 15, 15, 15), (1, 3, 40, 136), False),  # two strips of 72 columns
+    ((5, 51), (2, 2, 25, 25), (1, 2, 20, 64), False),
+    ((51, 5), (25, 25, 2, 2), (1, 2, 80, 24), False),
+    ((7, 7), (3, 3, 3, 3), (1, 2, 12, 264), False),        # three strips of 88 columns
+    ((7, 7), (3, 3, 3, 3), (40, 3, 24, 32), False),        # many slices a channel
+    ((7, 9), (0, 0, 0, 0), (2, 3, 22, 32), False),         # valid
+]
+# Every left padding mod 8 (the staged rows' offset), the right one making Wo a multiple of 8.
+for left in range(8):
+    right = (-(48 + left - 6)) % 8
+    cases.append(((7, 7), (2, 4, left, right), (2, 3, 21, 48), False))
+
+checked = on_tensor_cores = 0
+for kernel, padding, shape, sliced in cases:
+    for dtype in (torch.bfloat16, torch.float16):
+        seed = random.randrange(2**31)
+        generator = seeded(seed)
+        n, c, h, w = shape
+        wide = torch.randn((n, c + 2, h, w), device="cuda", generator=generator).to(dtype)
+        x = wide[:, 1:c + 1] if sliced else wide[:, :c].contiguous()
+        weight, bias = make_params(c, kernel, dtype, True, generator)
+        context = f"{kernel} padding={padding} {shape} sliced={sliced} {dtype} seed={seed}"
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            check_forward_backward(x, weight, bias, 1, padding, 1, generator, context, via_op=True)
+        names = [event.name for event in prof.events()]
+        on_tensor_cores += any("bwd_window_weight_mma_kernel" in name for name in names)
+        checked += 1
+    # The same bits on every run.
+    x = x.detach().requires_grad_()
+    w = weight.detach().requires_grad_()
+    out = torch.ops.cute_dwconv.depthwise_conv2d(x, w, None, [1, 1], list(padding), [1, 1])
+    grad_out = torch.randn(out.shape, device="cuda", generator=generator).to(dtype)
+    first = torch.autograd.grad(out, w, grad_out, retain_graph=True)[0]
+    second = torch.autograd.grad(out, w, grad_out)[0]
+    assert torch.equal(first, second), f"{context}: two runs differ"
+print("checked", checked, "on_tensor_cores", on_tensor_cores)
+"""
+
+
+def test_weight_gradients_on_tensor_cores():
+    tests = str(Path(__file__).resolve().parent)
+    env = dict(os.environ, CUTE_DWCONV_WINDOW_GRAD_WEIGHT_MMA_MIN_TAPS="1",
+               PYTHONPATH=os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-c", _FORCED_CHECK], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    words = done.stdout.split()
+    assert words[-4:-2] == ["checked", "40"] and words[-2:] == ["on_tensor_cores", "40"], done.stdout
+
+
+@pytest.mark.parametrize("min_taps", [None, "1"])
+def test_windows_the_tensor_cores_refuse(min_taps):
+    """float32, channels_last, stride 2, dilation 2 and rows that are not whole 16-byte chunks take the
+    other weight gradients, with the same answers."""
+    tests = str(Path(__file__).resolve().parent)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")]))
+    if min_taps:
+        env["CUTE_DWCONV_WINDOW_GRAD_WEIGHT_MMA_MIN_TAPS"] = min_taps
+    done = subprocess.run([sys.executable, "-c", _REFUSED_CHECK], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.split()[-4:] == ["checked", "5", "on_tensor_cores", "0"], done.stdout
+
+
+_REFUSED_CHECK = """
+import random
+import torch
+from torch.profiler import ProfilerActivity, profile
+from test_depthwise import check_forward_backward, seeded, make_params
+
+cases = [  # kernel, stride, padding, dilation, (N, C, H, W), dtype, channels_last
+    ((7, 7), 1, 3, 1, (2, 3, 24, 32), torch.float32, False),
+    ((7, 7), 1, 3, 1, (2, 3, 24, 32), torch.bfloat16, True),
+    ((7, 7), 2, 3, 1, (2, 3, 24, 32), torch.bfloat16, False),
+    ((7, 7), 1, 6, 2, (2, 3, 24, 32), torch.bfloat16, False),
+    ((7, 7), 1, 3, 1, (2, 3, 24, 30), torch.bfloat16, False),
+]
+checked = on_tensor_cores = 0
+for kernel, stride, padding, dilation, shape, dtype, channels_last in cases:
+    seed = random.randrange(2**31)
+    generator = seeded(seed)
+    x = torch.randn(shape, device="cuda", generator=generator).to(dtype)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    weight, bias = make_params(shape[1], kernel, dtype, True, generator)
+    context = f"{kernel} stride={stride} dilation={dilation} {shape} {dtype} seed={seed}"
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        check_forward_backward(x, weight, bias, stride, padding, dilation, generator, context)
+    on_tensor_cores += any("bwd_window_weight_mma_kernel" in event.name for event in prof.events())
+    checked += 1
+print("checked", checked, "on_tensor_cores", on_tensor_cores)
+"""
