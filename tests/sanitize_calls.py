@@ -278,6 +278,10 @@ def check_windows() -> bool:
         x, w, _ = window_problem((2, 4, 30, 48), 7, 7, dtype, False)
         ok &= check_window_backward("tensor cores", x, w, (1, 1), (3, 3), (1, 1))
         ok &= check_window_backward("tensor cores, float params", x, w, (1, 1), (3, 3), (1, 1), float_params=True)
+        # the weight gradient on tensor cores: a row in two strips, a tall and a wide window
+        for shape, kh, kw in (((1, 3, 20, 136), 7, 7), ((1, 2, 40, 40), 31, 31), ((1, 2, 12, 64), 5, 51)):
+            x, w, _ = window_problem(shape, kh, kw, dtype, False)
+            ok &= check_window_backward("weight gradient on tensor cores", x, w, (1, 1), (kh // 2, kw // 2), (1, 1))
     return ok
 
 

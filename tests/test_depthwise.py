@@ -776,13 +776,16 @@ def test_weight_gradient_over_many_tiles_per_block(case, dtype, layout):
 # starting left of the plane would cost a strip (Wo a whole number of tiles: 64 and 128 columns),
 # tiles start at column 0 and the lanes read x at the padding's alignment (8 or 12 bytes, 4 or an
 # odd half-word in 16 bits) instead. (kernel, stride, padding, shape, which kernel, grad_out's form:
-# "plain", or "rows" for rows a wider tensor's slices, not whole chunks apart.)
+# "plain", or "rows" for rows a wider tensor's slices, not whole chunks apart.) 16-bit windows of 49
+# taps whose rows are whole 16-byte chunks go to the tensor cores instead (the 7x7 "staged" row);
+# with 54 output columns they stay here.
 GRAD_TILE_CASES = [
     ((3, 3), 1, 1, (2, 6, 37, 48), "staged", "plain"),
     ((5, 5), 1, 2, (2, 4, 33, 64), "staged", "plain"),
     ((3, 3), 1, 1, (1, 5, 30, 64), "staged", "plain"),
     ((3, 3), 1, 1, (1, 3, 9, 128), "staged", "plain"),
     ((7, 7), 1, 3, (2, 3, 40, 56), "staged", "plain"),
+    ((7, 7), 1, (3, 2), (2, 3, 40, 56), "loaded", "plain"),  # 54 columns: rows not whole chunks
     ((3, 5), 1, (1, 2), (3, 4, 40, 48), "staged", "plain"),
     ((3, 3), 2, 1, (2, 8, 61, 80), "staged", "plain"),  # stride 2: no shift
     ((5, 5), 2, 2, (2, 4, 80, 64), "staged", "plain"),
@@ -813,10 +816,16 @@ def test_weight_gradient_tile_grad_out_staging(case, dtype):
         grad_w, grad_b = ops.depthwise_conv2d_grad_weight(grad_out, x, list(kernel),
                                                           *op_args(kernel, stride, padding, 1))
         torch.cuda.synchronize()
+    tensor_cores = dtype != torch.float32 and kernel[0] * kernel[1] >= 49 and which == "staged"
+    if tensor_cores:
+        names = [e.name for e in prof.events() if "bwd_window_weight_mma_kernel" in e.name]
+        assert names, f"{context}: the tensor-core weight gradient did not run"
+        which = "tensor cores"
     names = [e.name for e in prof.events() if "bwd_window_weight_tile_kernel" in e.name]
-    assert names, f"{context}: the register weight gradient did not run"
-    staged = ", false>" in names[0]
-    assert staged == (which == "staged"), f"{context}: {names[0]}"
+    assert bool(names) != tensor_cores, f"{context}: the register weight gradient ran: {not tensor_cores}"
+    if names:
+        staged = ", false>" in names[0]
+        assert staged == (which == "staged"), f"{context}: {names[0]}"
     tol = reduction_tolerance(dtype, grad_out[:, 0].numel())
     torch.testing.assert_close(grad_w.double(), ref_w, **tol, msg=lambda m: f"{context} grad_weight: {m}")
     torch.testing.assert_close(grad_b.double(), ref_b, **tol, msg=lambda m: f"{context} grad_bias: {m}")
