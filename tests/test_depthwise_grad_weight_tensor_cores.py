@@ -1,7 +1,7 @@
 """The weight and bias gradients of 16-bit NCHW windows on tensor cores (window_grad_weight_mma.cuh).
 
 Auto sends windows of at least 49 taps there; a subprocess lowers that bound to 1, so that every
-bucket (15 x 8, 15 x 16, 31 x 32, 63 x 8, 15 x 56 window rows by taps), the windows at their edges,
+bucket (8 x 8, 16 x 16, 32 x 32, 8 x 56 and 56 x 8 taps by staged rows), the windows at their edges,
 every column offset of the staged input (the left padding mod 8), several strips a row, many slices
 a channel and sliced inputs run on it. The profiler confirms which kernel ran."""
 
@@ -27,8 +27,10 @@ cases = [  # kernel, (top, bottom, left, right) padding, (N, C, H, W), channel s
     ((3, 3), (1, 1, 1, 1), (2, 5, 20, 24), False),
     ((7, 7), (3, 3, 3, 3), (2, 3, 56, 56), False),
     ((5, 5), (2, 2, 2, 2), (3, 4, 33, 40), True),
-    ((15, 8), (7, 7, 3, 4), (1, 2, 30, 32), False),        # the 15 x 8 bucket's edge: bias row 15
-    ((16, 8), (8, 7, 3, 4), (1, 2, 30, 32), False),        # one row more: the 31 x 32 bucket
+    ((7, 8), (3, 3, 3, 4), (1, 2, 30, 32), False),         # the 8 x 8 bucket's edge: Kh + 1 = 8 rows
+    ((8, 8), (4, 3, 3, 4), (1, 2, 30, 32), False),         # one row more: the 16 x 16 bucket
+    ((15, 8), (7, 7, 3, 4), (1, 2, 30, 32), False),        # its edge
+    ((16, 8), (8, 7, 3, 4), (1, 2, 30, 32), False),        # one row more: the 32 x 32 bucket
     ((13, 13), (6, 6, 6, 6), (2, 2, 33, 40), False),
     ((31, 31), (15, 15, 15, 15), (1, 3, 40, 136), False),  # two strips of 72 columns
     ((5, 51), (2, 2, 25, 25), (1, 2, 20, 64), False),
@@ -76,7 +78,7 @@ def test_weight_gradients_on_tensor_cores():
     done = subprocess.run([sys.executable, "-c", _FORCED_CHECK], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     words = done.stdout.split()
-    assert words[-4:-2] == ["checked", "40"] and words[-2:] == ["on_tensor_cores", "40"], done.stdout
+    assert words[-4:-2] == ["checked", "44"] and words[-2:] == ["on_tensor_cores", "44"], done.stdout
 
 
 @pytest.mark.parametrize("min_taps", [None, "1"])

@@ -209,14 +209,14 @@ struct RegisterGradWeight {
 };
 
 // The tensor-core weight gradients (16-bit NCHW at stride 1, window_grad_weight_mma.cuh) in the first
-// bucket that holds the window and its bias row: f(Cfg{}) for that bucket's config, or false where
+// bucket that holds the window: f(Cfg{}) for that bucket's config, or false where
 // the call is not theirs (fewer taps than policy.window_grad_weight_mma_min_taps, or no bucket).
 template <class T, class F>
 bool with_grad_weight_mma_bucket(WindowGradWeightParams const& p, F&& f) {
   if constexpr (sizeof(T) == 2) {
     if (p.kh * p.kw < plan::tiling_policy().window_grad_weight_mma_min_taps) return false;
-#define CUTE_DWCONV_TRY_BUCKET(M_, N_) \
-    if (p.kh < 16 * M_ && p.kw <= 8 * N_) return f(WindowGradWeightMmaConfig<T, M_, N_>{});
+#define CUTE_DWCONV_TRY_BUCKET(TAPS_, ROWS_) \
+    if (p.kw <= 8 * TAPS_ && p.kh < 8 * ROWS_) return f(WindowGradWeightMmaConfig<T, TAPS_, ROWS_>{});
     CUTE_DWCONV_WINDOW_GRAD_WEIGHT_MMA_TABLE(CUTE_DWCONV_TRY_BUCKET)
 #undef CUTE_DWCONV_TRY_BUCKET
   }

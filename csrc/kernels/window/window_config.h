@@ -113,14 +113,14 @@ struct WindowGradWeightTileConfig {
 };
 
 // NCHW weight gradient of 16-bit windows at stride 1 and dilation 1 on tensor cores (see
-// window_grad_weight_mma.cuh): window rows in kMTiles blocks of 16 (one row past the window sums the
-// bias) and taps in kNTiles blocks of 8; a warp walks output rows of the block's tiles.
-template <class T, int kMTiles_, int kNTiles_>
+// window_grad_weight_mma.cuh): taps in kTapTiles tiles of 8 (each tile's MMAs take two output rows),
+// the staged input rows under a pair of output rows in kRowTiles tiles of 8 (Kh + 1 rows).
+template <class T, int kTapTiles_, int kRowTiles_>
 struct WindowGradWeightMmaConfig {
   static_assert(sizeof(T) == 2, "tensor-core weight gradients take 16-bit inputs");
   using Element = T;
-  static constexpr int kMTiles = kMTiles_;
-  static constexpr int kNTiles = kNTiles_;
+  static constexpr int kTapTiles = kTapTiles_;
+  static constexpr int kRowTiles = kRowTiles_;
   static constexpr int kWarps = 8;
   static constexpr int kThreads = kWarps * 32;
 };

@@ -1,18 +1,18 @@
 // Weight and bias gradients of a 16-bit NCHW window at stride 1 and dilation 1, on tensor cores.
-// For one output row y of an image, the window's gradient is a matrix product along the row:
-//   dW[i, j] += sum_q A[i, q] * B[q, j],  A[i, q] = x_staged[y + i, q],  B[q, j] = g(q - j - delta),
-// where q runs over the staged input columns (delta columns before the first output's window) and
-// g(s) is grad_out[y, o0 + s] inside the tile's columns, zero elsewhere: A is plain staged rows
-// (ldmatrix), B a Toeplitz matrix of the grad_out row. m16n8k16 MMAs with float32 accumulation take
-// 16 window rows by 8 taps per block, so a window of Kh x Kw uses kMTiles x kNTiles blocks, and the
-// sum over every output row and column of the block's tiles stays in the accumulators.
+// Output row y's share of the window's gradient is a sum along the staged input columns q:
+//   dW[i, j] += sum_q g_y(q - j - delta) * x_staged[y + i, q],
+// g_y(s) being grad_out[y, o0 + s] inside the tile's columns and zero elsewhere (the staged rows start
+// delta columns before the first output's window). A m16n8k16 MMA takes two output rows at once:
+// A row 8 h + m is the Toeplitz row of tap j = 8 mt + m over grad_out row y + h, and B column n is
+// staged input row y + 8 nt + n (ldmatrix), so C[8 h + m, n] adds output row y + h's products to
+// dW[8 nt + n - h, j]: 98 of a 7x7 MMA's 128 products count (two output rows a MMA), where one
+// output row with its window rows down M used 56. float32 accumulation; a block's sums stay in its
+// accumulators across its tiles.
 //
-// A lane's B register is a pair of adjacent grad_out values starting at an offset whose parity is the
-// lane's own (2 (lane % 4) - lane / 4 - delta), so each staged grad_out row is kept twice: as copied
-// (pairs from even offsets are its 32-bit words) and one element on (pairs from odd offsets), and
-// every B register is one 32-bit shared load. The bias gradient comes from the same MMAs: the A row
-// just past the window (row Kh of the last block) reads a staged row of ones, so C[Kh, 0] sums the
-// grad_out row.
+// A lane's A registers are pairs of adjacent grad_out values from offsets of one parity (2 (lane %
+// 4) - lane / 4 - delta, plus multiples of 8), so each staged grad_out row is kept twice: as copied
+// (pairs from even offsets are its 32-bit words) and one element on (built after the copies land),
+// and every A register is one 32-bit shared load. The shifted copy's pass also sums the bias.
 //
 // A block takes every `slices`-th tile of one channel (image, rows, column strip), staged by cp.async
 // into two buffers, and ends with one partial per tap written to the workspace, its warps added in
@@ -29,6 +29,7 @@
 #include "kernels/band_mma.cuh"
 #include "kernels/kernel_attributes.h"
 #include "kernels/launch.h"
+#include "kernels/staging/lane_io.cuh"
 #include "kernels/staging/row_ring.cuh"
 #include "kernels/staging/tile_walk.cuh"
 #include "kernels/window/window_config.h"
@@ -62,8 +63,8 @@ __global__ void __launch_bounds__(Cfg::kThreads)
     bwd_window_weight_mma_kernel(WindowGradWeightParams const p, GradMmaGeometry const g) {
   using namespace cute;
   using T = typename Cfg::Element;
-  constexpr int kMTiles = Cfg::kMTiles;
-  constexpr int kNTiles = Cfg::kNTiles;
+  constexpr int kTapTiles = Cfg::kTapTiles;
+  constexpr int kRowTiles = Cfg::kRowTiles;
   constexpr int kWarps = Cfg::kWarps;
 
   int c, slice;
@@ -72,11 +73,9 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   int const H = int(p.H), W = int(p.W), Ho = int(p.Ho), Wo = int(p.Wo);
   int const warp = int(threadIdx.x / 32u), lane = int(threadIdx.x % 32u);
 
-  // [2][buffer_elems] staging (input rows, then per output row its two grad_out tables), then one
-  // row of ones for the bias row of A.
+  // [2][buffer_elems] staging: input rows, then per output row its two grad_out tables.
   extern __shared__ __align__(128) unsigned char smem_bytes[];
   T* const buffers = reinterpret_cast<T*>(smem_bytes);
-  T* const ones = buffers + 2 * g.buffer_elems;
   int const x_elems = g.x_rows * g.x_pitch;
   auto x_of = [&](int buffer) { return buffers + buffer * g.buffer_elems; };
   auto tables_of = [&](int buffer) { return x_of(buffer) + x_elems; };
@@ -87,8 +86,6 @@ __global__ void __launch_bounds__(Cfg::kThreads)
     uint4* const words = reinterpret_cast<uint4*>(smem_bytes);
     int const count = 2 * g.buffer_elems * int(sizeof(T)) / 16;
     for (int i = threadIdx.x; i < count; i += Cfg::kThreads) words[i] = make_uint4(0, 0, 0, 0);
-    T const one = static_cast<T>(1.0f);
-    for (int i = threadIdx.x; i < g.x_pitch; i += Cfg::kThreads) ones[i] = one;
     __syncthreads();
   }
 
@@ -124,24 +121,27 @@ __global__ void __launch_bounds__(Cfg::kThreads)
                                 2 * g.table_pitch);
   };
 
-  float acc[kMTiles][kNTiles][4];
+  float acc[kTapTiles][kRowTiles][4];
   CUTE_UNROLL
-  for (int mt = 0; mt < kMTiles; ++mt) {
+  for (int mt = 0; mt < kTapTiles; ++mt) {
     CUTE_UNROLL
-    for (int nt = 0; nt < kNTiles; ++nt) {
+    for (int nt = 0; nt < kRowTiles; ++nt) {
       CUTE_UNROLL
       for (int e = 0; e < 4; ++e) acc[mt][nt][e] = 0.0f;
     }
   }
+  float bias_acc = 0.0f;
 
-  // This lane's B offset s0 = 2 (lane % 4) - lane / 4 - delta: its pairs start at s0 + 16 step + 8 h
-  // - 8 nt, all of s0's parity, so it reads them from the copied table (even) or the shifted one.
+  // This lane's A offset s0 = 2 (lane % 4) - lane / 4 - delta: its pairs start at s0 + 16 step + 8 h
+  // - 8 mt, all of s0's parity, so it reads them from the copied table (even) or the shifted one.
   int const s0 = 2 * int(lane % 4u) - int(lane / 4u) - g.delta;
   int const odd = s0 & 1;
   int const lane_word = (odd ? g.table_pitch / 2 : 0) + (g.lead + s0 - odd) / 2;
-  // This lane's ldmatrix row of each 16 x 16 A block: window row 16 mt + lane % 16, or the ones row
-  // for the bias (row Kh) and the rows past it, whose sums nothing reads.
-  int const a_col = 8 * int(lane / 16u);
+  // This lane's ldmatrix row and column: four 8 x 8 matrices of B, staged input rows down their rows
+  // and 8 columns each, two MMA steps.
+  int const b_lane = int(lane % 8u) * g.x_pitch + 8 * int(lane / 8u);
+  // The shifted tables' chunks this thread builds: the same every tile.
+  int const build_chunks = g_chunks + 1;
 
   staging::walk_tiles_compact(
       slice, g.tiles_per_channel, g.slices, true, [&](int tile, int buffer) { stage(tile, buffer); },
@@ -149,81 +149,87 @@ __global__ void __launch_bounds__(Cfg::kThreads)
         Coords const k = coords_of(tile);
         T* const tables = tables_of(buffer);
         // The shifted tables: element e of row r's is element e + 1 of its copied one. Only the
-        // chunks that reach the strip's values; the rest stay zero.
-        {
-          int const first = g.lead / 8 - 1;
-          int const chunks = g_chunks + 1;
-          for (int item = threadIdx.x; item < g.tile_rows * chunks; item += Cfg::kThreads) {
-            int const r = item / chunks, chunk = first + item % chunks;
-            T* const row = tables + r * 2 * g.table_pitch;
-            uint4 const v = *reinterpret_cast<uint4 const*>(row + 8 * chunk);
-            uint32_t const next = *reinterpret_cast<uint16_t const*>(row + 8 * chunk + 8);
-            uint4 shifted;
-            shifted.x = __byte_perm(v.x, v.y, 0x5432);
-            shifted.y = __byte_perm(v.y, v.z, 0x5432);
-            shifted.z = __byte_perm(v.z, v.w, 0x5432);
-            shifted.w = __byte_perm(v.w, next, 0x5432);
-            *reinterpret_cast<uint4*>(row + g.table_pitch + 8 * chunk) = shifted;
-          }
+        // chunks that reach the strip's values; the rest stay zero. Each copied value is summed
+        // once into the bias.
+        for (int item = threadIdx.x; item < g.tile_rows * build_chunks; item += Cfg::kThreads) {
+          int const r = item / build_chunks, chunk = g.lead / 8 - 1 + item % build_chunks;
+          T* const row = tables + r * 2 * g.table_pitch;
+          uint4 const v = *reinterpret_cast<uint4 const*>(row + 8 * chunk);
+          uint32_t const next = *reinterpret_cast<uint16_t const*>(row + 8 * chunk + 8);
+          uint4 shifted;
+          shifted.x = __byte_perm(v.x, v.y, 0x5432);
+          shifted.y = __byte_perm(v.y, v.z, 0x5432);
+          shifted.z = __byte_perm(v.z, v.w, 0x5432);
+          shifted.w = __byte_perm(v.w, next, 0x5432);
+          *reinterpret_cast<uint4*>(row + g.table_pitch + 8 * chunk) = shifted;
+          uint32_t const words[4] = {v.x, v.y, v.z, v.w};
+          CUTE_UNROLL
+          for (int e = 0; e < 8; ++e) bias_acc += staging::element_from_words<T>(words, e);
         }
         __syncthreads();
 
-        uint32_t const x_base = cast_smem_ptr_to_uint(x_of(buffer));
-        uint32_t const ones_base = cast_smem_ptr_to_uint(ones);
+        uint32_t const x_base = cast_smem_ptr_to_uint(x_of(buffer)) + uint32_t(b_lane * int(sizeof(T)));
         uint32_t const* const words = reinterpret_cast<uint32_t const*>(tables) + lane_word;
         int const rows = min(g.tile_rows, Ho - k.out_row0);
-        for (int r = warp; r < rows; r += kWarps) {  // uniform across the warp, as ldmatrix and mma need
-          uint32_t a_lane[kMTiles];
-          CUTE_UNROLL
-          for (int mt = 0; mt < kMTiles; ++mt) {
-            int const i = 16 * mt + int(lane % 16u);
-            a_lane[mt] = i < Kh ? x_base + uint32_t(((r + i) * g.x_pitch + a_col) * int(sizeof(T)))
-                                : ones_base + uint32_t(a_col * int(sizeof(T)));
-          }
-          uint32_t const* const b_row = words + r * g.table_pitch;
-          for (int step = 0; step < g.steps; ++step) {
-            uint32_t a[kMTiles][4];
+        // Pairs of output rows (the second may be past the plane: its tables are zero). Uniform across
+        // the warp, as ldmatrix and mma need.
+        for (int r = 2 * warp; r < rows; r += 2 * kWarps) {
+          uint32_t const* const a_row = words + r * g.table_pitch;  // the next row's tables follow
+          uint32_t const b_row = x_base + uint32_t(r * g.x_pitch * int(sizeof(T)));
+          for (int step = 0; step < g.steps; step += 2) {
+            uint32_t b[kRowTiles][4];
             CUTE_UNROLL
-            for (int mt = 0; mt < kMTiles; ++mt) band_mma::load_a_fragment(a_lane[mt] + 32 * step, a[mt]);
-            uint32_t b[kNTiles][2];
-            CUTE_UNROLL
-            for (int nt = 0; nt < kNTiles; ++nt) {
-              b[nt][0] = b_row[8 * step - 4 * nt];
-              b[nt][1] = b_row[8 * step - 4 * nt + 4];
+            for (int nt = 0; nt < kRowTiles; ++nt) {
+              band_mma::load_a_fragment(b_row + uint32_t((8 * nt * g.x_pitch + 16 * step) * int(sizeof(T))), b[nt]);
             }
             CUTE_UNROLL
-            for (int mt = 0; mt < kMTiles; ++mt) {
+            for (int half = 0; half < 2; ++half) {
+              int const at = 8 * (step + half);
               CUTE_UNROLL
-              for (int nt = 0; nt < kNTiles; ++nt) band_mma::mma<T>(acc[mt][nt], a[mt], b[nt]);
+              for (int mt = 0; mt < kTapTiles; ++mt) {
+                uint32_t const a[4] = {a_row[at - 4 * mt], a_row[g.table_pitch + at - 4 * mt], a_row[at - 4 * mt + 4],
+                                       a_row[g.table_pitch + at - 4 * mt + 4]};
+                CUTE_UNROLL
+                for (int nt = 0; nt < kRowTiles; ++nt) {
+                  uint32_t const b_half[2] = {b[nt][2 * half], b[nt][2 * half + 1]};
+                  band_mma::mma<T>(acc[mt][nt], a, b_half);
+                }
+              }
             }
           }
         }
       });
 
   // The block's warps in order, through shared memory (free now: the walk's last barrier is behind
-  // us): acc[mt][nt] holds window rows 16 mt + lane / 4 (+ 8) and taps 8 nt + 2 (lane % 4) (+ 1);
-  // row Kh, tap 0 is the bias.
-  float* const red = reinterpret_cast<float*>(smem_bytes);  // [kWarps][Kh + 1][Kw]
-  int const sums = (Kh + 1) * Kw;
+  // us): acc[mt][nt][e] holds output row offset h = e / 2, tap 8 mt + lane / 4 and staged row 8 nt +
+  // 2 (lane % 4) + e % 2, window row i = that row - h.
+  int const taps = Kh * Kw;
+  float* const red = reinterpret_cast<float*>(smem_bytes);  // [kWarps][2][taps], then [kWarps] bias
   CUTE_UNROLL
-  for (int mt = 0; mt < kMTiles; ++mt) {
+  for (int mt = 0; mt < kTapTiles; ++mt) {
     CUTE_UNROLL
-    for (int nt = 0; nt < kNTiles; ++nt) {
+    for (int nt = 0; nt < kRowTiles; ++nt) {
       CUTE_UNROLL
       for (int e = 0; e < 4; ++e) {
-        int const i = 16 * mt + int(lane / 4u) + 8 * (e / 2);
-        int const j = 8 * nt + 2 * int(lane % 4u) + e % 2;
-        if (i <= Kh && j < Kw) red[warp * sums + i * Kw + j] = acc[mt][nt][e];
+        int const h = e / 2;
+        int const j = 8 * mt + int(lane / 4u);
+        int const i = 8 * nt + 2 * int(lane % 4u) + e % 2 - h;
+        if (unsigned(i) < unsigned(Kh) && j < Kw) red[(warp * 2 + h) * taps + i * Kw + j] = acc[mt][nt][e];
       }
     }
   }
+  CUTE_UNROLL
+  for (int offset = 16; offset > 0; offset /= 2) bias_acc += __shfl_xor_sync(0xffffffffu, bias_acc, offset);
+  if (lane == 0) red[kWarps * 2 * taps + warp] = bias_acc;
   __syncthreads();
-  int64_t const taps = int64_t(Kh) * Kw;
   float* const workspace = static_cast<float*>(p.workspace) + (int64_t(c) * g.slices + slice) * (taps + 1);
   for (int q = threadIdx.x; q <= taps; q += Cfg::kThreads) {
-    int const at = q < taps ? q : int(taps);  // the bias: row Kh, tap 0
     float sum = 0.0f;
-    for (int w = 0; w < kWarps; ++w) sum += red[w * sums + at];
+    if (q < taps) {
+      for (int w = 0; w < 2 * kWarps; ++w) sum += red[w * taps + q];
+    } else {
+      for (int w = 0; w < kWarps; ++w) sum += red[kWarps * 2 * taps + w];
+    }
     workspace[q] = sum;
   }
 }
@@ -232,13 +238,13 @@ __global__ void __launch_bounds__(Cfg::kThreads)
 
 // The tiling of launch_window_grad_weight_mma, without the launch: whether it takes the call (16-bit
 // x and grad_out with 16-byte aligned rows of unit column stride, stride 1, dilation 1, a window
-// within the config's blocks with a row to spare for the bias, the staging within shared memory)
+// within the config's tiles (Kh + 1 staged rows, Kw taps), the staging within shared memory)
 // and how many partial sums per channel it writes.
 template <class Cfg>
 bool plan_window_grad_weight_mma(WindowGradWeightParams const& p, window::GradMmaGeometry& g, int64_t& smem_bytes) {
   using T = typename Cfg::Element;
   constexpr int64_t kCoordLimit = int64_t(1) << 30;
-  if (p.kh >= 16 * Cfg::kMTiles || p.kw > 8 * Cfg::kNTiles || p.stride_h != 1 || p.stride_w != 1 ||
+  if (p.kh >= 8 * Cfg::kRowTiles || p.kw > 8 * Cfg::kTapTiles || p.stride_h != 1 || p.stride_w != 1 ||
       p.dilation_h != 1 || p.dilation_w != 1 || p.x_stride_w != 1 || p.g_stride_w != 1 || p.N <= 0 || p.Ho <= 0 ||
       p.Wo <= 0) {
     return false;
@@ -256,25 +262,28 @@ bool plan_window_grad_weight_mma(WindowGradWeightParams const& p, window::GradMm
   int64_t const strips = (p.Wo + 127) / 128;
   g.tile_cols = int(((p.Wo + strips - 1) / strips + 7) / 8 * 8);
   g.delta = int(((-p.padding_w) % 8 + 8) % 8);
-  g.steps = int((g.delta + g.tile_cols + p.kw - 1 + 15) / 16);
-  // Tall windows take taller tiles, so that the halo of Kh - 1 rows is a smaller share.
-  int64_t const rows_per_warp = p.kh > 16 ? 8 : 4;
-  int64_t const tile_rows = std::min<int64_t>(Cfg::kWarps * rows_per_warp, (p.Ho + Cfg::kWarps - 1) / Cfg::kWarps * Cfg::kWarps);
+  g.steps = int((g.delta + g.tile_cols + p.kw - 1 + 31) / 32 * 2);  // in pairs: an ldmatrix takes two
+  // Tall windows take taller tiles, so that the halo of Kh - 1 rows is a smaller share; a warp takes
+  // pairs of rows.
+  int64_t const pairs_per_warp = p.kh > 16 ? 4 : 2;
+  int64_t const pair_rows = 2 * Cfg::kWarps;
+  int64_t const tile_rows = std::min<int64_t>(pair_rows * pairs_per_warp, (p.Ho + pair_rows - 1) / pair_rows * pair_rows);
   g.tile_rows = int(tile_rows);
-  g.x_rows = int(tile_rows + p.kh - 1);
+  // B reads 8 kRowTiles staged rows from each pair's first.
+  g.x_rows = int(std::max<int64_t>(tile_rows + p.kh - 1, tile_rows - 2 + 8 * Cfg::kRowTiles));
   int64_t const x_units = 2 * g.steps;
   g.x_pitch = int(8 * (x_units % 2 == 1 ? x_units : x_units + 1));
-  // A lane reads pairs from lead + s0 - 1 - 8 (kNTiles - 1) on (s0 >= -14) to lead + 16 steps; the
+  // A lane reads pairs from lead + s0 - 1 - 8 (kTapTiles - 1) on (s0 >= -14) to lead + 16 steps; the
   // shifted table sits 16-48 elements (mod 64) past the copied one, so the two halves of a warp, one
   // per table, read different banks.
-  g.lead = 8 * Cfg::kNTiles + 8;
+  g.lead = 8 * Cfg::kTapTiles + 8;
   int64_t table = g.lead + 16 * int64_t(g.steps) + 8;
   while (table % 64 < 16 || table % 64 > 48) table += 8;
   g.table_pitch = int(table);
   int64_t const buffer_elems = int64_t(g.x_rows) * g.x_pitch + tile_rows * 2 * table;
   g.buffer_elems = int(buffer_elems);
-  int64_t const red_bytes = int64_t(Cfg::kWarps) * (p.kh + 1) * p.kw * 4;
-  smem_bytes = std::max<int64_t>((2 * buffer_elems + g.x_pitch) * int64_t(sizeof(T)), red_bytes);
+  int64_t const red_bytes = int64_t(Cfg::kWarps) * (2 * p.kh * p.kw + 1) * 4;
+  smem_bytes = std::max<int64_t>(2 * buffer_elems * int64_t(sizeof(T)), red_bytes);
   DeviceLimits const& limits = device_limits(p.device);
   if (smem_bytes > limits.smem_per_block_optin) return false;
 
