@@ -40,15 +40,15 @@ namespace window {
 
 // Host-planned tiling; see plan_window_grad_weight_mma.
 struct GradMmaGeometry {
-  int tile_rows;    // output rows per tile: a multiple of the block's warps
+  int tile_rows;    // output rows per tile: a whole number of pairs for each of the block's warps
   int tile_cols;    // output columns per strip: a multiple of 8
   int delta;        // the staged input rows start this many columns before the first output's window
-  int steps;        // 16-column MMA steps along a staged row
-  int x_rows;       // staged input rows per tile: tile_rows + Kh - 1
+  int steps;        // 16-column MMA steps along a staged row: an even number (an ldmatrix takes two)
+  int x_rows;       // staged input rows per tile: tile_rows + Kh - 1, or the rows B reads past them
   int x_pitch;      // elements per staged input row: an odd number of 16-byte units (ldmatrix)
   int lead;         // zero elements before a grad_out row's first value in its tables
   int table_pitch;  // elements per grad_out table (the copied one, then the shifted one, per row)
-  int buffer_elems; // elements per staging buffer: the input rows, then the grad_out tables
+  int buffer_elems;  // elements per staging buffer: the input rows, then the grad_out tables
   int tiles_per_channel;
   int slices;                          // blocks per channel
   cutlass::FastDivmod slice_count;     // block -> (c, slice)
@@ -267,7 +267,8 @@ bool plan_window_grad_weight_mma(WindowGradWeightParams const& p, window::GradMm
   // pairs of rows.
   int64_t const pairs_per_warp = p.kh > 16 ? 4 : 2;
   int64_t const pair_rows = 2 * Cfg::kWarps;
-  int64_t const tile_rows = std::min<int64_t>(pair_rows * pairs_per_warp, (p.Ho + pair_rows - 1) / pair_rows * pair_rows);
+  int64_t const tile_rows =
+      std::min<int64_t>(pair_rows * pairs_per_warp, (p.Ho + pair_rows - 1) / pair_rows * pair_rows);
   g.tile_rows = int(tile_rows);
   // B reads 8 kRowTiles staged rows from each pair's first.
   g.x_rows = int(std::max<int64_t>(tile_rows + p.kh - 1, tile_rows - 2 + 8 * Cfg::kRowTiles));
