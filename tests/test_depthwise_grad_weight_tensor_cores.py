@@ -71,28 +71,27 @@ print("checked", checked, "on_tensor_cores", on_tensor_cores)
 """
 
 
-def test_weight_gradients_on_tensor_cores():
+def _last_words(script, min_taps):
+    """Runs script in a fresh process (the tap bound is read once per process) with the tests on its
+    path and the bound at min_taps (None: the default); its last four words of output."""
     tests = str(Path(__file__).resolve().parent)
-    env = dict(os.environ, CUTE_DWCONV_WINDOW_GRAD_WEIGHT_MMA_MIN_TAPS="1",
-               PYTHONPATH=os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")]))
-    done = subprocess.run([sys.executable, "-c", _FORCED_CHECK], env=env, capture_output=True, text=True, timeout=600)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")]))
+    if min_taps:
+        env["CUTE_DWCONV_WINDOW_GRAD_WEIGHT_MMA_MIN_TAPS"] = min_taps
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
-    words = done.stdout.split()
-    assert words[-4:-2] == ["checked", "44"] and words[-2:] == ["on_tensor_cores", "44"], done.stdout
+    return done.stdout.split()[-4:]
+
+
+def test_weight_gradients_on_tensor_cores():
+    assert _last_words(_FORCED_CHECK, "1") == ["checked", "44", "on_tensor_cores", "44"]
 
 
 @pytest.mark.parametrize("min_taps", [None, "1"])
 def test_windows_the_tensor_cores_refuse(min_taps):
     """float32, channels_last, stride 2, dilation 2 and rows that are not whole 16-byte chunks take the
     other weight gradients, with the same answers."""
-    tests = str(Path(__file__).resolve().parent)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")]))
-    if min_taps:
-        env["CUTE_DWCONV_WINDOW_GRAD_WEIGHT_MMA_MIN_TAPS"] = min_taps
-    done = subprocess.run([sys.executable, "-c", _REFUSED_CHECK], env=env, capture_output=True, text=True,
-                          timeout=600)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.split()[-4:] == ["checked", "5", "on_tensor_cores", "0"], done.stdout
+    assert _last_words(_REFUSED_CHECK, min_taps) == ["checked", "5", "on_tensor_cores", "0"]
 
 
 _REFUSED_CHECK = """

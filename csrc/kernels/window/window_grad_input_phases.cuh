@@ -63,6 +63,10 @@ struct PhasesGeometry {
   cutlass::FastDivmod staged_cols;     // staged element -> (staged row, column) (elementwise)
 };
 
+// The phases' parity, (padding - (k - 1)) mod 2, at "same" padding k / 2 of an odd window k: the
+// parity of PhasesGeometry::same_window, which the kernel's exact form assumes.
+constexpr int same_padding_parity(int k) { return ((k / 2 - (k - 1)) % 2 + 2) % 2; }
+
 // p is the forward call's geometry with x's strides replaced by grad_input's and out's by grad_out's.
 template <class Cfg>
 __global__ void __launch_bounds__(Cfg::kThreads)
@@ -75,8 +79,7 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   constexpr int kK = Cfg::kK;
   constexpr int kG = Cfg::kG;
   constexpr int kGRows = Cfg::kGRows;
-  // The parities of padding kK / 2 (odd kK): (kK / 2 - (kK - 1)) mod 2.
-  constexpr int kSameParity = ((kK / 2 - (kK - 1)) % 2 + 2) % 2;
+  constexpr int kSameParity = same_padding_parity(kK);
 
   int const Kh = int(p.kh), Kw = int(p.kw);
   int const H = int(p.H), W = int(p.W), Ho = int(p.Ho), Wo = int(p.Wo);
@@ -290,7 +293,7 @@ LaunchStatus launch_window_grad_input_phases(WindowParams const& p, void const* 
   g.col_base = int(floor_half(col_from));
   g.row_parity = int(row_from - 2 * g.row_base);
   g.col_parity = int(col_from - 2 * g.col_base);
-  constexpr int kSameParity = ((Cfg::kK / 2 - (Cfg::kK - 1)) % 2 + 2) % 2;
+  constexpr int kSameParity = window::same_padding_parity(Cfg::kK);
   g.same_window = p.kh == Cfg::kK && p.kw == Cfg::kK && g.row_parity == kSameParity && g.col_parity == kSameParity;
   g.shift = int(((g.col_base % kVec) + kVec) % kVec);
   g.lanes_x = plan::lanes_along_row(p.W, kVec);

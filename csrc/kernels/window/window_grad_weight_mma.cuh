@@ -273,7 +273,7 @@ bool plan_window_grad_weight_mma(WindowGradWeightParams const& p, window::GradMm
   // B reads 8 kRowTiles staged rows from each pair's first.
   g.x_rows = int(std::max<int64_t>(tile_rows + p.kh - 1, tile_rows - 2 + 8 * Cfg::kRowTiles));
   int64_t const x_units = 2 * g.steps;
-  g.x_pitch = int(8 * (x_units % 2 == 1 ? x_units : x_units + 1));
+  g.x_pitch = int(8 * (x_units + 1));  // an odd number of 16-byte units (x_units is even)
   // A lane reads pairs from lead + s0 - 1 - 8 (kTapTiles - 1) on (s0 >= -14) to lead + 16 steps; the
   // shifted table sits 16-48 elements (mod 64) past the copied one, so the two halves of a warp, one
   // per table, read different banks.
