@@ -43,7 +43,7 @@ struct GradMmaGeometry {
   int tile_rows;    // output rows per tile: a whole number of pairs for each of the block's warps
   int tile_cols;    // output columns per strip: a multiple of 8
   int delta;        // the staged input rows start this many columns before the first output's window
-  int steps;        // 16-column MMA steps along a staged row: an even number (an ldmatrix takes two)
+  int steps;        // 16-column MMA steps along a staged row
   int x_rows;       // staged input rows per tile: tile_rows + Kh - 1, or the rows B reads past them
   int x_pitch;      // elements per staged input row: an odd number of 16-byte units (ldmatrix)
   int lead;         // zero elements before a grad_out row's first value in its tables
@@ -176,26 +176,37 @@ __global__ void __launch_bounds__(Cfg::kThreads)
         for (int r = 2 * warp; r < rows; r += 2 * kWarps) {
           uint32_t const* const a_row = words + r * g.table_pitch;  // the next row's tables follow
           uint32_t const b_row = x_base + uint32_t(r * g.x_pitch * int(sizeof(T)));
-          for (int step = 0; step < g.steps; step += 2) {
-            uint32_t b[kRowTiles][4];
+          // A step's MMAs: A from both rows' tables at word offset `at`, B the step's two matrices.
+          auto multiply = [&](int at, uint32_t const (&b)[kRowTiles][2]) {
             CUTE_UNROLL
-            for (int nt = 0; nt < kRowTiles; ++nt) {
-              band_mma::load_a_fragment(b_row + uint32_t((8 * nt * g.x_pitch + 16 * step) * int(sizeof(T))), b[nt]);
+            for (int mt = 0; mt < kTapTiles; ++mt) {
+              uint32_t const a[4] = {a_row[at - 4 * mt], a_row[g.table_pitch + at - 4 * mt], a_row[at - 4 * mt + 4],
+                                     a_row[g.table_pitch + at - 4 * mt + 4]};
+              CUTE_UNROLL
+              for (int nt = 0; nt < kRowTiles; ++nt) band_mma::mma<T>(acc[mt][nt], a, b[nt]);
             }
+          };
+          auto b_at = [&](int nt, int step) {
+            return b_row + uint32_t((8 * nt * g.x_pitch + 16 * step) * int(sizeof(T)));
+          };
+          int step = 0;
+          for (; step + 1 < g.steps; step += 2) {  // two steps an ldmatrix .x4
+            uint32_t b4[kRowTiles][4];
+            CUTE_UNROLL
+            for (int nt = 0; nt < kRowTiles; ++nt) band_mma::load_a_fragment(b_at(nt, step), b4[nt]);
             CUTE_UNROLL
             for (int half = 0; half < 2; ++half) {
-              int const at = 8 * (step + half);
+              uint32_t b[kRowTiles][2];
               CUTE_UNROLL
-              for (int mt = 0; mt < kTapTiles; ++mt) {
-                uint32_t const a[4] = {a_row[at - 4 * mt], a_row[g.table_pitch + at - 4 * mt], a_row[at - 4 * mt + 4],
-                                       a_row[g.table_pitch + at - 4 * mt + 4]};
-                CUTE_UNROLL
-                for (int nt = 0; nt < kRowTiles; ++nt) {
-                  uint32_t const b_half[2] = {b[nt][2 * half], b[nt][2 * half + 1]};
-                  band_mma::mma<T>(acc[mt][nt], a, b_half);
-                }
-              }
+              for (int nt = 0; nt < kRowTiles; ++nt) b[nt][0] = b4[nt][2 * half], b[nt][1] = b4[nt][2 * half + 1];
+              multiply(8 * (step + half), b);
             }
+          }
+          if (step < g.steps) {  // an odd last step: .x2 (lanes 0-15 give the addresses)
+            uint32_t b[kRowTiles][2];
+            CUTE_UNROLL
+            for (int nt = 0; nt < kRowTiles; ++nt) band_mma::load_a_half(b_at(nt, step), b[nt]);
+            multiply(8 * step, b);
           }
         }
       });
@@ -262,7 +273,7 @@ bool plan_window_grad_weight_mma(WindowGradWeightParams const& p, window::GradMm
   int64_t const strips = (p.Wo + 127) / 128;
   g.tile_cols = int(((p.Wo + strips - 1) / strips + 7) / 8 * 8);
   g.delta = int(((-p.padding_w) % 8 + 8) % 8);
-  g.steps = int((g.delta + g.tile_cols + p.kw - 1 + 31) / 32 * 2);  // in pairs: an ldmatrix takes two
+  g.steps = int((g.delta + g.tile_cols + p.kw - 1 + 15) / 16);
   // Tall windows take taller tiles, so that the halo of Kh - 1 rows is a smaller share; a warp takes
   // pairs of rows.
   int64_t const pairs_per_warp = p.kh > 16 ? 4 : 2;
