@@ -145,12 +145,13 @@ WindowPath parse_path(c10::string_view path) {
   if (path == "auto") return WindowPath::kAuto;
   if (path == "tiled") return WindowPath::kTiled;
   if (path == "tensor_core") return WindowPath::kTensorCore;
+  if (path == "channels_last_tensor_core") return WindowPath::kChannelsLastTensorCore;
   if (path == "planes") return WindowPath::kPlanes;
   if (path == "channels_last") return WindowPath::kChannelsLast;
   if (path == "channels_last_tile") return WindowPath::kChannelsLastTile;
   if (path == "channels_last_l1") return WindowPath::kChannelsLastL1;
   if (path == "direct") return WindowPath::kDirect;
-  TORCH_CHECK(false, "cute_dwconv: path must be one of auto, tiled, tensor_core, planes, channels_last, channels_last_tile, channels_last_l1, direct; got '", std::string(path),
+  TORCH_CHECK(false, "cute_dwconv: path must be one of auto, tiled, tensor_core, channels_last_tensor_core, planes, channels_last, channels_last_tile, channels_last_l1, direct; got '", std::string(path),
               "'");
 }
 

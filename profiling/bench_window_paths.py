@@ -2,7 +2,8 @@
 and the floor, to choose between kernels (profiling/NOTES.md keeps the figures).
 
     python profiling/bench_window_paths.py [--cases convnext7x7,mscan3x3] [--dtypes float32,bfloat16]
-                                           [--paths channels_last_tile,channels_last_l1,tiled,tensor_core,planes]
+                                           [--paths channels_last_tile,channels_last_l1,tiled,tensor_core,planes,
+                                                    channels_last_tensor_core]
 
 Each path runs on x in the layout it reads (channels_last_* on channels_last, tiled on NCHW) into an
 output of the same layout, through torch.ops.cute_dwconv._depthwise_conv2d_path_out; a path that
@@ -34,7 +35,7 @@ STRIP_ROWS = [
     Row("strip21x1", "(21,1)", (16, 64, 256, 256), (21, 1)),
     Row("strip1x21", "(1,21)", (16, 64, 256, 256), (1, 21)),
 ]
-NHWC_PATHS = ("channels_last", "channels_last_tile", "channels_last_l1")
+NHWC_PATHS = ("channels_last", "channels_last_tile", "channels_last_l1", "channels_last_tensor_core")
 
 
 def main() -> int:

@@ -231,6 +231,11 @@ def check_windows() -> bool:
             for kh, kw, rows in [(3, 3, 70), (7, 7, 40), (13, 9, 30), (31, 31, 25), (5, 51, 20)]:
                 x, w, b = window_problem((2, 3, rows, 72), kh, kw, dtype, True)
                 ok &= check_window("tensor cores", "tensor_core", x, w, b, (1, 1), (kh // 2, kw // 2), (1, 1))
+            # channels_last on tensor cores: both band depths, ragged row tiles and strips, two chunks
+            for kh, kw in [(7, 7), (5, 25)]:
+                x, w, b = window_problem((2, 16, 37, 70), kh, kw, dtype, True, channels_last=True)
+                ok &= check_window("channels_last tensor cores", "channels_last_tensor_core", x, w, b, (1, 1),
+                                   (kh // 2, kw // 2), (1, 1))
         x, w, b = window_problem((2, 8, 40, 40), 11, 11, dtype, True, channels_last=True)
         ok &= check_window("channels_last copied to NCHW", "auto", x, w, b, (1, 1), (5, 5), (1, 1))
     for dtype in FLOAT_DTYPES:

@@ -37,7 +37,8 @@ DEVICE = "cuda"
 HALF_AND_FLOAT = [torch.float32, torch.float16, torch.bfloat16]
 ALL_DTYPES = HALF_AND_FLOAT + [torch.float64]
 SIXTEEN_BIT = [torch.bfloat16, torch.float16]
-PATHS = ["auto", "tiled", "tensor_core", "planes", "channels_last", "channels_last_tile", "channels_last_l1", "direct"]
+PATHS = ["auto", "tiled", "tensor_core", "channels_last_tensor_core", "planes", "channels_last", "channels_last_tile",
+         "channels_last_l1", "direct"]
 NHWC_PATHS = ("channels_last", "channels_last_tile", "channels_last_l1")
 
 
@@ -998,10 +999,13 @@ def test_forced_path(path, dtype):
             ran[layout] += 1
     if path in ("auto", "direct"):
         assert refused == 0
-    elif dtype == torch.float64 or (path == "tensor_core" and dtype == torch.float32):
+    elif dtype == torch.float64 or (path.endswith("tensor_core") and dtype == torch.float32):
         assert sum(ran.values()) == 0, f"the {path} path took {dtype} calls: {ran}"
     elif path == "tensor_core":  # 16-bit NCHW rows that stage whole 16-byte chunks, where the cases have them
         assert all(ran[layout] == 0 for layout in NHWC_LAYOUTS), f"the tensor-core path took channels_last x: {ran}"
+    elif path == "channels_last_tensor_core":  # 16-bit channels_last x whose pixels stage as 16-byte pieces
+        assert ran["channels_last"] > 0, f"the channels_last tensor-core path took no channels_last call: {ran}"
+        assert all(ran[layout] == 0 for layout in PATH_LAYOUTS if layout != "channels_last"), f"it took: {ran}"
     elif path == "planes":  # windows within 7x7 at equal strides and unit dilation on NCHW rows
         assert all(ran[layout] == 0 for layout in NHWC_LAYOUTS), f"the planes path took channels_last x: {ran}"
     elif path == "tiled":

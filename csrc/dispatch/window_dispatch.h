@@ -16,6 +16,7 @@ enum class WindowPath {
   kStaged,
   kTiled,
   kTensorCore,  // NCHW 16-bit windows at stride 1 on tensor cores
+  kChannelsLastTensorCore,  // channels_last 16-bit windows at stride 1 on tensor cores
   kPlanes,      // NCHW small planes staged whole
   kChannelsLast,
   kChannelsLastTile,

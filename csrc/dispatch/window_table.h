@@ -35,3 +35,9 @@
 // first bucket that holds Kw taps and Kh + 1 rows. 8 x 8 holds 3x3 to 7x7, 16 x 16 13x13, 32 x 32
 // RepLKNet's 31x31, 8 x 56 SLaK's 51x5 and 56 x 8 its 5x51.
 #define CUTE_DWCONV_WINDOW_GRAD_WEIGHT_MMA_TABLE(X) X(1, 1) X(2, 2) X(4, 4) X(1, 7) X(7, 1)
+
+// The tensor-core windows of channels_last 16-bit inputs at stride 1 (window_mma_channels_last.cuh),
+// by band depth: (Kw + 7) / 16 rounded up, 1 for 3x3 to 9x9, 2 to 25 wide. Wider windows keep the
+// FP32 tiles (a deeper band's staged pixels, planes and tap pairs of 8 channels outgrow a block's
+// shared memory at a 16-row tile).
+#define CUTE_DWCONV_WINDOW_MMA_CHANNELS_LAST_TABLE(X) X(1) X(2)

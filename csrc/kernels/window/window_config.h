@@ -50,6 +50,30 @@ struct WindowMmaConfig {
   static constexpr int kTileCols = 8 * kSubtiles;
   static constexpr int kSlides = kSubtiles + 2 * (kKSteps_ - 1);  // 16-column A blocks per window row
   static constexpr int kChunks = kSubtiles + 2 * kKSteps_ - 1;    // staged 16-byte chunks per row
+  // A blocks as the 16 x 8 halves neighbours share: half the ldmatrix traffic, 8 more registers, which
+  // cost the shallow bands a block an SM (variant 136).
+  static constexpr bool kLoadHalves = kKSteps_ > 2;
+};
+
+// channels_last 16-bit windows at stride 1 on tensor cores (see window_mma_channels_last.cuh): a
+// block transposes 8 channels of a tile of 16 output rows x kTileCols columns into channel planes,
+// and warp w runs channel w's plane as the NCHW kernel runs a warp's rows (staged column 0 is the
+// first output's window's, so a window of Kw taps needs Kw + 7 <= 16 * kKSteps).
+template <class T, int kKSteps_, bool kSplit_>
+struct WindowMmaChannelsLastConfig {
+  static_assert(sizeof(T) == 2, "tensor-core windows take 16-bit inputs");
+  using Element = T;
+  static constexpr int kKSteps = kKSteps_;
+  static constexpr bool kSplit = kSplit_;
+  static constexpr int kChannels = 8;  // 16 bytes of a pixel; a warp each
+  static constexpr int kThreads = kChannels * 32;
+  static constexpr int kSubtiles = 8;  // 8-column subtiles per warp (4: 0.077 ms against 0.067 on ConvNeXt's 7x7)
+  static constexpr int kTileCols = 8 * kSubtiles;
+  static constexpr int kSlides = kSubtiles + 2 * (kKSteps_ - 1);  // 16-column A blocks per window row
+  static constexpr int kInCols = 8 * kSlides + 8;  // staged pixels per row: every column a block reads
+  // Shared memory, not registers, bounds the blocks an SM, and its bandwidth the kernel: every band
+  // loads its A blocks as halves.
+  static constexpr bool kLoadHalves = true;
 };
 
 // channels_last: a lane owns kChannels adjacent channels of kCols adjacent output columns in kRows

@@ -22,6 +22,15 @@ int window_mma_band_steps(WindowParams const& p);
 template <class Cfg>
 LaunchStatus launch_window_mma(WindowParams const& p, cudaStream_t stream);
 
+// channels_last 16-bit windows on tensor cores: the band depth the call needs, or 0 where the kernel
+// cannot take it (stride or dilation above 1, C not a multiple of 8, pixels not 16-byte aligned).
+// The launch refuses plans of one block an SM for windows of fewer than one_block_taps taps.
+template <class T>
+int window_mma_channels_last_band_steps(WindowParams const& p);
+
+template <class Cfg>
+LaunchStatus launch_window_mma_channels_last(WindowParams const& p, int64_t one_block_taps, cudaStream_t stream);
+
 // channels_last: x and out with unit channel stride, C a multiple of 4; input read through L1.
 template <class Cfg>
 LaunchStatus launch_window_channels_last(WindowParams const& p, cudaStream_t stream);

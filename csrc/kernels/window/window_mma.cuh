@@ -59,11 +59,71 @@ struct MmaTileGeometry {
   cutlass::FastDivmod channel_count;   // plane -> (n, c)
 };
 
+// A warp's window rows on tensor cores: acc[s] += the window's products for 16 output rows and
+// subtile s, from staged rows of `pitch` elements (a_lane: this lane's ldmatrix address in the first
+// window row's, row lane % 16 and half lane / 16 of each 16 x 16 block) and the tap pairs (b_lane:
+// this lane's first pair of window row 0; rows `pairs` apart, tails `part_stride` after the heads).
+template <class Cfg>
+CUTE_DEVICE void accumulate_window_rows(float (&acc)[Cfg::kSubtiles][4], uint32_t a_lane, int pitch,
+                                        uint32_t const* b_lane, int part_stride, int pairs, int Kh) {
+  using T = typename Cfg::Element;
+  constexpr int kKSteps = Cfg::kKSteps;
+  constexpr int kSub = Cfg::kSubtiles;
+  constexpr int kParts = Cfg::kSplit ? 2 : 1;
+  for (int i = 0; i < Kh; ++i) {
+    uint32_t b[kKSteps][2][kParts];
+    CUTE_UNROLL
+    for (int kk = 0; kk < kKSteps; ++kk) {
+      CUTE_UNROLL
+      for (int h = 0; h < 2; ++h) {
+        CUTE_UNROLL
+        for (int part = 0; part < kParts; ++part) {
+          b[kk][h][part] = b_lane[part * part_stride + i * pairs + 16 * kk + 8 * h];
+        }
+      }
+    }
+    // The 16 x 16 A block at column 8 t is band step kk of subtile t - 2 kk. Whole blocks: all of the
+    // row's before the MMAs (in source order, the asm of both being volatile, each MMA waited on the
+    // ldmatrix before it: 7x7 0.098 -> 0.090 ms). Halves: each block loaded as the 16 x 8 half it
+    // does not share with the one before, interleaved with the MMAs (31x31 0.082 -> 0.075 ms; deep
+    // bands keep the registers: 0.083 ms interleaved, 0.093 loaded first, variant 75).
+    uint32_t const a_row = a_lane + uint32_t(i * pitch * int(sizeof(T)));
+    auto multiply_block = [&](int t, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3) {
+      CUTE_UNROLL
+      for (int kk = 0; kk < kKSteps; ++kk) {
+        int const s = t - 2 * kk;
+        if (s < 0 || s >= kSub) continue;
+        CUTE_UNROLL
+        for (int part = 0; part < kParts; ++part) {
+          band_mma::Mma<T>::fma(acc[s][0], acc[s][1], acc[s][2], acc[s][3], a0, a1, a2, a3, b[kk][0][part],
+                                b[kk][1][part], acc[s][0], acc[s][1], acc[s][2], acc[s][3]);
+        }
+      }
+    };
+    if constexpr (!Cfg::kLoadHalves) {
+      uint32_t a[Cfg::kSlides][4];
+      CUTE_UNROLL
+      for (int t = 0; t < Cfg::kSlides; ++t) band_mma::load_a_fragment(a_row + 16 * t, a[t]);
+      CUTE_UNROLL
+      for (int t = 0; t < Cfg::kSlides; ++t) multiply_block(t, a[t][0], a[t][1], a[t][2], a[t][3]);
+    } else {
+      uint32_t halves[2][2];  // block t: halves t % 2 (left) and (t + 1) % 2 (right)
+      band_mma::load_a_half(a_row, halves[0]);
+      CUTE_UNROLL
+      for (int t = 0; t < Cfg::kSlides; ++t) {
+        uint32_t(&left)[2] = halves[t % 2];
+        uint32_t(&right)[2] = halves[(t + 1) % 2];
+        band_mma::load_a_half(a_row + 16 * (t + 1), right);
+        multiply_block(t, left[0], left[1], right[0], right[1]);
+      }
+    }
+  }
+}
+
 template <class Cfg>
 __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_mma_kernel(WindowParams const p, MmaTileGeometry const g) {
   using namespace cute;
   using T = typename Cfg::Element;
-  constexpr int kKSteps = Cfg::kKSteps;
   constexpr int kSub = Cfg::kSubtiles;
   constexpr int kParts = Cfg::kSplit ? 2 : 1;  // tap pairs: heads (and tails)
   constexpr int kChunks = Cfg::kChunks;
@@ -146,56 +206,7 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_mma_kernel(WindowPar
       // for n = lane / 4, k = 16 kk + 2 (lane % 4) [+ 8].
       uint32_t const a_lane = cast_smem_ptr_to_uint(tile_x + (warp * 16 + lane % 16) * g.pitch + (lane / 16) * 8);
       uint32_t const* const b_lane = pairs + (2 * (lane % 4) - g.delta - lane / 4 + kMmaPairLead);
-      for (int i = 0; i < Kh; ++i) {
-        uint32_t b[kKSteps][2][kParts];
-        CUTE_UNROLL
-        for (int kk = 0; kk < kKSteps; ++kk) {
-          CUTE_UNROLL
-          for (int h = 0; h < 2; ++h) {
-            CUTE_UNROLL
-            for (int part = 0; part < kParts; ++part) {
-              b[kk][h][part] = b_lane[part * pair_count + i * g.pairs + 16 * kk + 8 * h];
-            }
-          }
-        }
-        // The 16 x 16 A block at column 8 t is band step kk of subtile t - 2 kk. Shallow bands load
-        // every A block of the row before the MMAs (in source order, the asm of both being volatile,
-        // each MMA waited on the ldmatrix before it: 7x7 0.098 -> 0.090 ms). Deeper ones keep the
-        // registers (31x31: 0.083 ms interleaved, 0.093 loaded first; variant 75) and load each block
-        // as the 16 x 8 half it does not share with the one before (31x31 0.082 -> 0.075 ms); the
-        // shallow bands held the halves in 8 more registers, one block fewer an SM (7x7 0.088 ->
-        // 0.095; variant 136).
-        uint32_t const a_row = a_lane + uint32_t(i * g.pitch * int(sizeof(T)));
-        auto multiply_block = [&](int t, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3) {
-          CUTE_UNROLL
-          for (int kk = 0; kk < kKSteps; ++kk) {
-            int const s = t - 2 * kk;
-            if (s < 0 || s >= kSub) continue;
-            CUTE_UNROLL
-            for (int part = 0; part < kParts; ++part) {
-              band_mma::Mma<T>::fma(acc[s][0], acc[s][1], acc[s][2], acc[s][3], a0, a1, a2, a3, b[kk][0][part],
-                                    b[kk][1][part], acc[s][0], acc[s][1], acc[s][2], acc[s][3]);
-            }
-          }
-        };
-        if constexpr (kKSteps <= 2) {
-          uint32_t a[Cfg::kSlides][4];
-          CUTE_UNROLL
-          for (int t = 0; t < Cfg::kSlides; ++t) band_mma::load_a_fragment(a_row + 16 * t, a[t]);
-          CUTE_UNROLL
-          for (int t = 0; t < Cfg::kSlides; ++t) multiply_block(t, a[t][0], a[t][1], a[t][2], a[t][3]);
-        } else {
-          uint32_t halves[2][2];  // block t: halves t % 2 (left) and (t + 1) % 2 (right)
-          band_mma::load_a_half(a_row, halves[0]);
-          CUTE_UNROLL
-          for (int t = 0; t < Cfg::kSlides; ++t) {
-            uint32_t(&left)[2] = halves[t % 2];
-            uint32_t(&right)[2] = halves[(t + 1) % 2];
-            band_mma::load_a_half(a_row + 16 * (t + 1), right);
-            multiply_block(t, left[0], left[1], right[0], right[1]);
-          }
-        }
-      }
+      accumulate_window_rows<Cfg>(acc, a_lane, g.pitch, b_lane, pair_count, g.pairs, Kh);
 
       // acc[s] holds rows lane / 4 and lane / 4 + 8, columns 2 (lane % 4) and the next, of subtile s:
       // one 32-bit store each where out allows it (the general store loop cost more instructions

@@ -1,0 +1,323 @@
+// channels_last window kernel for 16-bit inputs at stride 1 and dilation 1, on the NCHW kernel's
+// tensor-core rows (window_mma.cuh). A depthwise window's weights differ by channel, so a channel
+// cannot be a dimension of an MMA, and in channels_last a channel's row is not contiguous: the block
+// transposes its tile in shared memory. A block owns 8 channels (16 bytes of each pixel) and walks
+// tiles of 16 output rows x 64 columns:
+//   1. cp.async stages the tile's input pixels (zero outside the image), during the previous tile's
+//      MMAs;
+//   2. ldmatrix .trans reads them 8 pixels x 8 channels at a time, so each lane holds a channel's
+//      pair of adjacent pixels, and writes each channel's rows as an NCHW plane;
+//   3. warp w runs channel w's plane through accumulate_window_rows;
+//   4. the warps write their outputs as channel planes, and ldmatrix .trans reads them back as
+//      pairs of channels of a pixel, stored to out.
+// The channels_last FP32 tiles are issue- and occupancy-bound on ConvNeXt's 16-bit 7x7 (FFMA and
+// conversions, 126 registers: profiling/NOTES.md, variants 140-141); here a lane's share of a 7x7
+// tile is 7 x 8 MMAs.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include <cute/tensor.hpp>
+#include <cutlass/fast_math.h>
+
+#include "device_limits.h"
+#include "kernels/band_mma.cuh"
+#include "kernels/kernel_attributes.h"
+#include "kernels/launch.h"
+#include "kernels/param_access.h"
+#include "kernels/staging/pixel_patch.cuh"
+#include "kernels/window/window_config.h"
+#include "kernels/window/window_mma.cuh"
+#include "window_params.h"
+
+namespace cute_dwconv {
+namespace window {
+
+// Host-planned tiling; see launch_window_mma_channels_last.
+struct MmaChannelsLastGeometry {
+  int in_rows;        // staged input rows per tile: 16 + Kh - 1
+  int row_quads;      // groups of 4 staged rows: in_rows / 4 rounded up
+  int plane_words;    // 32-bit words per channel plane: 4 x an odd number (conflict-free transposes)
+  int pairs;          // tap pairs per window row: mma_pairs_per_row(Cfg::kKSteps)
+  int pair_stores;    // out's channels are unit-stride with every pair on a 4-byte boundary
+  int64_t tiles;
+  cutlass::FastDivmod chunks;      // tile -> (pixel tile, chunk)
+  cutlass::FastDivmod strips;      // pixel tile -> (n * row tiles + row tile, strip)
+  cutlass::FastDivmod row_tiles;   // -> (n, row tile)
+};
+
+// ldmatrix .x4 .trans: four 8 x 8 blocks of 16-bit values, lane i giving the address of row i % 8 of
+// block i / 8; register m of lane i holds elements 2 (i % 4) and the next of block m's column i / 4,
+// that is, rows 2 (i % 4) and 2 (i % 4) + 1 of it.
+CUTE_DEVICE void load_transposed(uint32_t smem_address, uint32_t (&v)[4]) {
+  asm volatile("ldmatrix.sync.aligned.x4.trans.m8n8.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(v[0]), "=r"(v[1]), "=r"(v[2]), "=r"(v[3])
+               : "r"(smem_address));
+}
+
+// Three blocks an SM, as shared memory allows a 7x7's (float32 weights' pairs took 84 registers: two).
+template <class Cfg>
+__global__ void __launch_bounds__(Cfg::kThreads, 3)
+    fwd_window_mma_channels_last_kernel(WindowParams const p, MmaChannelsLastGeometry const g) {
+  using namespace cute;
+  using T = typename Cfg::Element;
+  constexpr int kSub = Cfg::kSubtiles;
+  constexpr int kParts = Cfg::kSplit ? 2 : 1;  // tap pairs: heads (and tails)
+  constexpr int kCh = Cfg::kChannels;          // one warp each
+  constexpr int kInCols = Cfg::kInCols;
+  constexpr int kInBlocks = kInCols / 8;      // 8-pixel blocks of a staged row
+  // An output plane's rows: 4 mod 8 words apart, so that a fragment's pair stores hit 32 banks.
+  constexpr int kOutRowWords = Cfg::kTileCols / 2 + 4;
+  static_assert(kCh == 8 && Cfg::kThreads == 32 * kCh, "a warp per channel of a 16-byte piece");
+  static_assert(kInCols >= Cfg::kTileCols + 8, "a plane holds its channel's output rows");
+
+  int const Kh = int(p.kh), Kw = int(p.kw);
+  int const H = int(p.H), W = int(p.W), Ho = int(p.Ho), Wo = int(p.Wo), C = int(p.C);
+  int const warp = int(threadIdx.x / 32u), lane = int(threadIdx.x % 32u);
+
+  // [kParts][kCh][Kh][pairs] tap pairs, then the channel planes [kCh][plane_words] (input rows, then
+  // each warp's output rows over its own), then the staged pixels [in_rows][kInCols][kCh].
+  extern __shared__ __align__(128) unsigned char smem_bytes[];
+  int const channel_pairs = Kh * g.pairs;
+  int const part_stride = kCh * channel_pairs;
+  uint32_t* const pairs = reinterpret_cast<uint32_t*>(smem_bytes);
+  uint32_t* const planes = pairs + (kParts * part_stride + 31) / 32 * 32;
+  T* const pixels = reinterpret_cast<T*>(planes + kCh * g.plane_words);
+
+  T const* const x = static_cast<T const*>(p.x);
+  T* const out = static_cast<T*>(p.out);
+  ParamReader<T> const weight{p.weight, p.params_float32};
+  ParamReader<T> const bias{p.bias, p.params_float32};
+
+  // The grid is a whole number of chunks, so a block keeps its chunk across tiles.
+  int const c_block = int(blockIdx.x % unsigned(g.chunks.divisor)) * kCh;
+  int const c = c_block + warp;
+  struct Coords {
+    int n, out_row0, out_col0;
+  };
+  auto coords_of = [&](int64_t tile) {
+    int pixel_tile, chunk, image_row_tile, strip, n, row_tile;
+    g.chunks(pixel_tile, chunk, int(tile));
+    g.strips(image_row_tile, strip, pixel_tile);
+    g.row_tiles(n, row_tile, image_row_tile);
+    return Coords{n, row_tile * 16, strip * Cfg::kTileCols};
+  };
+  // Thread t stages pixel column t % kInCols of every kStageRows-th row from t / kInCols: its column,
+  // and so the column's test against the image, stay put across rows (a per-pixel division and test
+  // were a sixth of the instructions).
+  constexpr int kStageRows = Cfg::kThreads / kInCols;
+  static_assert(kStageRows >= 1, "a staged row's pixels, a thread each");
+  int const stage_row = int(threadIdx.x) / kInCols, stage_col = int(threadIdx.x) % kInCols;
+  T* const stage_to = pixels + (stage_row * kInCols + stage_col) * kCh;
+  auto stage = [&](int64_t tile) {
+    using Atom = staging::StageCopyAtom<T, 16>;
+    Coords const k = coords_of(tile);
+    int h = k.out_row0 - int(p.padding_h) + stage_row;
+    int const w = k.out_col0 - int(p.padding_w) + stage_col;
+    bool const column_inside = unsigned(w) < unsigned(W);
+    T const* const image = x + (int64_t(k.n) * p.x_stride_n + c_block);
+    T const* from = image + (int64_t(h) * p.x_stride_h + int64_t(w) * p.x_stride_w);
+    T* to = stage_to;
+    if (stage_row < kStageRows) {
+      for (int r = stage_row; r < g.in_rows; r += kStageRows) {
+        bool const inside = column_inside && unsigned(h) < unsigned(H);
+        // A zero-filled copy still needs a valid address: the image's first pixel.
+        Tensor src = make_tensor(make_gmem_ptr(inside ? from : image), make_layout(Int<kCh>{}));
+        Tensor dst = make_tensor(make_smem_ptr(to), make_layout(Int<kCh>{}));
+        copy(Atom{}.with(inside), src, dst);
+        h += kStageRows;
+        from += kStageRows * p.x_stride_h;
+        to += kStageRows * kInCols * kCh;
+      }
+    }
+    cp_async_fence();
+  };
+  if (int64_t(blockIdx.x) < g.tiles) stage(blockIdx.x);
+
+  // While the first tile's pixels fly, each warp builds its channel's tap pairs (as the NCHW kernel
+  // does a tile's), each lane one tap and the next from its neighbour, once for all the block's tiles.
+  with_param_pointer(weight, [&](auto const* w) {
+    for (int i = 0; i < Kh; ++i) {
+      auto const* const w_row = w + (int64_t(c) * p.w_stride_c + int64_t(i) * p.w_stride_h);
+      auto tap = [&](int j) {
+        return unsigned(j) < unsigned(Kw) ? static_cast<float>(w_row[int64_t(j) * p.w_stride_w]) : 0.0f;
+      };
+      for (int base = 0; base < g.pairs; base += 32) {  // every lane, for the shuffle
+        int const jj = base + lane, j = jj - kMmaPairLead;
+        float const w0 = tap(j);
+        float w1 = __shfl_down_sync(0xffffffffu, w0, 1);
+        if (lane == 31) w1 = tap(j + 1);
+        if (jj >= g.pairs) continue;
+        uint32_t* const slot = pairs + warp * channel_pairs + i * g.pairs + jj;
+        if constexpr (Cfg::kSplit) {
+          band_mma::split_pair<T>(w0, w1, slot[0], slot[part_stride]);
+        } else {
+          slot[0] = band_mma::pack_pair(static_cast<T>(w0), static_cast<T>(w1));
+        }
+      }
+    }
+  });
+  float const bias_value = bias ? static_cast<float>(bias[int64_t(c) * p.bias_stride]) : 0.0f;
+
+  uint32_t const pixels_address = cast_smem_ptr_to_uint(pixels);
+  uint32_t const planes_address = cast_smem_ptr_to_uint(planes);
+  // This warp's plane, as the NCHW kernel reads its staged rows (delta 0: staged column 0 is the
+  // first output's window's), and its tap pairs.
+  uint32_t const a_lane =
+      planes_address + uint32_t((warp * g.plane_words) * 4 + ((lane % 16) * kInCols + (lane / 16) * 8) * 2);
+  uint32_t const* const b_lane = pairs + warp * channel_pairs + (2 * (lane % 4) - lane / 4 + kMmaPairLead);
+
+  for (int64_t tile = blockIdx.x; tile < g.tiles; tile += gridDim.x) {
+    Coords const k = coords_of(tile);
+    cp_async_wait<0>();
+    __syncthreads();  // the pixels are in (and the tap pairs, the first time); the last tile's out read
+
+    // Staged pixels to channel planes: block m of a load is the 8 pixels from column 8 b of staged row
+    // 4 q + m, and lane i gets channel i / 4 of pixels 2 (i % 4) and the next, one word of that
+    // channel's row m of the group (rows past the last repeat it and are not stored).
+    for (int item = warp; item < kInBlocks * g.row_quads; item += kCh) {
+      int const quad = item / kInBlocks, b = item % kInBlocks;
+      int const row = min(4 * quad + lane / 8, g.in_rows - 1);
+      uint32_t v[4];
+      load_transposed(pixels_address + uint32_t((row * kInCols + b * 8 + lane % 8) * kCh * int(sizeof(T))), v);
+      uint32_t* const to = planes + (lane / 4) * g.plane_words + 4 * quad * (kInCols / 2) + b * 4 + lane % 4;
+      CUTE_UNROLL
+      for (int m = 0; m < 4; ++m) {
+        if (4 * quad + m < g.in_rows) to[m * (kInCols / 2)] = v[m];
+      }
+    }
+    __syncthreads();
+    // The pixels are free: the next tile's copies fly while this one computes.
+    if (tile + gridDim.x < g.tiles) stage(tile + gridDim.x);
+
+    float acc[kSub][4];
+    CUTE_UNROLL
+    for (int s = 0; s < kSub; ++s) {
+      CUTE_UNROLL
+      for (int e = 0; e < 4; ++e) acc[s][e] = bias_value;
+    }
+    accumulate_window_rows<Cfg>(acc, a_lane, kInCols, b_lane, part_stride, g.pairs, Kh);
+
+    // acc[s] holds rows lane / 4 and lane / 4 + 8, columns 8 s + 2 (lane % 4) and the next: one word
+    // of the channel's output plane each, written over its input plane, which only this warp reads.
+    __syncwarp();
+    CUTE_UNROLL
+    for (int half = 0; half < 2; ++half) {
+      CUTE_UNROLL
+      for (int s = 0; s < kSub; ++s) {
+        planes[warp * g.plane_words + (lane / 4 + 8 * half) * kOutRowWords + 4 * s + lane % 4] =
+            band_mma::pack_pair(static_cast<T>(acc[s][2 * half]), static_cast<T>(acc[s][2 * half + 1]));
+      }
+    }
+    __syncthreads();
+
+    // Output planes to pixels: block m of a load is the 8 channels of output row r, columns 8 (b + m),
+    // and lane i gets channels 2 (i % 4) and the next of column 8 (b + m) + i / 4. A row takes
+    // kRowLoads loads; warp w takes blocks from 4 (w % kRowLoads) of rows w / kRowLoads + j kRowStep:
+    // a lane steps one pointer down its rows and along them.
+    constexpr int kRowLoads = kSub / 4, kRowStep = kCh / kRowLoads;
+    static_assert(kSub % 4 == 0 && kCh % kRowLoads == 0, "whole loads of 4 blocks a row");
+    int const lane_col = k.out_col0 + (warp % kRowLoads) * 32 + lane / 4;
+    int const first_row = warp / kRowLoads;
+    T* at = out + (int64_t(k.n) * p.out_stride_n + int64_t(c_block + 2 * (lane % 4)) * p.out_stride_c +
+                   int64_t(k.out_row0 + first_row) * p.out_stride_h + int64_t(lane_col) * p.out_stride_w);
+    uint32_t const lane_plane = planes_address + uint32_t(((lane % 8) * g.plane_words + first_row * kOutRowWords +
+                                                          (warp % kRowLoads) * 16 + (lane / 8) * 4) * 4);
+    for (int row = first_row; row < min(16, Ho - k.out_row0); row += kRowStep) {
+      uint32_t v[4];
+      load_transposed(lane_plane + uint32_t((row - first_row) * kOutRowWords * 4), v);
+      CUTE_UNROLL
+      for (int m = 0; m < 4; ++m) {
+        if (lane_col + 8 * m < Wo) {
+          T* const pixel = at + int64_t(8 * m) * p.out_stride_w;
+          if (g.pair_stores) {
+            *reinterpret_cast<uint32_t*>(pixel) = v[m];
+          } else {
+            pixel[0] = T::bitcast(uint16_t(v[m] & 0xffffu));
+            pixel[p.out_stride_c] = T::bitcast(uint16_t(v[m] >> 16));
+          }
+        }
+      }
+      at += kRowStep * p.out_stride_h;
+    }
+  }
+}
+
+}  // namespace window
+
+// The band steps the channels_last tensor-core kernel would take the call with, or 0 where it
+// cannot: 16-bit x whose pixels stage as 16-byte pieces of 8 channels (unit channel stride, C a
+// multiple of 8, aligned), stride 1, dilation 1, coordinates that fit an int.
+template <class T>
+int window_mma_channels_last_band_steps(WindowParams const& p) {
+  if constexpr (sizeof(T) != 2) {
+    return 0;
+  } else {
+    constexpr int64_t kCoordLimit = int64_t(1) << 30;
+    if (p.stride_h != 1 || p.stride_w != 1 || p.dilation_h != 1 || p.dilation_w != 1 || p.x_stride_c != 1) return 0;
+    if (p.C % 8 != 0 ||
+        staging::pixel_patch_copy_bytes<T>(p.C, {{p.x, {p.x_stride_n, p.x_stride_h, p.x_stride_w}}}) != 16) {
+      return 0;
+    }
+    auto magnitude = [](int64_t v) { return v < 0 ? -v : v; };
+    if (p.H >= kCoordLimit || p.W >= kCoordLimit || magnitude(p.padding_h) >= kCoordLimit ||
+        magnitude(p.padding_w) >= kCoordLimit || p.Ho + p.kh + 64 >= kCoordLimit || p.Wo + p.kw + 128 >= kCoordLimit) {
+      return 0;
+    }
+    return int(window::mma_band_steps(p.kw, 0));
+  }
+}
+
+// Plans and launches fwd_window_mma_channels_last_kernel; kUnsupported where the call needs a deeper
+// band than Cfg's or the other weight split, a tile does not fit shared memory, or only one block
+// fits an SM and the window has fewer than one_block_taps taps.
+template <class Cfg>
+LaunchStatus launch_window_mma_channels_last(WindowParams const& p, int64_t one_block_taps, cudaStream_t stream) {
+  using T = typename Cfg::Element;
+  constexpr int kCh = Cfg::kChannels;
+  int const steps = window_mma_channels_last_band_steps<T>(p);
+  if (steps == 0 || steps > Cfg::kKSteps || p.params_float32 != Cfg::kSplit) return LaunchStatus::kUnsupported;
+
+  window::MmaChannelsLastGeometry g{};
+  g.in_rows = int(16 + p.kh - 1);
+  g.row_quads = (g.in_rows + 3) / 4;
+  // A plane's rows are Cfg::kInCols elements, an odd number of 16-byte units (ldmatrix); the planes
+  // 4 x an odd number of words apart, so that the 8 channels a transposing store writes, or a
+  // transposing load reads, hit 32 banks. A plane holds its 16 output rows of Cfg::kTileCols / 2 + 4
+  // words, for kInCols >= kTileCols + 8.
+  g.plane_words = g.in_rows * Cfg::kInCols / 2;
+  while (g.plane_words % 8 != 4) g.plane_words += 4;
+  g.pairs = int(window::mma_pairs_per_row(Cfg::kKSteps));
+  g.pair_stores = p.out_stride_c == 1 && p.out_stride_w % 2 == 0 && p.out_stride_h % 2 == 0 &&
+                  p.out_stride_n % 2 == 0 && reinterpret_cast<uintptr_t>(p.out) % 4 == 0;
+
+  int64_t const pair_words = ((Cfg::kSplit ? 2 : 1) * kCh * p.kh * g.pairs + 31) / 32 * 32;
+  int64_t const pixel_bytes = int64_t(g.in_rows) * Cfg::kInCols * kCh * int64_t(sizeof(T));
+  int64_t const smem_bytes = (pair_words + int64_t(kCh) * g.plane_words) * 4 + pixel_bytes;
+  DeviceLimits const& limits = device_limits(p.device);
+  if (smem_bytes > limits.smem_per_block_optin) return LaunchStatus::kUnsupported;
+
+  int64_t const chunks = p.C / kCh;
+  int64_t const strips = (p.Wo + Cfg::kTileCols - 1) / Cfg::kTileCols;
+  int64_t const row_tiles = (p.Ho + 15) / 16;
+  constexpr int64_t kIndexLimit = int64_t(1) << 31;
+  g.tiles = p.N * row_tiles * strips * chunks;
+  if (p.N * row_tiles * strips >= kIndexLimit || g.tiles >= kIndexLimit) return LaunchStatus::kUnsupported;
+  g.chunks = cutlass::FastDivmod(int(chunks));
+  g.strips = cutlass::FastDivmod(int(strips));
+  g.row_tiles = cutlass::FastDivmod(int(row_tiles));
+
+  constexpr auto kKernel = &window::fwd_window_mma_channels_last_kernel<Cfg>;
+  int const registers = KernelAttributes<kKernel>::registers_if_launchable(p.device, int(smem_bytes));
+  if (registers == 0) return LaunchStatus::kUnsupported;
+  int const blocks = blocks_per_multiprocessor(limits, Cfg::kThreads, registers, int(smem_bytes));
+  if (blocks == 0 || (blocks == 1 && p.kh * p.kw < one_block_taps)) return LaunchStatus::kUnsupported;
+  // One wave, a whole number of chunks (each block keeps its chunk and builds its tap pairs once).
+  int64_t const wave = std::max<int64_t>(chunks, int64_t(blocks) * limits.multiprocessors / chunks * chunks);
+  int64_t const grid = std::min<int64_t>(g.tiles, wave);
+  kKernel<<<dim3(unsigned(grid)), Cfg::kThreads, size_t(smem_bytes), stream>>>(p, g);
+  return LaunchStatus::kLaunched;
+}
+
+}  // namespace cute_dwconv
