@@ -72,10 +72,10 @@ def test_forced_into_poisoned_outputs(case, dtype):
 
 
 @pytest.mark.parametrize("dtype", SIXTEEN_BIT, ids=str)
-@pytest.mark.parametrize("case", [CASES[1], CASES[5], CASES[12]], ids=[IDS[1], IDS[5], IDS[12]])
+@pytest.mark.parametrize("case", [CASES[4], CASES[5], CASES[12]], ids=[IDS[4], IDS[5], IDS[12]])
 def test_float32_parameters(case, dtype):
-    """Autocast's call (auto, windows of 49 taps or more): float32 weight and bias, split into 16-bit
-    heads and tails, count as they are."""
+    """Autocast's call through auto (windows of 49 taps or more on rows of 32 to 64 outputs, or of 81
+    taps or more): float32 weight and bias, split into 16-bit heads and tails, count as they are."""
     x, weight, bias, args, _, context = _case(case, dtype)
     generator = seeded(random.randrange(2**31))
     weight32 = torch.randn(weight.shape, device=DEVICE, generator=generator)

@@ -80,6 +80,15 @@ inline bool prefers_mma(WindowParams const& p) {
   return p.kh * p.kw >= plan::tiling_policy().window_mma_min_taps && p.Wo >= 32;
 }
 
+// Whether a channels_last call the tensor cores can take goes to them: as for NCHW, on rows of one
+// strip, or windows of 81 taps or more. bf16 7x7 (ms, against the FP32 tiles): 0.050-0.121 against
+// 0.061-0.140 on 56-column rows with 64 to 256 channels, but 0.139 against 0.147 on 112-column rows
+// of 96 channels and 0.224 against 0.193 of 128; 9x9 on 56 columns 0.058 against 0.199 (copied to
+// NCHW).
+inline bool prefers_mma_channels_last(WindowParams const& p) {
+  return prefers_mma(p) && (p.Wo <= 64 || p.kh * p.kw >= 81);
+}
+
 // NCHW planes staged whole, in the narrowest window of the table that holds the call's.
 template <class T>
 LaunchStatus launch_planes(WindowParams const& p, cudaStream_t stream) {
@@ -112,7 +121,7 @@ FwdStatus forward_typed(WindowParams const& p, WindowPath path, cudaStream_t str
   bool const staged = path == WindowPath::kAuto || path == WindowPath::kStaged;
   if constexpr (!std::is_same_v<T, double>) {
     bool const any_channels_last = staged || path == WindowPath::kChannelsLast;
-    if (((staged && prefers_mma(p)) || path == WindowPath::kChannelsLastTensorCore) &&
+    if (((staged && prefers_mma_channels_last(p)) || path == WindowPath::kChannelsLastTensorCore) &&
         done(launch_mma_channels_last<T>(p, path == WindowPath::kChannelsLastTensorCore, stream))) {
       return FwdStatus::kLaunched;
     }
