@@ -280,6 +280,15 @@ inline MmaColumns mma_columns(WindowParams const& p) {
   return best;
 }
 
+// Whether the tensor-core windows' tile coordinates (rows and columns with their halos, as ints)
+// fit the call.
+inline bool mma_coordinates_fit(WindowParams const& p) {
+  constexpr int64_t kCoordLimit = int64_t(1) << 30;
+  auto magnitude = [](int64_t v) { return v < 0 ? -v : v; };
+  return p.H < kCoordLimit && p.W < kCoordLimit && magnitude(p.padding_h) < kCoordLimit &&
+         magnitude(p.padding_w) < kCoordLimit && p.Ho + p.kh + 64 < kCoordLimit && p.Wo + p.kw + 128 < kCoordLimit;
+}
+
 }  // namespace window
 
 // The band steps the tensor-core kernel would take the call with, or 0 where it cannot: 16-bit x
@@ -289,15 +298,9 @@ int window_mma_band_steps(WindowParams const& p) {
   if constexpr (sizeof(T) != 2) {
     return 0;
   } else {
-    constexpr int64_t kCoordLimit = int64_t(1) << 30;
     if (p.stride_h != 1 || p.stride_w != 1 || p.dilation_h != 1 || p.dilation_w != 1 || p.x_stride_w != 1) return 0;
     if (staging::stage_copy_bytes<T>(p.x, p.W, p.x_stride_h, p.x_stride_c, p.x_stride_n) != 16) return 0;
-    auto magnitude = [](int64_t v) { return v < 0 ? -v : v; };
-    if (p.H >= kCoordLimit || p.W >= kCoordLimit || magnitude(p.padding_h) >= kCoordLimit ||
-        magnitude(p.padding_w) >= kCoordLimit || p.Ho + p.kh + 64 >= kCoordLimit || p.Wo + p.kw + 128 >= kCoordLimit) {
-      return 0;
-    }
-    return int(window::mma_columns(p).steps);
+    return window::mma_coordinates_fit(p) ? int(window::mma_columns(p).steps) : 0;
   }
 }
 

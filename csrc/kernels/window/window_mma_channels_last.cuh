@@ -254,18 +254,12 @@ int window_mma_channels_last_band_steps(WindowParams const& p) {
   if constexpr (sizeof(T) != 2) {
     return 0;
   } else {
-    constexpr int64_t kCoordLimit = int64_t(1) << 30;
     if (p.stride_h != 1 || p.stride_w != 1 || p.dilation_h != 1 || p.dilation_w != 1 || p.x_stride_c != 1) return 0;
     if (p.C % 8 != 0 ||
         staging::pixel_patch_copy_bytes<T>(p.C, {{p.x, {p.x_stride_n, p.x_stride_h, p.x_stride_w}}}) != 16) {
       return 0;
     }
-    auto magnitude = [](int64_t v) { return v < 0 ? -v : v; };
-    if (p.H >= kCoordLimit || p.W >= kCoordLimit || magnitude(p.padding_h) >= kCoordLimit ||
-        magnitude(p.padding_w) >= kCoordLimit || p.Ho + p.kh + 64 >= kCoordLimit || p.Wo + p.kw + 128 >= kCoordLimit) {
-      return 0;
-    }
-    return int(window::mma_band_steps(p.kw, 0));
+    return window::mma_coordinates_fit(p) ? int(window::mma_band_steps(p.kw, 0)) : 0;
   }
 }
 
