@@ -59,6 +59,31 @@ struct MmaTileGeometry {
   cutlass::FastDivmod channel_count;   // plane -> (n, c)
 };
 
+// A warp writes one window row's tap pairs: pair jj of `count` holds taps jj - kMmaPairLead and the
+// next (zero outside the row's Kw) as 16-bit halves at heads[jj]; with Cfg::kSplit (float32 weights)
+// the 16-bit rounding of what each head leaves at tails[jj]. Each lane reads one tap and takes the
+// next from its neighbour.
+template <class Cfg, class W>
+CUTE_DEVICE void write_tap_pairs(W const* w_row, int64_t w_stride_w, int Kw, int count, int lane, uint32_t* heads,
+                                 uint32_t* tails) {
+  using T = typename Cfg::Element;
+  auto tap = [&](int j) {
+    return unsigned(j) < unsigned(Kw) ? static_cast<float>(w_row[int64_t(j) * w_stride_w]) : 0.0f;
+  };
+  for (int base = 0; base < count; base += 32) {  // every lane, for the shuffle
+    int const jj = base + lane, j = jj - kMmaPairLead;
+    float const w0 = tap(j);
+    float w1 = __shfl_down_sync(0xffffffffu, w0, 1);
+    if (lane == 31) w1 = tap(j + 1);
+    if (jj >= count) continue;
+    if constexpr (Cfg::kSplit) {
+      band_mma::split_pair<T>(w0, w1, heads[jj], tails[jj]);
+    } else {
+      heads[jj] = band_mma::pack_pair(static_cast<T>(w0), static_cast<T>(w1));
+    }
+  }
+}
+
 // A warp's window rows on tensor cores: acc[s] += the window's products for 16 output rows and
 // subtile s, from staged rows of `pitch` elements (a_lane: this lane's ldmatrix address in the first
 // window row's, row lane % 16 and half lane / 16 of each 16 x 16 block) and the tap pairs (b_lane:
@@ -165,28 +190,11 @@ __global__ void __launch_bounds__(Cfg::kThreads) fwd_window_mma_kernel(WindowPar
                                   g.pitch);
       cp_async_fence();
     }
-    // The tap pairs while the copies fly, a warp per window row: each lane reads one tap and takes
-    // the next from its neighbour. float32 weights as a 16-bit head and the 16-bit rounding of what
-    // the head leaves.
+    // The tap pairs while the copies fly, a warp per window row.
     with_param_pointer(weight, [&](auto const* w) {
       for (int i = warp; i < Kh; i += Cfg::kWarps) {
-        auto const* const w_row = w + (int64_t(c) * p.w_stride_c + int64_t(i) * p.w_stride_h);
-        auto tap = [&](int j) {
-          return unsigned(j) < unsigned(Kw) ? static_cast<float>(w_row[int64_t(j) * p.w_stride_w]) : 0.0f;
-        };
-        for (int base = 0; base < g.pairs; base += 32) {  // every lane, for the shuffle
-          int const jj = base + lane, j = jj - kMmaPairLead;
-          float const w0 = tap(j);
-          float w1 = __shfl_down_sync(0xffffffffu, w0, 1);
-          if (lane == 31) w1 = tap(j + 1);
-          if (jj >= g.pairs) continue;
-          T const h0 = static_cast<T>(w0), h1 = static_cast<T>(w1);
-          pairs[i * g.pairs + jj] = band_mma::pack_pair(h0, h1);
-          if constexpr (Cfg::kSplit) {
-            T const t0 = static_cast<T>(w0 - static_cast<float>(h0)), t1 = static_cast<T>(w1 - static_cast<float>(h1));
-            pairs[pair_count + i * g.pairs + jj] = band_mma::pack_pair(t0, t1);
-          }
-        }
+        write_tap_pairs<Cfg>(w + (int64_t(c) * p.w_stride_c + int64_t(i) * p.w_stride_h), p.w_stride_w, Kw, g.pairs,
+                             lane, pairs + i * g.pairs, pairs + pair_count + i * g.pairs);
       }
     });
     cp_async_wait<0>();

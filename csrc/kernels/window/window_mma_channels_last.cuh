@@ -135,27 +135,13 @@ __global__ void __launch_bounds__(Cfg::kThreads, 3)
   };
   if (int64_t(blockIdx.x) < g.tiles) stage(blockIdx.x);
 
-  // While the first tile's pixels fly, each warp builds its channel's tap pairs (as the NCHW kernel
-  // does a tile's), each lane one tap and the next from its neighbour, once for all the block's tiles.
+  // While the first tile's pixels fly, each warp writes its channel's tap pairs, once for all the
+  // block's tiles.
   with_param_pointer(weight, [&](auto const* w) {
     for (int i = 0; i < Kh; ++i) {
-      auto const* const w_row = w + (int64_t(c) * p.w_stride_c + int64_t(i) * p.w_stride_h);
-      auto tap = [&](int j) {
-        return unsigned(j) < unsigned(Kw) ? static_cast<float>(w_row[int64_t(j) * p.w_stride_w]) : 0.0f;
-      };
-      for (int base = 0; base < g.pairs; base += 32) {  // every lane, for the shuffle
-        int const jj = base + lane, j = jj - kMmaPairLead;
-        float const w0 = tap(j);
-        float w1 = __shfl_down_sync(0xffffffffu, w0, 1);
-        if (lane == 31) w1 = tap(j + 1);
-        if (jj >= g.pairs) continue;
-        uint32_t* const slot = pairs + warp * channel_pairs + i * g.pairs + jj;
-        if constexpr (Cfg::kSplit) {
-          band_mma::split_pair<T>(w0, w1, slot[0], slot[part_stride]);
-        } else {
-          slot[0] = band_mma::pack_pair(static_cast<T>(w0), static_cast<T>(w1));
-        }
-      }
+      uint32_t* const heads = pairs + warp * channel_pairs + i * g.pairs;
+      write_tap_pairs<Cfg>(w + (int64_t(c) * p.w_stride_c + int64_t(i) * p.w_stride_h), p.w_stride_w, Kw, g.pairs, lane,
+                           heads, heads + part_stride);
     }
   });
   float const bias_value = bias ? static_cast<float>(bias[int64_t(c) * p.bias_stride]) : 0.0f;
