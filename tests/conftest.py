@@ -1,6 +1,12 @@
-"""Shared helpers: the float64 reference, per-dtype tolerances, poisoned outputs."""
+"""Shared helpers: the float64 reference, per-dtype tolerances, poisoned outputs, scripts run in a
+fresh process."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -24,6 +30,18 @@ TOLERANCES = {
 }
 
 PATHS = ["auto", "table", "general", "direct"]
+
+
+def last_words_of_script(script, count, env_overrides):
+    """Runs script in a fresh process (for settings read once per process) with the tests on its path
+    and env_overrides (name: value, None leaves it unset) in its environment; its last `count` words
+    of output."""
+    tests = str(Path(__file__).resolve().parent)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")]))
+    env.update({name: value for name, value in env_overrides.items() if value is not None})
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout.split()[-count:]
 
 
 def reference(x, weight, bias, stride, padding, dilation):

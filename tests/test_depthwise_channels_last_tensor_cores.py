@@ -8,20 +8,16 @@ parameters beside 16-bit inputs; auto takes ConvNeXt's 7x7 there (the profiler s
 ran), and the gradients through it match, but not where one block fills an SM (sm_86's shared memory)
 unless the window has 100 taps or more; the calls the kernel cannot take are refused."""
 
-import os
 import random
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from conftest import TOLERANCES, poison_allocator, requires_cuda
+from conftest import TOLERANCES, last_words_of_script, poison_allocator, requires_cuda
 from test_depthwise import (DEVICE, SIXTEEN_BIT, assert_wrote_exactly_out, check_forward_backward,
-                            check_path_into_poisoned_outs, forced_case, make_input, make_params, poisoned_out,
-                            reference, seeded)
+                            check_path_into_poisoned_outs, describe, forced_case, make_input, make_params, op_args,
+                            poisoned_out, reference, seeded)
 
 pytestmark = requires_cuda
 ops = torch.ops.cute_dwconv
@@ -43,20 +39,7 @@ CASES = [  # kernel, stride, padding (ours or torch.ops' four sides), (N, C, H, 
     ((7, 7), 1, [0, 5, 6, 1], (1, 8, 18, 33)),   # one-sided paddings
     ((7, 9), 1, 0, (2, 48, 22, 32)),             # valid, six chunks of channels
 ]
-IDS = [f"{k[0]}x{k[1]}-p{p}-{'x'.join(map(str, s))}" for k, _, p, s in CASES]
-
-
-def _case(case, dtype):
-    kernel, stride, padding, shape = case
-    if isinstance(padding, list):  # torch.ops' (top, bottom, left, right)
-        seed = random.randrange(2**31)
-        generator = seeded(seed)
-        x = make_input(shape, dtype, "channels_last", generator)
-        weight, bias = make_params(shape[1], kernel, dtype, True, generator)
-        args = ([1, 1], padding, [1, 1])
-        return x, weight, bias, args, reference(x, weight, bias, 1, padding, 1), f"{case} {dtype} seed={seed}"
-    c = forced_case(case, dtype, "channels_last")
-    return c.x, c.weight, c.bias, c.args, c.expected, c.context
+IDS = [describe(k, s, p, 1, shape) for k, s, p, shape in CASES]
 
 
 @pytest.mark.parametrize("dtype", SIXTEEN_BIT, ids=str)
@@ -64,11 +47,11 @@ def _case(case, dtype):
 def test_forced_into_poisoned_outputs(case, dtype):
     """Into a channels_last output (pairs of channels a store), a channel slice of a wider one and an
     NCHW one (an element a store): exactly out, nothing else."""
-    x, weight, bias, args, expected, context = _case(case, dtype)
-    check_path_into_poisoned_outs(PATH, x, weight, bias, args, expected, context)
-    out, holder = poisoned_out(tuple(expected.shape), dtype, "other_format", x)
-    ops._depthwise_conv2d_path_out(x, weight, bias, *args, PATH, out)
-    assert_wrote_exactly_out(out, holder, expected, weight.shape[2] * weight.shape[3], f"{context} out=NCHW")
+    c = forced_case(case, dtype, "channels_last")
+    check_path_into_poisoned_outs(PATH, c.x, c.weight, c.bias, c.args, c.expected, c.context)
+    out, holder = poisoned_out(tuple(c.expected.shape), dtype, "other_format", c.x)
+    ops._depthwise_conv2d_path_out(c.x, c.weight, c.bias, *c.args, PATH, out)
+    assert_wrote_exactly_out(out, holder, c.expected, c.weight.shape[2] * c.weight.shape[3], f"{c.context} out=NCHW")
 
 
 @pytest.mark.parametrize("dtype", SIXTEEN_BIT, ids=str)
@@ -76,18 +59,17 @@ def test_forced_into_poisoned_outputs(case, dtype):
 def test_float32_parameters(case, dtype):
     """Autocast's call through auto (windows of 49 taps or more on rows of 32 to 64 outputs, or of 81
     taps or more): float32 weight and bias, split into 16-bit heads and tails, count as they are."""
-    x, weight, bias, args, _, context = _case(case, dtype)
-    generator = seeded(random.randrange(2**31))
-    weight32 = torch.randn(weight.shape, device=DEVICE, generator=generator)
-    bias32 = torch.randn(bias.shape, device=DEVICE, generator=generator)
-    poison_allocator(x.numel() * 2 * x.element_size(), x.device)
+    c = forced_case(case, dtype, "channels_last")
+    weight32 = torch.randn(c.weight.shape, device=DEVICE, generator=c.generator)
+    bias32 = torch.randn(c.bias.shape, device=DEVICE, generator=c.generator)
+    poison_allocator(c.x.numel() * 2 * c.x.element_size(), c.x.device)
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        out = ops._depthwise_conv2d_float_params(x, weight32, bias32, *args)
+        out = ops._depthwise_conv2d_float_params(c.x, weight32, bias32, *c.args)
         torch.cuda.synchronize()
-    assert any("fwd_window_mma_channels_last_kernel" in e.name for e in prof.events()), f"{context}: ran elsewhere"
-    assert not torch.isnan(out).any(), f"{context}: unwritten output elements"
-    torch.testing.assert_close(out.double(), reference(x, weight32, bias32, 1, args[1], 1), **TOLERANCES[dtype],
-                               msg=lambda m: f"{context} float32 parameters: {m}")
+    assert any("fwd_window_mma_channels_last_kernel" in e.name for e in prof.events()), f"{c.context}: ran elsewhere"
+    assert not torch.isnan(out).any(), f"{c.context}: unwritten output elements"
+    torch.testing.assert_close(out.double(), reference(c.x, weight32, bias32, 1, c.args[1], 1), **TOLERANCES[dtype],
+                               msg=lambda m: f"{c.context} float32 parameters: {m}")
 
 
 @pytest.mark.parametrize("dtype", SIXTEEN_BIT, ids=str)
@@ -124,9 +106,8 @@ def test_refused_calls_leave_out_alone(why, dtype, layout, kernel, stride, paddi
     weight, bias = make_params(shape[1], kernel, dtype, True, generator)
     expected = reference(x, weight, bias, stride, padding, dilation)
     out, holder = poisoned_out(tuple(expected.shape), dtype, "suggested", x)
-    pad = [padding, padding] if isinstance(padding, int) else list(padding)
     with pytest.raises(RuntimeError, match="cannot take this call"):
-        ops._depthwise_conv2d_path_out(x, weight, bias, [stride] * 2, pad, [dilation] * 2, PATH, out)
+        ops._depthwise_conv2d_path_out(x, weight, bias, *op_args(kernel, stride, padding, dilation), PATH, out)
     torch.cuda.synchronize()
     assert torch.isnan(holder).all(), f"{why}: a refused call wrote into out"
 
@@ -154,10 +135,5 @@ print("7x7", ran[0], "13x13", ran[1])
 def test_one_block_an_sm_takes_only_long_windows():
     """With sm_86's limits (read once per process, so in a fresh one) a 7x7's plan fits one block an
     SM and auto keeps the FP32 tiles; a 13x13 (169 taps) still runs on tensor cores."""
-    tests = str(Path(__file__).resolve().parent)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")]),
-               CUTE_DWCONV_DEVICE_LIMITS="sm_86")
-    done = subprocess.run([sys.executable, "-c", _ONE_BLOCK_CHECK], env=env, capture_output=True, text=True,
-                          timeout=600)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.split()[-4:] == ["7x7", "False", "13x13", "True"]
+    words = last_words_of_script(_ONE_BLOCK_CHECK, 4, {"CUTE_DWCONV_DEVICE_LIMITS": "sm_86"})
+    assert words == ["7x7", "False", "13x13", "True"]

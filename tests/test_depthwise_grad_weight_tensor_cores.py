@@ -5,14 +5,9 @@ bucket (8 x 8, 16 x 16, 32 x 32, 8 x 56 and 56 x 8 taps by staged rows), the win
 every column offset of the staged input (the left padding mod 8), several strips a row, many slices
 a channel and sliced inputs run on it. The profiler confirms which kernel ran."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-from conftest import requires_cuda
+from conftest import last_words_of_script, requires_cuda
 
 pytestmark = requires_cuda
 
@@ -72,15 +67,9 @@ print("checked", checked, "on_tensor_cores", on_tensor_cores)
 
 
 def _last_words(script, min_taps):
-    """Runs script in a fresh process (the tap bound is read once per process) with the tests on its
-    path and the bound at min_taps (None: the default); its last four words of output."""
-    tests = str(Path(__file__).resolve().parent)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")]))
-    if min_taps:
-        env["CUTE_DWCONV_WINDOW_GRAD_WEIGHT_MMA_MIN_TAPS"] = min_taps
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout.split()[-4:]
+    """script's last four words, run with the tap bound at min_taps (None: the default), which is read
+    once per process."""
+    return last_words_of_script(script, 4, {"CUTE_DWCONV_WINDOW_GRAD_WEIGHT_MMA_MIN_TAPS": min_taps})
 
 
 def test_weight_gradients_on_tensor_cores():
