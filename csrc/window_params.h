@@ -63,7 +63,7 @@ struct WindowGradWeightPlan {
   int64_t tiles_per_channel;     // the general kernel's partial sums per channel: N * row tiles * column tiles
   int64_t register_partials;     // a register or tensor-core kernel's partial sums per channel (0: none takes the call)
   int register_kernel;           // which register kernel planned them (the dispatch's own numbering)
-  bool on_tensor_cores;          // the tensor-core kernel planned them (16-bit NCHW, stride 1)
+  bool on_tensor_cores;          // a tensor-core kernel planned them (16-bit, stride 1: NCHW or channels_last)
   int64_t workspace_bytes;       // room for either kernel's partial sums
 };
 

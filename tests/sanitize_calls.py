@@ -236,6 +236,11 @@ def check_windows() -> bool:
                 x, w, b = window_problem((2, 16, 37, 70), kh, kw, dtype, True, channels_last=True)
                 ok &= check_window("channels_last tensor cores", "channels_last_tensor_core", x, w, b, (1, 1),
                                    (kh // 2, kw // 2), (1, 1))
+            # and their weight gradient: ragged row tiles and strips, two chunks; a tall window at one
+            # block an SM
+            for kh, kw, rows in [(7, 7, 37), (51, 5, 60)]:
+                x, w, _ = window_problem((2, 16, rows, 70), kh, kw, dtype, False, channels_last=True)
+                ok &= check_window_backward("channels_last tensor cores", x, w, (1, 1), (kh // 2, kw // 2), (1, 1))
         x, w, b = window_problem((2, 8, 40, 40), 11, 11, dtype, True, channels_last=True)
         ok &= check_window("channels_last copied to NCHW", "auto", x, w, b, (1, 1), (5, 5), (1, 1))
     for dtype in FLOAT_DTYPES:

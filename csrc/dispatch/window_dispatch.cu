@@ -243,28 +243,63 @@ struct RegisterGradWeight {
   }
 };
 
-// The tensor-core weight gradients (16-bit NCHW at stride 1, window_grad_weight_mma.cuh) in the first
-// bucket that holds the window: f(Cfg{}) for that bucket's config, or false where
-// the call is not theirs (fewer taps than policy.window_grad_weight_mma_min_taps, or no bucket).
-template <class T, class F>
-bool with_grad_weight_mma_bucket(WindowGradWeightParams const& p, F&& f) {
+// The tensor-core weight gradients of 16-bit windows at stride 1 (NCHW: window_grad_weight_mma.cuh,
+// channels_last: window_grad_weight_mma_channels_last.cuh, both Config<T, tap tiles, row tiles>) in the
+// first bucket that holds the window: f(Config<T, ...>{}) for that bucket, or false where the call is
+// not theirs (fewer taps than min_taps, or no bucket).
+template <template <class, int, int> class Config, class T, class F>
+bool with_grad_weight_mma_bucket(WindowGradWeightParams const& p, int64_t min_taps, F&& f) {
   if constexpr (sizeof(T) == 2) {
-    if (p.kh * p.kw < plan::tiling_policy().window_grad_weight_mma_min_taps) return false;
+    if (p.kh * p.kw < min_taps) return false;
 #define CUTE_DWCONV_TRY_BUCKET(TAPS_, ROWS_) \
-    if (p.kw <= 8 * TAPS_ && p.kh < 8 * ROWS_) return f(WindowGradWeightMmaConfig<T, TAPS_, ROWS_>{});
+    if (p.kw <= 8 * TAPS_ && p.kh < 8 * ROWS_) return f(Config<T, TAPS_, ROWS_>{});
     CUTE_DWCONV_WINDOW_GRAD_WEIGHT_MMA_TABLE(CUTE_DWCONV_TRY_BUCKET)
 #undef CUTE_DWCONV_TRY_BUCKET
   }
   return false;
 }
 
+// The channels_last kernel takes a plan of one block an SM (sm_86's shared memory for a 7x7) only for
+// windows of 100 taps or more, as the forward does.
+constexpr int64_t kGradWeightOneBlockTaps = 100;
+
+// Plans (launch false) or launches a tensor-core weight gradient: NCHW's where it takes the call
+// (policy.window_grad_weight_mma_min_taps), else channels_last's for windows of
+// policy.window_grad_weight_mma_channels_last_min_taps (bf16, ms, against the staged register kernel:
+// SegNeXt's 5x5 0.035 against 0.049, but MSCAN's 3x3 0.147 against 0.094), and not on rows of at most
+// 8 outputs that a register bucket holds (ConvNeXt's 7x7 on 7x7 planes 0.047 against 0.035, on 14x14
+// 0.043 against 0.051; NOTES.md, variant 149). true where one takes it (partials: its partial sums per
+// channel).
+template <class T>
+bool grad_weight_on_tensor_cores(WindowGradWeightParams const& p, bool launch, int64_t& partials,
+                                 cudaStream_t stream) {
+  plan::TilingPolicy const& policy = plan::tiling_policy();
+  auto nchw = [&](auto cfg) {
+    using Cfg = decltype(cfg);
+    if (launch) return launch_window_grad_weight_mma<Cfg>(p, stream) == LaunchStatus::kLaunched;
+    return (partials = window_grad_weight_mma_partials<Cfg>(p)) > 0;
+  };
+  auto channels_last = [&](auto cfg) {
+    using Cfg = decltype(cfg);
+    if (launch) {
+      return launch_window_grad_weight_mma_channels_last<Cfg>(p, kGradWeightOneBlockTaps, stream) ==
+             LaunchStatus::kLaunched;
+    }
+    return (partials = window_grad_weight_mma_channels_last_partials<Cfg>(p, kGradWeightOneBlockTaps)) > 0;
+  };
+  if (with_grad_weight_mma_bucket<WindowGradWeightMmaConfig, T>(p, policy.window_grad_weight_mma_min_taps, nchw)) {
+    return true;
+  }
+  if (p.Wo <= 8 && grad_weight_register_bucket(p) != 0) return false;
+  return with_grad_weight_mma_bucket<WindowGradWeightMmaChannelsLastConfig, T>(
+      p, policy.window_grad_weight_mma_channels_last_min_taps, channels_last);
+}
+
 template <class T>
 struct GradWeightPlan {
   static WindowGradWeightPlan run(WindowGradWeightParams const& p) {
     WindowGradWeightPlan plan = plan_window_grad_weight<T>(p);
-    plan.on_tensor_cores = with_grad_weight_mma_bucket<T>(p, [&](auto cfg) {
-      return (plan.register_partials = window_grad_weight_mma_partials<decltype(cfg)>(p)) > 0;
-    });
+    plan.on_tensor_cores = grad_weight_on_tensor_cores<T>(p, false, plan.register_partials, nullptr);
     if constexpr (!std::is_same_v<T, double>) {
       int const bucket = plan.on_tensor_cores ? 0 : grad_weight_register_bucket(p);
 #define CUTE_DWCONV_TRY_BUCKET(K_, S_)                                                                  \
@@ -285,10 +320,8 @@ struct GradWeight {
   static FwdStatus run(WindowGradWeightParams const& p, WindowGradWeightPlan const& plan, cudaStream_t stream) {
     if constexpr (!std::is_same_v<T, double>) {
       if (plan.on_tensor_cores) {
-        bool const launched = with_grad_weight_mma_bucket<T>(p, [&](auto cfg) {
-          return launch_window_grad_weight_mma<decltype(cfg)>(p, stream) == LaunchStatus::kLaunched;
-        });
-        if (launched) {
+        int64_t partials = 0;
+        if (grad_weight_on_tensor_cores<T>(p, true, partials, stream)) {
           launch_window_grad_weight_reduce<T>(p, plan.register_partials, stream);
           return FwdStatus::kLaunched;
         }

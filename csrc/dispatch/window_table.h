@@ -30,9 +30,10 @@
 // any window height, with 16-bit or float32 weights.
 #define CUTE_DWCONV_WINDOW_MMA_TABLE(X) X(1) X(2) X(3) X(5)
 
-// The weight gradients of 16-bit NCHW windows at stride 1 on tensor cores (window_grad_weight_mma.cuh),
-// by their tiles of 8 taps and of 8 staged rows (a pair of output rows reads Kh + 1): a call takes the
-// first bucket that holds Kw taps and Kh + 1 rows. 8 x 8 holds 3x3 to 7x7, 16 x 16 13x13, 32 x 32
+// The weight gradients of 16-bit windows at stride 1 on tensor cores, NCHW (window_grad_weight_mma.cuh)
+// and channels_last (window_grad_weight_mma_channels_last.cuh), by their tiles of 8 taps and of 8
+// staged rows (a pair of output rows reads Kh + 1): a call takes the first bucket that holds Kw taps
+// and Kh + 1 rows. 8 x 8 holds 3x3 to 7x7, 16 x 16 13x13, 32 x 32
 // RepLKNet's 31x31, 8 x 56 SLaK's 51x5 and 56 x 8 its 5x51.
 #define CUTE_DWCONV_WINDOW_GRAD_WEIGHT_MMA_TABLE(X) X(1, 1) X(2, 2) X(4, 4) X(1, 7) X(7, 1)
 

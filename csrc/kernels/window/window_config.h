@@ -149,6 +149,19 @@ struct WindowGradWeightMmaConfig {
   static constexpr int kThreads = kWarps * 32;
 };
 
+// channels_last weight gradient of 16-bit windows at stride 1 and dilation 1 on tensor cores (see
+// window_grad_weight_mma_channels_last.cuh): the NCHW kernel's buckets of kTapTiles x kRowTiles, a
+// block of 8 channels (16 bytes of a pixel), a warp each.
+template <class T, int kTapTiles_, int kRowTiles_>
+struct WindowGradWeightMmaChannelsLastConfig {
+  static_assert(sizeof(T) == 2, "tensor-core weight gradients take 16-bit inputs");
+  using Element = T;
+  static constexpr int kTapTiles = kTapTiles_;
+  static constexpr int kRowTiles = kRowTiles_;
+  static constexpr int kChannels = 8;
+  static constexpr int kThreads = 32 * kChannels;
+};
+
 // channels_last weight gradient of windows within kK x kK at stride (kStride, kStride) and dilation
 // 1: a lane owns kChannels adjacent channels and one register per channel and tap, so wider windows
 // take fewer channels (kK^2 * kChannels registers: 36, 50, 49).

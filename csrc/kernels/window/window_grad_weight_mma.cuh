@@ -58,6 +58,98 @@ struct GradMmaGeometry {
   cutlass::FastDivmod g_row_lanes;     // threads along a staged grad_out row
 };
 
+// One chunk of a staged grad_out row's shifted table (row: its copied table, the shifted one
+// table_pitch on; element e of the shifted is element e + 1 of the copied). Returns the sum of the
+// chunk's copied values: each is summed once into the bias.
+template <class T>
+CUTE_DEVICE float shift_table_chunk(T* row, int table_pitch, int chunk) {
+  uint4 const v = *reinterpret_cast<uint4 const*>(row + 8 * chunk);
+  uint32_t const next = *reinterpret_cast<uint16_t const*>(row + 8 * chunk + 8);
+  uint4 shifted;
+  shifted.x = __byte_perm(v.x, v.y, 0x5432);
+  shifted.y = __byte_perm(v.y, v.z, 0x5432);
+  shifted.z = __byte_perm(v.z, v.w, 0x5432);
+  shifted.w = __byte_perm(v.w, next, 0x5432);
+  *reinterpret_cast<uint4*>(row + table_pitch + 8 * chunk) = shifted;
+  uint32_t const words[4] = {v.x, v.y, v.z, v.w};
+  float sum = 0.0f;
+  CUTE_UNROLL
+  for (int e = 0; e < 8; ++e) sum += staging::element_from_words<T>(words, e);
+  return sum;
+}
+
+// This lane's first A word in a tile's tables: its offset s0 = 2 (lane % 4) - lane / 4 - delta puts
+// its pairs at s0 + 16 step + 8 h - 8 mt, all of s0's parity, so it reads them from the copied table
+// (even) or the shifted one.
+CUTE_DEVICE int grad_table_lane_word(int lane, int delta, int lead, int table_pitch) {
+  int const s0 = 2 * (lane % 4) - lane / 4 - delta;
+  int const odd = s0 & 1;
+  return (odd ? table_pitch / 2 : 0) + (lead + s0 - odd) / 2;
+}
+
+// A pair of output rows' products added to acc: A from their tables (a_row: the lane's word of the
+// first row's, the second row's table_pitch words on), B the staged input rows from b_row (the lane's
+// ldmatrix address in the pair's first row: row lane % 8, columns 8 (lane / 8) on) in `steps`
+// 16-column steps.
+template <class Cfg>
+CUTE_DEVICE void accumulate_row_pair(float (&acc)[Cfg::kTapTiles][Cfg::kRowTiles][4], uint32_t const* a_row,
+                                     int table_pitch, uint32_t b_row, int x_pitch, int steps) {
+  using T = typename Cfg::Element;
+  constexpr int kTapTiles = Cfg::kTapTiles;
+  constexpr int kRowTiles = Cfg::kRowTiles;
+  // A step's MMAs: A from both rows' tables at word offset `at`, B the step's two matrices.
+  auto multiply = [&](int at, uint32_t const (&b)[kRowTiles][2]) {
+    CUTE_UNROLL
+    for (int mt = 0; mt < kTapTiles; ++mt) {
+      uint32_t const a[4] = {a_row[at - 4 * mt], a_row[table_pitch + at - 4 * mt], a_row[at - 4 * mt + 4],
+                             a_row[table_pitch + at - 4 * mt + 4]};
+      CUTE_UNROLL
+      for (int nt = 0; nt < kRowTiles; ++nt) band_mma::mma<T>(acc[mt][nt], a, b[nt]);
+    }
+  };
+  auto b_at = [&](int nt, int step) { return b_row + uint32_t((8 * nt * x_pitch + 16 * step) * int(sizeof(T))); };
+  int step = 0;
+  for (; step + 1 < steps; step += 2) {  // two steps an ldmatrix .x4
+    uint32_t b4[kRowTiles][4];
+    CUTE_UNROLL
+    for (int nt = 0; nt < kRowTiles; ++nt) band_mma::load_a_fragment(b_at(nt, step), b4[nt]);
+    CUTE_UNROLL
+    for (int half = 0; half < 2; ++half) {
+      uint32_t b[kRowTiles][2];
+      CUTE_UNROLL
+      for (int nt = 0; nt < kRowTiles; ++nt) b[nt][0] = b4[nt][2 * half], b[nt][1] = b4[nt][2 * half + 1];
+      multiply(8 * (step + half), b);
+    }
+  }
+  if (step < steps) {  // an odd last step: .x2 (lanes 0-15 give the addresses)
+    uint32_t b[kRowTiles][2];
+    CUTE_UNROLL
+    for (int nt = 0; nt < kRowTiles; ++nt) band_mma::load_a_half(b_at(nt, step), b[nt]);
+    multiply(8 * step, b);
+  }
+}
+
+// acc[mt][nt][e] holds output row offset h = e / 2 of tap j = 8 mt + lane / 4 and staged row 8 nt +
+// 2 (lane % 4) + e % 2, that is window row i = that row - h: f(h, i * Kw + j, sum) for those inside
+// the window.
+template <class Cfg, class F>
+CUTE_DEVICE void for_each_window_sum(float const (&acc)[Cfg::kTapTiles][Cfg::kRowTiles][4], int lane, int Kh,
+                                     int Kw, F&& f) {
+  CUTE_UNROLL
+  for (int mt = 0; mt < Cfg::kTapTiles; ++mt) {
+    CUTE_UNROLL
+    for (int nt = 0; nt < Cfg::kRowTiles; ++nt) {
+      CUTE_UNROLL
+      for (int e = 0; e < 4; ++e) {
+        int const h = e / 2;
+        int const j = 8 * mt + lane / 4;
+        int const i = 8 * nt + 2 * (lane % 4) + e % 2 - h;
+        if (unsigned(i) < unsigned(Kh) && j < Kw) f(h, i * Kw + j, acc[mt][nt][e]);
+      }
+    }
+  }
+}
+
 template <class Cfg>
 __global__ void __launch_bounds__(Cfg::kThreads)
     bwd_window_weight_mma_kernel(WindowGradWeightParams const p, GradMmaGeometry const g) {
@@ -132,39 +224,20 @@ __global__ void __launch_bounds__(Cfg::kThreads)
   }
   float bias_acc = 0.0f;
 
-  // This lane's A offset s0 = 2 (lane % 4) - lane / 4 - delta: its pairs start at s0 + 16 step + 8 h
-  // - 8 mt, all of s0's parity, so it reads them from the copied table (even) or the shifted one.
-  int const s0 = 2 * int(lane % 4u) - int(lane / 4u) - g.delta;
-  int const odd = s0 & 1;
-  int const lane_word = (odd ? g.table_pitch / 2 : 0) + (g.lead + s0 - odd) / 2;
+  int const lane_word = grad_table_lane_word(lane, g.delta, g.lead, g.table_pitch);
   // This lane's ldmatrix row and column: four 8 x 8 matrices of B, staged input rows down their rows
   // and 8 columns each, two MMA steps.
   int const b_lane = int(lane % 8u) * g.x_pitch + 8 * int(lane / 8u);
-  // The shifted tables' chunks this thread builds: the same every tile.
-  int const build_chunks = g_chunks + 1;
-
   staging::walk_tiles_compact(
       slice, g.tiles_per_channel, g.slices, true, [&](int tile, int buffer) { stage(tile, buffer); },
       [&](int tile, int buffer) {
         Coords const k = coords_of(tile);
         T* const tables = tables_of(buffer);
-        // The shifted tables: element e of row r's is element e + 1 of its copied one. Only the
-        // chunks that reach the strip's values; the rest stay zero. Each copied value is summed
-        // once into the bias.
+        // The shifted tables: only the chunks that reach the strip's values; the rest stay zero.
+        int const build_chunks = g_chunks + 1;
         for (int item = threadIdx.x; item < g.tile_rows * build_chunks; item += Cfg::kThreads) {
           int const r = item / build_chunks, chunk = g.lead / 8 - 1 + item % build_chunks;
-          T* const row = tables + r * 2 * g.table_pitch;
-          uint4 const v = *reinterpret_cast<uint4 const*>(row + 8 * chunk);
-          uint32_t const next = *reinterpret_cast<uint16_t const*>(row + 8 * chunk + 8);
-          uint4 shifted;
-          shifted.x = __byte_perm(v.x, v.y, 0x5432);
-          shifted.y = __byte_perm(v.y, v.z, 0x5432);
-          shifted.z = __byte_perm(v.z, v.w, 0x5432);
-          shifted.w = __byte_perm(v.w, next, 0x5432);
-          *reinterpret_cast<uint4*>(row + g.table_pitch + 8 * chunk) = shifted;
-          uint32_t const words[4] = {v.x, v.y, v.z, v.w};
-          CUTE_UNROLL
-          for (int e = 0; e < 8; ++e) bias_acc += staging::element_from_words<T>(words, e);
+          bias_acc += shift_table_chunk(tables + r * 2 * g.table_pitch, g.table_pitch, chunk);
         }
         __syncthreads();
 
@@ -174,61 +247,17 @@ __global__ void __launch_bounds__(Cfg::kThreads)
         // Pairs of output rows (the second may be past the plane: its tables are zero). Uniform across
         // the warp, as ldmatrix and mma need.
         for (int r = 2 * warp; r < rows; r += 2 * kWarps) {
-          uint32_t const* const a_row = words + r * g.table_pitch;  // the next row's tables follow
-          uint32_t const b_row = x_base + uint32_t(r * g.x_pitch * int(sizeof(T)));
-          // A step's MMAs: A from both rows' tables at word offset `at`, B the step's two matrices.
-          auto multiply = [&](int at, uint32_t const (&b)[kRowTiles][2]) {
-            CUTE_UNROLL
-            for (int mt = 0; mt < kTapTiles; ++mt) {
-              uint32_t const a[4] = {a_row[at - 4 * mt], a_row[g.table_pitch + at - 4 * mt], a_row[at - 4 * mt + 4],
-                                     a_row[g.table_pitch + at - 4 * mt + 4]};
-              CUTE_UNROLL
-              for (int nt = 0; nt < kRowTiles; ++nt) band_mma::mma<T>(acc[mt][nt], a, b[nt]);
-            }
-          };
-          auto b_at = [&](int nt, int step) {
-            return b_row + uint32_t((8 * nt * g.x_pitch + 16 * step) * int(sizeof(T)));
-          };
-          int step = 0;
-          for (; step + 1 < g.steps; step += 2) {  // two steps an ldmatrix .x4
-            uint32_t b4[kRowTiles][4];
-            CUTE_UNROLL
-            for (int nt = 0; nt < kRowTiles; ++nt) band_mma::load_a_fragment(b_at(nt, step), b4[nt]);
-            CUTE_UNROLL
-            for (int half = 0; half < 2; ++half) {
-              uint32_t b[kRowTiles][2];
-              CUTE_UNROLL
-              for (int nt = 0; nt < kRowTiles; ++nt) b[nt][0] = b4[nt][2 * half], b[nt][1] = b4[nt][2 * half + 1];
-              multiply(8 * (step + half), b);
-            }
-          }
-          if (step < g.steps) {  // an odd last step: .x2 (lanes 0-15 give the addresses)
-            uint32_t b[kRowTiles][2];
-            CUTE_UNROLL
-            for (int nt = 0; nt < kRowTiles; ++nt) band_mma::load_a_half(b_at(nt, step), b[nt]);
-            multiply(8 * step, b);
-          }
+          accumulate_row_pair<Cfg>(acc, words + r * g.table_pitch, g.table_pitch,
+                                   x_base + uint32_t(r * g.x_pitch * int(sizeof(T))), g.x_pitch, g.steps);
         }
       });
 
   // The block's warps in order, through shared memory (free now: the walk's last barrier is behind
-  // us): acc[mt][nt][e] holds output row offset h = e / 2, tap 8 mt + lane / 4 and staged row 8 nt +
-  // 2 (lane % 4) + e % 2, window row i = that row - h.
+  // us).
   int const taps = Kh * Kw;
   float* const red = reinterpret_cast<float*>(smem_bytes);  // [kWarps][2][taps], then [kWarps] bias
-  CUTE_UNROLL
-  for (int mt = 0; mt < kTapTiles; ++mt) {
-    CUTE_UNROLL
-    for (int nt = 0; nt < kRowTiles; ++nt) {
-      CUTE_UNROLL
-      for (int e = 0; e < 4; ++e) {
-        int const h = e / 2;
-        int const j = 8 * mt + int(lane / 4u);
-        int const i = 8 * nt + 2 * int(lane % 4u) + e % 2 - h;
-        if (unsigned(i) < unsigned(Kh) && j < Kw) red[(warp * 2 + h) * taps + i * Kw + j] = acc[mt][nt][e];
-      }
-    }
-  }
+  for_each_window_sum<Cfg>(acc, lane, Kh, Kw,
+                           [&](int h, int tap, float sum) { red[(warp * 2 + h) * taps + tap] = sum; });
   CUTE_UNROLL
   for (int offset = 16; offset > 0; offset /= 2) bias_acc += __shfl_xor_sync(0xffffffffu, bias_acc, offset);
   if (lane == 0) red[kWarps * 2 * taps + warp] = bias_acc;

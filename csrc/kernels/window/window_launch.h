@@ -93,6 +93,15 @@ int64_t window_grad_weight_mma_partials(WindowGradWeightParams const& p);
 template <class Cfg>
 LaunchStatus launch_window_grad_weight_mma(WindowGradWeightParams const& p, cudaStream_t stream);
 
+// The same for channels_last 16-bit windows on tensor cores (stride 1, dilation 1, C a multiple of 8,
+// pixels 16-byte aligned); plans of one block an SM only for windows of one_block_taps taps or more.
+template <class Cfg>
+int64_t window_grad_weight_mma_channels_last_partials(WindowGradWeightParams const& p, int64_t one_block_taps);
+
+template <class Cfg>
+LaunchStatus launch_window_grad_weight_mma_channels_last(WindowGradWeightParams const& p, int64_t one_block_taps,
+                                                         cudaStream_t stream);
+
 // grad_weight and grad_bias: `partials` sums per channel and tap in p.workspace, added in order.
 template <class T>
 void launch_window_grad_weight_reduce(WindowGradWeightParams const& p, int64_t partials, cudaStream_t stream);

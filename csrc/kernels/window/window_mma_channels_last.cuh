@@ -1,8 +1,7 @@
 // channels_last window kernel for 16-bit inputs at stride 1 and dilation 1, on the NCHW kernel's
-// tensor-core rows (window_mma.cuh). A depthwise window's weights differ by channel, so a channel
-// cannot be a dimension of an MMA, and in channels_last a channel's row is not contiguous: the block
-// transposes its tile in shared memory. A block owns 8 channels (16 bytes of each pixel) and walks
-// tiles of 16 output rows x 64 columns:
+// tensor-core rows (window_mma.cuh), the block transposing its tile in shared memory
+// (channel_planes.cuh). A block owns 8 channels (16 bytes of each pixel) and walks tiles of 16 output
+// rows x 64 columns:
 //   1. cp.async stages the tile's input pixels (zero outside the image), during the previous tile's
 //      MMAs;
 //   2. ldmatrix .trans reads them 8 pixels x 8 channels at a time, so each lane holds a channel's
@@ -27,6 +26,7 @@
 #include "kernels/launch.h"
 #include "kernels/param_access.h"
 #include "kernels/staging/pixel_patch.cuh"
+#include "kernels/window/channel_planes.cuh"
 #include "kernels/window/window_config.h"
 #include "kernels/window/window_mma.cuh"
 #include "window_params.h"
@@ -37,7 +37,6 @@ namespace window {
 // Host-planned tiling; see launch_window_mma_channels_last.
 struct MmaChannelsLastGeometry {
   int in_rows;        // staged input rows per tile: 16 + Kh - 1
-  int row_quads;      // groups of 4 staged rows: in_rows / 4 rounded up
   int plane_words;    // 32-bit words per channel plane: 4 x an odd number (conflict-free transposes)
   int pairs;          // tap pairs per window row: mma_pairs_per_row(Cfg::kKSteps)
   int pair_stores;    // out's channels are unit-stride with every pair on a 4-byte boundary
@@ -46,15 +45,6 @@ struct MmaChannelsLastGeometry {
   cutlass::FastDivmod strips;      // pixel tile -> (n * row tiles + row tile, strip)
   cutlass::FastDivmod row_tiles;   // -> (n, row tile)
 };
-
-// ldmatrix .x4 .trans: four 8 x 8 blocks of 16-bit values, lane i giving the address of row i % 8 of
-// block i / 8; register m of lane i holds elements 2 (i % 4) and the next of block m's column i / 4,
-// that is, rows 2 (i % 4) and 2 (i % 4) + 1 of it.
-CUTE_DEVICE void load_transposed(uint32_t smem_address, uint32_t (&v)[4]) {
-  asm volatile("ldmatrix.sync.aligned.x4.trans.m8n8.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(v[0]), "=r"(v[1]), "=r"(v[2]), "=r"(v[3])
-               : "r"(smem_address));
-}
 
 // Three blocks an SM, as shared memory allows a 7x7's (float32 weights' pairs took 84 registers: two).
 template <class Cfg>
@@ -73,7 +63,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 3)
   static_assert(kInCols >= Cfg::kTileCols + 8, "a plane holds its channel's output rows");
 
   int const Kh = int(p.kh), Kw = int(p.kw);
-  int const H = int(p.H), W = int(p.W), Ho = int(p.Ho), Wo = int(p.Wo), C = int(p.C);
+  int const H = int(p.H), W = int(p.W), Ho = int(p.Ho), Wo = int(p.Wo);
   int const warp = int(threadIdx.x / 32u), lane = int(threadIdx.x % 32u);
 
   // [kParts][kCh][Kh][pairs] tap pairs, then the channel planes [kCh][plane_words] (input rows, then
@@ -103,34 +93,12 @@ __global__ void __launch_bounds__(Cfg::kThreads, 3)
     g.row_tiles(n, row_tile, image_row_tile);
     return Coords{n, row_tile * 16, strip * Cfg::kTileCols};
   };
-  // Thread t stages pixel column t % kInCols of every kStageRows-th row from t / kInCols: its column,
-  // and so the column's test against the image, stay put across rows (a per-pixel division and test
-  // were a sixth of the instructions).
-  constexpr int kStageRows = Cfg::kThreads / kInCols;
-  static_assert(kStageRows >= 1, "a staged row's pixels, a thread each");
-  int const stage_row = int(threadIdx.x) / kInCols, stage_col = int(threadIdx.x) % kInCols;
-  T* const stage_to = pixels + (stage_row * kInCols + stage_col) * kCh;
+  PixelRowLanes const stage_lanes = pixel_row_lanes<Cfg::kThreads>(kInCols);
   auto stage = [&](int64_t tile) {
-    using Atom = staging::StageCopyAtom<T, 16>;
     Coords const k = coords_of(tile);
-    int h = k.out_row0 - int(p.padding_h) + stage_row;
-    int const w = k.out_col0 - int(p.padding_w) + stage_col;
-    bool const column_inside = unsigned(w) < unsigned(W);
-    T const* const image = x + (int64_t(k.n) * p.x_stride_n + c_block);
-    T const* from = image + (int64_t(h) * p.x_stride_h + int64_t(w) * p.x_stride_w);
-    T* to = stage_to;
-    if (stage_row < kStageRows) {
-      for (int r = stage_row; r < g.in_rows; r += kStageRows) {
-        bool const inside = column_inside && unsigned(h) < unsigned(H);
-        // A zero-filled copy still needs a valid address: the image's first pixel.
-        Tensor src = make_tensor(make_gmem_ptr(inside ? from : image), make_layout(Int<kCh>{}));
-        Tensor dst = make_tensor(make_smem_ptr(to), make_layout(Int<kCh>{}));
-        copy(Atom{}.with(inside), src, dst);
-        h += kStageRows;
-        from += kStageRows * p.x_stride_h;
-        to += kStageRows * kInCols * kCh;
-      }
-    }
+    stage_pixel_rows(x + (int64_t(k.n) * p.x_stride_n + c_block), p.x_stride_h, p.x_stride_w,
+                     k.out_row0 - int(p.padding_h), H, k.out_col0 - int(p.padding_w), W, g.in_rows, kInCols,
+                     stage_lanes, pixels);
     cp_async_fence();
   };
   if (int64_t(blockIdx.x) < g.tiles) stage(blockIdx.x);
@@ -159,20 +127,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 3)
     cp_async_wait<0>();
     __syncthreads();  // the pixels are in (and the tap pairs, the first time); the last tile's out read
 
-    // Staged pixels to channel planes: block m of a load is the 8 pixels from column 8 b of staged row
-    // 4 q + m, and lane i gets channel i / 4 of pixels 2 (i % 4) and the next, one word of that
-    // channel's row m of the group (rows past the last repeat it and are not stored).
-    for (int item = warp; item < kInBlocks * g.row_quads; item += kCh) {
-      int const quad = item / kInBlocks, b = item % kInBlocks;
-      int const row = min(4 * quad + lane / 8, g.in_rows - 1);
-      uint32_t v[4];
-      load_transposed(pixels_address + uint32_t((row * kInCols + b * 8 + lane % 8) * kCh * int(sizeof(T))), v);
-      uint32_t* const to = planes + (lane / 4) * g.plane_words + 4 * quad * (kInCols / 2) + b * 4 + lane % 4;
-      CUTE_UNROLL
-      for (int m = 0; m < 4; ++m) {
-        if (4 * quad + m < g.in_rows) to[m * (kInCols / 2)] = v[m];
-      }
-    }
+    pixels_to_planes<kCh>(pixels_address, g.in_rows, kInBlocks, planes, g.plane_words, kInCols / 2, warp, lane);
     __syncthreads();
     // The pixels are free: the next tile's copies fly while this one computes.
     if (tile + gridDim.x < g.tiles) stage(tile + gridDim.x);
@@ -261,7 +216,6 @@ LaunchStatus launch_window_mma_channels_last(WindowParams const& p, int64_t one_
 
   window::MmaChannelsLastGeometry g{};
   g.in_rows = int(16 + p.kh - 1);
-  g.row_quads = (g.in_rows + 3) / 4;
   // A plane's rows are Cfg::kInCols elements, an odd number of 16-byte units (ldmatrix); the planes
   // 4 x an odd number of words apart, so that the 8 channels a transposing store writes, or a
   // transposing load reads, hit 32 banks. A plane holds its 16 output rows of Cfg::kTileCols / 2 + 4
