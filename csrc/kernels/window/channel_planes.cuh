@@ -9,11 +9,46 @@
 #include <cstdint>
 
 #include <cute/tensor.hpp>
+#include <cutlass/fast_math.h>
 
 #include "kernels/staging/row_ring.cuh"
 
 namespace cute_dwconv {
 namespace window {
+
+// The tiles of a channels_last tensor by image, row tile, strip and chunk of 8 channels, the chunk
+// fastest: a grid of a whole number of chunks, stepping by its size, keeps each block on one chunk.
+struct PixelTileWalk {
+  int64_t tiles;
+  cutlass::FastDivmod chunks;     // tile -> (pixel tile, chunk)
+  cutlass::FastDivmod strips;     // pixel tile -> (n * row tiles + row tile, strip)
+  cutlass::FastDivmod row_tiles;  // -> (n, row tile)
+};
+
+// The walk over N images of row_tiles x strips tiles and `chunks` chunks; false where a tile's index
+// would not fit an int.
+inline bool plan_pixel_tile_walk(int64_t N, int64_t row_tiles, int64_t strips, int64_t chunks, PixelTileWalk& walk) {
+  constexpr int64_t kIndexLimit = int64_t(1) << 31;
+  walk.tiles = N * row_tiles * strips * chunks;
+  if (N * row_tiles * strips >= kIndexLimit || walk.tiles >= kIndexLimit) return false;
+  walk.chunks = cutlass::FastDivmod(int(chunks));
+  walk.strips = cutlass::FastDivmod(int(strips));
+  walk.row_tiles = cutlass::FastDivmod(int(row_tiles));
+  return true;
+}
+
+// Where tile `tile` of the walk starts: its image and first output row and column.
+struct PixelTile {
+  int n, out_row0, out_col0;
+};
+
+CUTE_DEVICE PixelTile pixel_tile(PixelTileWalk const& walk, int64_t tile, int tile_rows, int tile_cols) {
+  int pixel_tile_index, chunk, image_row_tile, strip, n, row_tile;
+  walk.chunks(pixel_tile_index, chunk, int(tile));
+  walk.strips(image_row_tile, strip, pixel_tile_index);
+  walk.row_tiles(n, row_tile, image_row_tile);
+  return PixelTile{n, row_tile * tile_rows, strip * tile_cols};
+}
 
 // ldmatrix .x4 .trans: four 8 x 8 blocks of 16-bit values, lane i giving the address of row i % 8 of
 // block i / 8; register m of lane i holds elements 2 (i % 4) and the next of block m's column i / 4,

@@ -44,10 +44,7 @@ struct GradMmaChannelsLastGeometry {
   int lead;           // zero elements before a grad_out row's first value in its tables
   int table_pitch;    // elements per grad_out table (the copied one, then the shifted one, per row)
   int table_words;    // words per channel's tables: 4 x an odd number
-  int64_t tiles;      // pixel tiles x chunks; the grid is a whole number of chunks
-  cutlass::FastDivmod chunks;     // tile -> (pixel tile, chunk)
-  cutlass::FastDivmod strips;     // pixel tile -> (n * row tiles + row tile, strip)
-  cutlass::FastDivmod row_tiles;  // -> (n, row tile)
+  PixelTileWalk walk;  // the grid is a whole number of its chunks
 };
 
 template <class Cfg>
@@ -72,33 +69,24 @@ __global__ void __launch_bounds__(Cfg::kThreads, 2)
   T* const g_pixels = x_pixels + g.x_rows * g.in_cols * kCh;
 
   // The grid is a whole number of chunks: a block keeps its chunk, and is slice blockIdx.x / chunks.
-  int const chunks = g.chunks.divisor;
+  int const chunks = g.walk.chunks.divisor;
   int const c_block = int(blockIdx.x % unsigned(chunks)) * kCh;
   int const slice = int(blockIdx.x / unsigned(chunks)), slices = int(gridDim.x) / chunks;
   T const* const x = static_cast<T const*>(p.x) + c_block;
   T const* const grad_out = static_cast<T const*>(p.grad_out) + c_block;
 
-  struct Coords {
-    int n, out_row0, out_col0;
-  };
-  auto coords_of = [&](int64_t tile) {
-    int pixel_tile, chunk, image_row_tile, strip, n, row_tile;
-    g.chunks(pixel_tile, chunk, int(tile));
-    g.strips(image_row_tile, strip, pixel_tile);
-    g.row_tiles(n, row_tile, image_row_tile);
-    return Coords{n, row_tile * tile_rows, strip * g.tile_cols};
-  };
+  auto coords_of = [&](int64_t tile) { return pixel_tile(g.walk, tile, tile_rows, g.tile_cols); };
   PixelRowLanes const x_lanes = pixel_row_lanes<Cfg::kThreads>(g.in_cols);
   PixelRowLanes const g_lanes = pixel_row_lanes<Cfg::kThreads>(g.tile_cols);
   auto stage = [&](int64_t tile) {
-    Coords const k = coords_of(tile);
+    PixelTile const k = coords_of(tile);
     stage_pixel_rows(x + int64_t(k.n) * p.x_stride_n, p.x_stride_h, p.x_stride_w, k.out_row0 - int(p.padding_h), H,
                      k.out_col0 - int(p.padding_w), W, g.x_rows, g.in_cols, x_lanes, x_pixels);
     stage_pixel_rows(grad_out + int64_t(k.n) * p.g_stride_n, p.g_stride_h, p.g_stride_w, k.out_row0, Ho, k.out_col0,
                      Wo, tile_rows, g.tile_cols, g_lanes, g_pixels);
     cp_async_fence();
   };
-  if (int64_t(blockIdx.x) < g.tiles) stage(blockIdx.x);
+  if (int64_t(blockIdx.x) < g.walk.tiles) stage(blockIdx.x);
 
   // The tables' lead and tail stay zero: the transposes write only the strip's own columns.
   {
@@ -126,8 +114,8 @@ __global__ void __launch_bounds__(Cfg::kThreads, 2)
                           uint32_t(warp * g.x_plane_words * 4 + ((lane % 8) * g.x_pitch + 8 * (lane / 8)) * 2);
   T* const channel_tables = reinterpret_cast<T*>(tables + warp * g.table_words);
 
-  for (int64_t tile = blockIdx.x; tile < g.tiles; tile += gridDim.x) {
-    Coords const k = coords_of(tile);
+  for (int64_t tile = blockIdx.x; tile < g.walk.tiles; tile += gridDim.x) {
+    PixelTile const k = coords_of(tile);
     cp_async_wait<0>();
     __syncthreads();  // the pixels are in (and the tables zero, the first time); the last tile's MMAs done
 
@@ -137,7 +125,7 @@ __global__ void __launch_bounds__(Cfg::kThreads, 2)
                           g.table_pitch, warp, lane);
     __syncthreads();
     // The pixels are free: the next tile's copies fly while this one computes.
-    if (tile + gridDim.x < g.tiles) stage(tile + gridDim.x);
+    if (tile + gridDim.x < g.walk.tiles) stage(tile + gridDim.x);
 
     // The shifted tables of this warp's channel (only it reads them): lane i builds chunk i % 8 (and
     // 8 more) of rows i / 8 + 4 j, without a division.
@@ -251,16 +239,11 @@ bool plan_window_grad_weight_mma_channels_last(WindowGradWeightParams const& p, 
 
   int64_t const chunks = p.C / kCh;
   int64_t const row_tiles = (p.Ho + tile_rows - 1) / tile_rows;
-  constexpr int64_t kIndexLimit = int64_t(1) << 31;
-  g.tiles = p.N * row_tiles * strips * chunks;
-  if (p.N * row_tiles * strips >= kIndexLimit || g.tiles >= kIndexLimit) return false;
-  g.chunks = cutlass::FastDivmod(int(chunks));
-  g.strips = cutlass::FastDivmod(int(strips));
-  g.row_tiles = cutlass::FastDivmod(int(row_tiles));
+  if (!window::plan_pixel_tile_walk(p.N, row_tiles, strips, chunks, g.walk)) return false;
 
   // One wave, a whole number of chunks (each block keeps its chunk, its sums in its accumulators).
   int64_t const wave = std::max<int64_t>(chunks, int64_t(blocks) * limits.multiprocessors / chunks * chunks);
-  grid = std::min<int64_t>(g.tiles, wave);
+  grid = std::min<int64_t>(g.walk.tiles, wave);
   return true;
 }
 
@@ -270,7 +253,7 @@ int64_t window_grad_weight_mma_channels_last_partials(WindowGradWeightParams con
   window::GradMmaChannelsLastGeometry g{};
   int64_t smem_bytes = 0, grid = 0;
   if (!plan_window_grad_weight_mma_channels_last<Cfg>(p, one_block_taps, g, smem_bytes, grid)) return 0;
-  return grid / g.chunks.divisor;
+  return grid / g.walk.chunks.divisor;
 }
 
 // Writes grid / chunks partial sums per channel into p.workspace ((C, partials, kh * kw + 1) floats);

@@ -40,10 +40,7 @@ struct MmaChannelsLastGeometry {
   int plane_words;    // 32-bit words per channel plane: 4 x an odd number (conflict-free transposes)
   int pairs;          // tap pairs per window row: mma_pairs_per_row(Cfg::kKSteps)
   int pair_stores;    // out's channels are unit-stride with every pair on a 4-byte boundary
-  int64_t tiles;
-  cutlass::FastDivmod chunks;      // tile -> (pixel tile, chunk)
-  cutlass::FastDivmod strips;      // pixel tile -> (n * row tiles + row tile, strip)
-  cutlass::FastDivmod row_tiles;   // -> (n, row tile)
+  PixelTileWalk walk;  // tiles of 16 output rows x Cfg::kTileCols columns x 8 channels
 };
 
 // Three blocks an SM, as shared memory allows a 7x7's (float32 weights' pairs took 84 registers: two).
@@ -81,27 +78,18 @@ __global__ void __launch_bounds__(Cfg::kThreads, 3)
   ParamReader<T> const bias{p.bias, p.params_float32};
 
   // The grid is a whole number of chunks, so a block keeps its chunk across tiles.
-  int const c_block = int(blockIdx.x % unsigned(g.chunks.divisor)) * kCh;
+  int const c_block = int(blockIdx.x % unsigned(g.walk.chunks.divisor)) * kCh;
   int const c = c_block + warp;
-  struct Coords {
-    int n, out_row0, out_col0;
-  };
-  auto coords_of = [&](int64_t tile) {
-    int pixel_tile, chunk, image_row_tile, strip, n, row_tile;
-    g.chunks(pixel_tile, chunk, int(tile));
-    g.strips(image_row_tile, strip, pixel_tile);
-    g.row_tiles(n, row_tile, image_row_tile);
-    return Coords{n, row_tile * 16, strip * Cfg::kTileCols};
-  };
+  auto coords_of = [&](int64_t tile) { return pixel_tile(g.walk, tile, 16, Cfg::kTileCols); };
   PixelRowLanes const stage_lanes = pixel_row_lanes<Cfg::kThreads>(kInCols);
   auto stage = [&](int64_t tile) {
-    Coords const k = coords_of(tile);
+    PixelTile const k = coords_of(tile);
     stage_pixel_rows(x + (int64_t(k.n) * p.x_stride_n + c_block), p.x_stride_h, p.x_stride_w,
                      k.out_row0 - int(p.padding_h), H, k.out_col0 - int(p.padding_w), W, g.in_rows, kInCols,
                      stage_lanes, pixels);
     cp_async_fence();
   };
-  if (int64_t(blockIdx.x) < g.tiles) stage(blockIdx.x);
+  if (int64_t(blockIdx.x) < g.walk.tiles) stage(blockIdx.x);
 
   // While the first tile's pixels fly, each warp writes its channel's tap pairs, once for all the
   // block's tiles.
@@ -122,15 +110,15 @@ __global__ void __launch_bounds__(Cfg::kThreads, 3)
       planes_address + uint32_t((warp * g.plane_words) * 4 + ((lane % 16) * kInCols + (lane / 16) * 8) * 2);
   uint32_t const* const b_lane = pairs + warp * channel_pairs + (2 * (lane % 4) - lane / 4 + kMmaPairLead);
 
-  for (int64_t tile = blockIdx.x; tile < g.tiles; tile += gridDim.x) {
-    Coords const k = coords_of(tile);
+  for (int64_t tile = blockIdx.x; tile < g.walk.tiles; tile += gridDim.x) {
+    PixelTile const k = coords_of(tile);
     cp_async_wait<0>();
     __syncthreads();  // the pixels are in (and the tap pairs, the first time); the last tile's out read
 
     pixels_to_planes<kCh>(pixels_address, g.in_rows, kInBlocks, planes, g.plane_words, kInCols / 2, warp, lane);
     __syncthreads();
     // The pixels are free: the next tile's copies fly while this one computes.
-    if (tile + gridDim.x < g.tiles) stage(tile + gridDim.x);
+    if (tile + gridDim.x < g.walk.tiles) stage(tile + gridDim.x);
 
     float acc[kSub][4];
     CUTE_UNROLL
@@ -235,12 +223,7 @@ LaunchStatus launch_window_mma_channels_last(WindowParams const& p, int64_t one_
   int64_t const chunks = p.C / kCh;
   int64_t const strips = (p.Wo + Cfg::kTileCols - 1) / Cfg::kTileCols;
   int64_t const row_tiles = (p.Ho + 15) / 16;
-  constexpr int64_t kIndexLimit = int64_t(1) << 31;
-  g.tiles = p.N * row_tiles * strips * chunks;
-  if (p.N * row_tiles * strips >= kIndexLimit || g.tiles >= kIndexLimit) return LaunchStatus::kUnsupported;
-  g.chunks = cutlass::FastDivmod(int(chunks));
-  g.strips = cutlass::FastDivmod(int(strips));
-  g.row_tiles = cutlass::FastDivmod(int(row_tiles));
+  if (!window::plan_pixel_tile_walk(p.N, row_tiles, strips, chunks, g.walk)) return LaunchStatus::kUnsupported;
 
   constexpr auto kKernel = &window::fwd_window_mma_channels_last_kernel<Cfg>;
   int const registers = KernelAttributes<kKernel>::registers_if_launchable(p.device, int(smem_bytes));
@@ -249,7 +232,7 @@ LaunchStatus launch_window_mma_channels_last(WindowParams const& p, int64_t one_
   if (blocks == 0 || (blocks == 1 && p.kh * p.kw < one_block_taps)) return LaunchStatus::kUnsupported;
   // One wave, a whole number of chunks (each block keeps its chunk and builds its tap pairs once).
   int64_t const wave = std::max<int64_t>(chunks, int64_t(blocks) * limits.multiprocessors / chunks * chunks);
-  int64_t const grid = std::min<int64_t>(g.tiles, wave);
+  int64_t const grid = std::min<int64_t>(g.walk.tiles, wave);
   kKernel<<<dim3(unsigned(grid)), Cfg::kThreads, size_t(smem_bytes), stream>>>(p, g);
   return LaunchStatus::kLaunched;
 }
