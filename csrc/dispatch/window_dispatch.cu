@@ -51,15 +51,18 @@ LaunchStatus launch_mma(WindowParams const& p, cudaStream_t stream) {
   return LaunchStatus::kUnsupported;
 }
 
+// The channels_last tensor-core kernels (forward and weight gradient) take a plan of one block an SM
+// only for windows of this many taps or more: ConvNeXt's 7x7 forward at one block (sm_86's shared
+// memory, emulated on the H200) took 0.160 ms against the FP32 tiles' 0.134, SLaK's 51x5 0.057
+// against 0.141.
+constexpr int64_t kOneBlockMinTaps = 100;
+
 // channels_last 16-bit windows on tensor cores, in the shallowest band that holds the call's window.
-// Auto takes a plan of one block an SM only for windows of 100 taps or more: ConvNeXt's 7x7 at one
-// block (sm_86's shared memory, emulated on the H200) took 0.160 ms against the FP32 tiles' 0.134,
-// SLaK's 51x5 0.057 against 0.141.
 template <class T>
 LaunchStatus launch_mma_channels_last(WindowParams const& p, bool forced, cudaStream_t stream) {
   if constexpr (sizeof(T) == 2) {
     int const steps = window_mma_channels_last_band_steps<T>(p);
-    int64_t const one_block_taps = forced ? 0 : 100;
+    int64_t const one_block_taps = forced ? 0 : kOneBlockMinTaps;
 #define CUTE_DWCONV_TRY_BUCKET(STEPS_)                                                                      \
     if (steps > 0 && steps <= STEPS_) {                                                                     \
       return p.params_float32 ? launch_window_mma_channels_last<WindowMmaChannelsLastConfig<T, STEPS_, true>>( \
@@ -259,10 +262,6 @@ bool with_grad_weight_mma_bucket(WindowGradWeightParams const& p, int64_t min_ta
   return false;
 }
 
-// The channels_last kernel takes a plan of one block an SM (sm_86's shared memory for a 7x7) only for
-// windows of 100 taps or more, as the forward does.
-constexpr int64_t kGradWeightOneBlockTaps = 100;
-
 // Plans (launch false) or launches a tensor-core weight gradient: NCHW's where it takes the call
 // (policy.window_grad_weight_mma_min_taps), else channels_last's for windows of
 // policy.window_grad_weight_mma_channels_last_min_taps (bf16, ms, against the staged register kernel:
@@ -282,10 +281,10 @@ bool grad_weight_on_tensor_cores(WindowGradWeightParams const& p, bool launch, i
   auto channels_last = [&](auto cfg) {
     using Cfg = decltype(cfg);
     if (launch) {
-      return launch_window_grad_weight_mma_channels_last<Cfg>(p, kGradWeightOneBlockTaps, stream) ==
+      return launch_window_grad_weight_mma_channels_last<Cfg>(p, kOneBlockMinTaps, stream) ==
              LaunchStatus::kLaunched;
     }
-    return (partials = window_grad_weight_mma_channels_last_partials<Cfg>(p, kGradWeightOneBlockTaps)) > 0;
+    return (partials = window_grad_weight_mma_channels_last_partials<Cfg>(p, kOneBlockMinTaps)) > 0;
   };
   if (with_grad_weight_mma_bucket<WindowGradWeightMmaConfig, T>(p, policy.window_grad_weight_mma_min_taps, nchw)) {
     return true;

@@ -53,6 +53,49 @@ CUTE_DEVICE void stage_pixel_patch(T const* image, PixelPatchSource const& src, 
   }
 }
 
+// Which pixels of a staged row a thread copies: column `col` of every row_step-th row from first_row
+// (threads past a whole number of rows copy none). Its column, and so the column's test against the
+// image, stay put across rows and tiles: a per-pixel division and test were a sixth of the forward's
+// instructions, and the weight gradient's divisions a tile (with those of its transposes) a sixth of
+// its own (profiling/NOTES.md, variant 149c).
+struct PixelRowLanes {
+  int first_row, col, row_step;
+};
+
+template <int kThreads>
+CUTE_DEVICE PixelRowLanes pixel_row_lanes(int cols) {
+  return {int(threadIdx.x) / cols, int(threadIdx.x) % cols, kThreads / cols};
+}
+
+// Copies rows x cols pixels of 16 bytes (8 channels) into to[rows][cols] (the channels_last
+// tensor-core kernels' staging; stage_pixel_patch above takes 64 bytes a pixel, a division a copy), pixel (r, c) from image
+// pixel (row0 + r, col0 + c) of `image` (the block's first channel of pixel (0, 0)), zero outside rows
+// [0, rows_in_image) and columns [0, cols_in_image); this thread's share as `lanes` says (cols <=
+// kThreads).
+template <class T>
+CUTE_DEVICE void stage_pixel_rows(T const* image, int64_t stride_h, int64_t stride_w, int row0, int rows_in_image,
+                                  int col0, int cols_in_image, int rows, int cols, PixelRowLanes const& lanes, T* to) {
+  using namespace cute;
+  using Atom = staging::StageCopyAtom<T, 16>;
+  constexpr int kElems = 16 / int(sizeof(T));
+  if (lanes.first_row >= lanes.row_step) return;
+  int h = row0 + lanes.first_row;
+  int const w = col0 + lanes.col;
+  bool const column_inside = unsigned(w) < unsigned(cols_in_image);
+  T const* from = image + (int64_t(h) * stride_h + int64_t(w) * stride_w);
+  T* dst = to + (lanes.first_row * cols + lanes.col) * kElems;
+  for (int r = lanes.first_row; r < rows; r += lanes.row_step) {
+    bool const inside = column_inside && unsigned(h) < unsigned(rows_in_image);
+    // A zero-filled copy still needs a valid address: the image's first pixel.
+    Tensor src = make_tensor(make_gmem_ptr(inside ? from : image), make_layout(Int<kElems>{}));
+    Tensor dst_tensor = make_tensor(make_smem_ptr(dst), make_layout(Int<kElems>{}));
+    copy(Atom{}.with(inside), src, dst_tensor);
+    h += lanes.row_step;
+    from += lanes.row_step * stride_h;
+    dst += lanes.row_step * cols * kElems;
+  }
+}
+
 // The patches of `group` images stacked in one tile (a network's later stages, whose images are much
 // shorter than a tile): image n0 + m's at patches + m * patch_elems, with src's rows and columns of
 // each, and images past the last (n >= images) as zeros (no rows inside).

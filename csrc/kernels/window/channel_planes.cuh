@@ -2,16 +2,14 @@
 // memory, and back. A depthwise window's weights differ by channel, so a channel cannot be a dimension
 // of an MMA, and in channels_last a channel's row is not contiguous: the tensor-core kernels for
 // channels_last (window_mma_channels_last.cuh, window_grad_weight_mma_channels_last.cuh) stage pixels
-// with cp.async and transpose them here, so that each warp runs one channel's plane through the NCHW
-// kernels' MMA loops.
+// with cp.async (staging::stage_pixel_rows) and transpose them here, so that each warp runs one
+// channel's plane through the NCHW kernels' MMA loops.
 #pragma once
 
 #include <cstdint>
 
 #include <cute/tensor.hpp>
 #include <cutlass/fast_math.h>
-
-#include "kernels/staging/row_ring.cuh"
 
 namespace cute_dwconv {
 namespace window {
@@ -57,48 +55,6 @@ CUTE_DEVICE void load_transposed(uint32_t smem_address, uint32_t (&v)[4]) {
   asm volatile("ldmatrix.sync.aligned.x4.trans.m8n8.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                : "=r"(v[0]), "=r"(v[1]), "=r"(v[2]), "=r"(v[3])
                : "r"(smem_address));
-}
-
-// Which pixels of a staged row a thread copies: column `col` of every row_step-th row from first_row
-// (threads past a whole number of rows copy none). Its column, and so the column's test against the
-// image, stay put across rows and tiles: a per-pixel division and test were a sixth of the forward's
-// instructions, and the weight gradient's divisions a tile (with those of its transposes) a sixth of
-// its own (profiling/NOTES.md, variant 149c).
-struct PixelRowLanes {
-  int first_row, col, row_step;
-};
-
-template <int kThreads>
-CUTE_DEVICE PixelRowLanes pixel_row_lanes(int cols) {
-  return {int(threadIdx.x) / cols, int(threadIdx.x) % cols, kThreads / cols};
-}
-
-// Copies rows x cols pixels of 16 bytes (8 channels) into to[rows][cols], pixel (r, c) from image
-// pixel (row0 + r, col0 + c) of `image` (the block's first channel of pixel (0, 0)), zero outside rows
-// [0, rows_in_image) and columns [0, cols_in_image); this thread's share as `lanes` says (cols <=
-// kThreads).
-template <class T>
-CUTE_DEVICE void stage_pixel_rows(T const* image, int64_t stride_h, int64_t stride_w, int row0, int rows_in_image,
-                                  int col0, int cols_in_image, int rows, int cols, PixelRowLanes const& lanes, T* to) {
-  using namespace cute;
-  using Atom = staging::StageCopyAtom<T, 16>;
-  constexpr int kElems = 16 / int(sizeof(T));
-  if (lanes.first_row >= lanes.row_step) return;
-  int h = row0 + lanes.first_row;
-  int const w = col0 + lanes.col;
-  bool const column_inside = unsigned(w) < unsigned(cols_in_image);
-  T const* from = image + (int64_t(h) * stride_h + int64_t(w) * stride_w);
-  T* dst = to + (lanes.first_row * cols + lanes.col) * kElems;
-  for (int r = lanes.first_row; r < rows; r += lanes.row_step) {
-    bool const inside = column_inside && unsigned(h) < unsigned(rows_in_image);
-    // A zero-filled copy still needs a valid address: the image's first pixel.
-    Tensor src = make_tensor(make_gmem_ptr(inside ? from : image), make_layout(Int<kElems>{}));
-    Tensor dst_tensor = make_tensor(make_smem_ptr(dst), make_layout(Int<kElems>{}));
-    copy(Atom{}.with(inside), src, dst_tensor);
-    h += lanes.row_step;
-    from += lanes.row_step * stride_h;
-    dst += lanes.row_step * cols * kElems;
-  }
 }
 
 // Staged pixels [rows][8 blocks][8 channels] of 16-bit values (at pixels_address) to the 8 channels'

@@ -76,14 +76,15 @@ __global__ void __launch_bounds__(Cfg::kThreads, 2)
   T const* const grad_out = static_cast<T const*>(p.grad_out) + c_block;
 
   auto coords_of = [&](int64_t tile) { return pixel_tile(g.walk, tile, tile_rows, g.tile_cols); };
-  PixelRowLanes const x_lanes = pixel_row_lanes<Cfg::kThreads>(g.in_cols);
-  PixelRowLanes const g_lanes = pixel_row_lanes<Cfg::kThreads>(g.tile_cols);
+  staging::PixelRowLanes const x_lanes = staging::pixel_row_lanes<Cfg::kThreads>(g.in_cols);
+  staging::PixelRowLanes const g_lanes = staging::pixel_row_lanes<Cfg::kThreads>(g.tile_cols);
   auto stage = [&](int64_t tile) {
     PixelTile const k = coords_of(tile);
-    stage_pixel_rows(x + int64_t(k.n) * p.x_stride_n, p.x_stride_h, p.x_stride_w, k.out_row0 - int(p.padding_h), H,
-                     k.out_col0 - int(p.padding_w), W, g.x_rows, g.in_cols, x_lanes, x_pixels);
-    stage_pixel_rows(grad_out + int64_t(k.n) * p.g_stride_n, p.g_stride_h, p.g_stride_w, k.out_row0, Ho, k.out_col0,
-                     Wo, tile_rows, g.tile_cols, g_lanes, g_pixels);
+    staging::stage_pixel_rows(x + int64_t(k.n) * p.x_stride_n, p.x_stride_h, p.x_stride_w,
+                              k.out_row0 - int(p.padding_h), H, k.out_col0 - int(p.padding_w), W, g.x_rows, g.in_cols,
+                              x_lanes, x_pixels);
+    staging::stage_pixel_rows(grad_out + int64_t(k.n) * p.g_stride_n, p.g_stride_h, p.g_stride_w, k.out_row0, Ho,
+                              k.out_col0, Wo, tile_rows, g.tile_cols, g_lanes, g_pixels);
     cp_async_fence();
   };
   if (int64_t(blockIdx.x) < g.walk.tiles) stage(blockIdx.x);

@@ -81,12 +81,12 @@ __global__ void __launch_bounds__(Cfg::kThreads, 3)
   int const c_block = int(blockIdx.x % unsigned(g.walk.chunks.divisor)) * kCh;
   int const c = c_block + warp;
   auto coords_of = [&](int64_t tile) { return pixel_tile(g.walk, tile, 16, Cfg::kTileCols); };
-  PixelRowLanes const stage_lanes = pixel_row_lanes<Cfg::kThreads>(kInCols);
+  staging::PixelRowLanes const stage_lanes = staging::pixel_row_lanes<Cfg::kThreads>(kInCols);
   auto stage = [&](int64_t tile) {
     PixelTile const k = coords_of(tile);
-    stage_pixel_rows(x + (int64_t(k.n) * p.x_stride_n + c_block), p.x_stride_h, p.x_stride_w,
-                     k.out_row0 - int(p.padding_h), H, k.out_col0 - int(p.padding_w), W, g.in_rows, kInCols,
-                     stage_lanes, pixels);
+    staging::stage_pixel_rows(x + (int64_t(k.n) * p.x_stride_n + c_block), p.x_stride_h, p.x_stride_w,
+                              k.out_row0 - int(p.padding_h), H, k.out_col0 - int(p.padding_w), W, g.in_rows, kInCols,
+                              stage_lanes, pixels);
     cp_async_fence();
   };
   if (int64_t(blockIdx.x) < g.walk.tiles) stage(blockIdx.x);
