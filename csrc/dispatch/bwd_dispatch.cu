@@ -1,15 +1,19 @@
 // Where backward calls become template instantiations.
 #include "dispatch/bwd_dispatch.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
 #include <cutlass/numeric_types.h>
 
+#include "dispatch/fwd_table.h"
 #include "dispatch/strip_window.h"
 #include "dispatch/window_dispatch.h"
 #include "kernels/launch.h"
 #include "kernels/param_access.h"
+#include "kernels/tile_config.h"
+#include "plan/tiling.h"
 
 namespace cute_dwconv {
 namespace {
@@ -125,12 +129,33 @@ WindowGradWeightParams as_window_grad_weight(BwdWeightParams const& p) {
   return w;
 }
 
+// The window family's reduce writes (C, 1, kh, kw) contiguous gradients, as the glue allocates them.
+bool dense_grads(BwdWeightParams const& p) {
+  return p.gw_stride_k == 1 && p.gw_stride_c == p.kernel_size && p.gb_stride == 1;
+}
+
 // channels_last x and grad_out: the strip kernel reads their rows element by element, C apart, so
-// a window register kernel takes the call where one does (strips within 7 taps at dilation 1; its
-// gradients are (C, 1, kh, kw) contiguous, as the glue allocates them).
+// a window register kernel takes the call where one does (strips within 7 taps at dilation 1).
 bool on_window_grad_weight(BwdWeightParams const& p) {
-  bool const dense_params = p.gw_stride_k == 1 && p.gw_stride_c == p.kernel_size && p.gb_stride == 1;
-  return p.x_stride_c == 1 && p.g_stride_c == 1 && p.N > 0 && p.C > 1 && dense_params;
+  return p.x_stride_c == 1 && p.g_stride_c == 1 && p.N > 0 && p.C > 1 && dense_grads(p);
+}
+
+// The partial sums a channel of the staged-row kernel for NCHW (K, 1) strips in the table, or 0.
+template <class T>
+int64_t vertical_partials(BwdWeightParams const& p) {
+  if constexpr (sizeof(T) > 4) {
+    return 0;
+  } else {
+    if (!dense_grads(p) || p.kernel_size < plan::tiling_policy().bwd_weight_vertical_min_taps) return 0;
+    int64_t partials = 0;
+#define CUTE_DWCONV_TRY_ENTRY(K_, D_)                                                     \
+    if (p.kernel_size == K_ && p.dilation == D_) {                                        \
+      partials = bwd_weight_vertical_partials<VerticalGradWeightConfig<T, K_, D_>>(p); \
+    }
+    CUTE_DWCONV_BWD_WEIGHT_VERTICAL_TABLE(CUTE_DWCONV_TRY_ENTRY)
+#undef CUTE_DWCONV_TRY_ENTRY
+    return partials;
+  }
 }
 
 template <class T>
@@ -145,7 +170,26 @@ BwdWeightPlan backward_weight_plan(BwdWeightParams const& p) {
       return plan;
     }
   }
-  return plan_bwd_weight<T>(p, weight_grad_vector_width<T>(p));
+  BwdWeightPlan plan = plan_bwd_weight<T>(p, weight_grad_vector_width<T>(p));
+  plan.vertical_partials = vertical_partials<T>(p);
+  int64_t const vertical_bytes = p.C * plan.vertical_partials * (p.kernel_size + 1) * int64_t(sizeof(float));
+  plan.workspace_bytes = std::max(plan.workspace_bytes, vertical_bytes);
+  return plan;
+}
+
+// Launches the staged-row kernel of the table entry for p (the plan found one).
+template <class T>
+bool launch_vertical(BwdWeightParams const& p, cudaStream_t stream) {
+  bool launched = false;
+  if constexpr (sizeof(T) <= 4) {
+#define CUTE_DWCONV_TRY_ENTRY(K_, D_)                                                                         \
+    if (p.kernel_size == K_ && p.dilation == D_) {                                                            \
+      launched = launch_bwd_weight_vertical<VerticalGradWeightConfig<T, K_, D_>>(p, stream) == LaunchStatus::kLaunched; \
+    }
+    CUTE_DWCONV_BWD_WEIGHT_VERTICAL_TABLE(CUTE_DWCONV_TRY_ENTRY)
+#undef CUTE_DWCONV_TRY_ENTRY
+  }
+  return launched;
 }
 
 // Taps summed per walk of a tile: 4 covers the common short kernels with few registers, 16 the
@@ -163,6 +207,10 @@ template <class T>
 void backward_weight(BwdWeightParams const& p, BwdWeightPlan const& plan, cudaStream_t stream) {
   if (plan.on_window) {
     window_grad_weight(as_window_grad_weight(p), plan.window, stream);
+    return;
+  }
+  if (plan.vertical_partials > 0 && launch_vertical<T>(p, stream)) {
+    window_grad_weight_reduce(as_window_grad_weight(p), plan.vertical_partials, stream);
     return;
   }
   if (weight_grad_vector_width<T>(p) > 1) {

@@ -346,6 +346,13 @@ struct GradWeight {
   }
 };
 
+template <class T>
+struct ReduceGradWeight {
+  static void run(WindowGradWeightParams const& p, int64_t partials, cudaStream_t stream) {
+    launch_window_grad_weight_reduce<T>(p, partials, stream);
+  }
+};
+
 }  // namespace
 
 FwdStatus window_forward(WindowParams const& p, WindowPath path, cudaStream_t stream) {
@@ -366,6 +373,10 @@ WindowGradWeightPlan window_grad_weight_plan(WindowGradWeightParams const& p) {
 
 FwdStatus window_grad_weight(WindowGradWeightParams const& p, WindowGradWeightPlan const& plan, cudaStream_t stream) {
   return by_dtype<GradWeight>(p.dtype, p, plan, stream);
+}
+
+void window_grad_weight_reduce(WindowGradWeightParams const& p, int64_t partials, cudaStream_t stream) {
+  by_dtype<ReduceGradWeight>(p.dtype, p, partials, stream);
 }
 
 }  // namespace cute_dwconv

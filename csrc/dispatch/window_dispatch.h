@@ -39,4 +39,9 @@ WindowGradWeightPlan window_grad_weight_plan(WindowGradWeightParams const& p);
 // kPathUnavailable: the tile's staged input does not fit shared memory.
 FwdStatus window_grad_weight(WindowGradWeightParams const& p, WindowGradWeightPlan const& plan, cudaStream_t stream);
 
+// The last pass of a weight gradient whose kernel wrote `partials` partial sums a channel into
+// p.workspace ((C, partials, kh * kw + 1) floats): adds each channel's in order into grad_weight and
+// grad_bias (the strips' staged-row kernel shares it).
+void window_grad_weight_reduce(WindowGradWeightParams const& p, int64_t partials, cudaStream_t stream);
+
 }  // namespace cute_dwconv

@@ -1,4 +1,4 @@
-// Compile-time configurations of the tiled forward kernel. Light on purpose: the dispatch unit
+// Compile-time configurations of the strip kernels. Light on purpose: the dispatch unit
 // names these types without pulling in CuTe.
 #pragma once
 
@@ -214,6 +214,28 @@ struct ChannelsLastColumnsConfig {
   static constexpr int kStagesAhead = 2;
   static constexpr int kRingStages = kStagesRead + kStagesAhead;
   static constexpr int kStageElems = kStepRows * kTileW;
+};
+
+// The weight gradient of NCHW (K, 1) strips at stride 1 on staged x rows (bwd_weight_vertical.cuh):
+// K and the dilation fixed, so that a run's (row, tap) products unroll into straight FMAs.
+template <class T, int kK, int kDilation>
+struct VerticalGradWeightConfig {
+  using Element = T;
+  static constexpr int kTaps = kK;
+  static constexpr int kTapDilation = kDilation;
+  static constexpr int kThreads = 256;
+  static constexpr int kWarps = kThreads / 32;
+  static constexpr int kRunRows = 8;  // grad_out rows a lane holds
+  static constexpr int kRunXRows = kRunRows + (kK - 1) * kDilation;
+  static constexpr int kChunkElems = 16 / int(sizeof(T));  // x staged in 16-byte copies
+  // A strip: 128 bytes of columns, a lane each, so 1 (float32) or 2 (16-bit) warps side by side and
+  // the rest down the rows. Staged rows of fixed pitches (x's one chunk longer, for a column padding
+  // that is not whole chunks), so that every shared load of a run is an immediate offset.
+  static constexpr int kColGroups = 128 / (32 * int(sizeof(T)));
+  static constexpr int kStripCols = 32 * kColGroups;
+  static constexpr int kRowGroups = kWarps / kColGroups;
+  static constexpr int kXPitch = kStripCols + kChunkElems;
+  static constexpr int kGradPitch = kStripCols;
 };
 
 }  // namespace cute_dwconv
