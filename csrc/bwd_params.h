@@ -64,9 +64,9 @@ struct BwdWeightPlan {
   // (see strip_backward_weight_plan); its plan, whose workspace_bytes the field above covers.
   bool on_window;
   WindowGradWeightPlan window;
-  // NCHW (K, 1) strips of the table run on staged x rows (bwd_weight_vertical.cuh), writing this many
-  // partial sums a channel (0: they do not); workspace_bytes covers them.
-  int64_t vertical_partials;
+  // NCHW strips of the table run on staged rows (bwd_weight_staged.cuh), writing this many partial
+  // sums a channel (0: they do not); workspace_bytes covers them.
+  int64_t staged_partials;
 };
 
 }  // namespace cute_dwconv

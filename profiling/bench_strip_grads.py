@@ -10,7 +10,7 @@ table on 16x64x256x256 with "same" padding along the taps (torch.ops.cute_dwconv
 NCHW. PyTorch: aten's convolution_backward asked for the weight and bias gradients. CUDA events, L2
 flushed, the median of 50 runs. Each result is checked against PyTorch's in float32 (relative error
 above 1e-3, or 3e-2 for 16-bit: FAIL). To time the L1 kernel that the staged-row kernel replaced,
-run with CUTE_DWCONV_BWD_WEIGHT_VERTICAL_MIN_TAPS=1000.
+run with CUTE_DWCONV_BWD_WEIGHT_STAGED_MIN_TAPS=1000.
 """
 
 from __future__ import annotations

@@ -384,7 +384,8 @@ def main() -> int:
     for dtype in FLOAT_DTYPES:
         for kh, kw, stride, padding, dilation in [(1, 7, (1, 1), (0, 3), (1, 1)), (1, 11, (1, 1), (1, 4), (1, 2)),
                                                   (1, 5, (2, 2), (1, 2), (1, 1)), (7, 1, (1, 1), (3, 0), (1, 1)),
-                                                  (11, 1, (1, 1), (15, 3), (3, 1))]:  # staged x rows
+                                                  (11, 1, (1, 1), (15, 3), (3, 1)),   # staged rows
+                                                  (1, 17, (1, 1), (1, 25), (1, 3))]:
             x, w, _ = strip_problem((2, 3, 13, 72), kh, kw, dtype, False)
             ok &= check_strip_backward("auto", x, w, stride, padding, dilation)
         x, w, _ = strip_problem((2, 3, 13, 40), 1, 5, dtype, False)

@@ -140,19 +140,21 @@ bool on_window_grad_weight(BwdWeightParams const& p) {
   return p.x_stride_c == 1 && p.g_stride_c == 1 && p.N > 0 && p.C > 1 && dense_grads(p);
 }
 
-// The partial sums a channel of the staged-row kernel for NCHW (K, 1) strips in the table, or 0.
+// The partial sums a channel of the staged-row kernel for NCHW strips in the table, or 0.
 template <class T>
-int64_t vertical_partials(BwdWeightParams const& p) {
+int64_t staged_partials(BwdWeightParams const& p) {
   if constexpr (sizeof(T) > 4) {
     return 0;
   } else {
-    if (!dense_grads(p) || p.kernel_size < plan::tiling_policy().bwd_weight_vertical_min_taps) return 0;
+    if (!dense_grads(p) || p.kernel_size < plan::tiling_policy().bwd_weight_staged_min_taps) return 0;
+    bool const along_width = p.axis == TapAxis::kWidth;
     int64_t partials = 0;
-#define CUTE_DWCONV_TRY_ENTRY(K_, D_)                                                     \
-    if (p.kernel_size == K_ && p.dilation == D_) {                                        \
-      partials = bwd_weight_vertical_partials<VerticalGradWeightConfig<T, K_, D_>>(p); \
+#define CUTE_DWCONV_TRY_ENTRY(K_, D_)                                                                        \
+    if (p.kernel_size == K_ && p.dilation == D_) {                                                           \
+      partials = along_width ? bwd_weight_staged_partials<StagedGradWeightConfig<T, K_, D_, true>>(p)       \
+                             : bwd_weight_staged_partials<StagedGradWeightConfig<T, K_, D_, false>>(p);     \
     }
-    CUTE_DWCONV_BWD_WEIGHT_VERTICAL_TABLE(CUTE_DWCONV_TRY_ENTRY)
+    CUTE_DWCONV_BWD_WEIGHT_STAGED_TABLE(CUTE_DWCONV_TRY_ENTRY)
 #undef CUTE_DWCONV_TRY_ENTRY
     return partials;
   }
@@ -171,25 +173,27 @@ BwdWeightPlan backward_weight_plan(BwdWeightParams const& p) {
     }
   }
   BwdWeightPlan plan = plan_bwd_weight<T>(p, weight_grad_vector_width<T>(p));
-  plan.vertical_partials = vertical_partials<T>(p);
-  int64_t const vertical_bytes = p.C * plan.vertical_partials * (p.kernel_size + 1) * int64_t(sizeof(float));
-  plan.workspace_bytes = std::max(plan.workspace_bytes, vertical_bytes);
+  plan.staged_partials = staged_partials<T>(p);
+  int64_t const staged_bytes = p.C * plan.staged_partials * (p.kernel_size + 1) * int64_t(sizeof(float));
+  plan.workspace_bytes = std::max(plan.workspace_bytes, staged_bytes);
   return plan;
 }
 
 // Launches the staged-row kernel of the table entry for p (the plan found one).
 template <class T>
-bool launch_vertical(BwdWeightParams const& p, cudaStream_t stream) {
-  bool launched = false;
+bool launch_staged(BwdWeightParams const& p, cudaStream_t stream) {
+  LaunchStatus status = LaunchStatus::kUnsupported;
   if constexpr (sizeof(T) <= 4) {
-#define CUTE_DWCONV_TRY_ENTRY(K_, D_)                                                                         \
-    if (p.kernel_size == K_ && p.dilation == D_) {                                                            \
-      launched = launch_bwd_weight_vertical<VerticalGradWeightConfig<T, K_, D_>>(p, stream) == LaunchStatus::kLaunched; \
+    bool const along_width = p.axis == TapAxis::kWidth;
+#define CUTE_DWCONV_TRY_ENTRY(K_, D_)                                                                   \
+    if (p.kernel_size == K_ && p.dilation == D_) {                                                      \
+      status = along_width ? launch_bwd_weight_staged<StagedGradWeightConfig<T, K_, D_, true>>(p, stream) \
+                           : launch_bwd_weight_staged<StagedGradWeightConfig<T, K_, D_, false>>(p, stream); \
     }
-    CUTE_DWCONV_BWD_WEIGHT_VERTICAL_TABLE(CUTE_DWCONV_TRY_ENTRY)
+    CUTE_DWCONV_BWD_WEIGHT_STAGED_TABLE(CUTE_DWCONV_TRY_ENTRY)
 #undef CUTE_DWCONV_TRY_ENTRY
   }
-  return launched;
+  return status == LaunchStatus::kLaunched;
 }
 
 // Taps summed per walk of a tile: 4 covers the common short kernels with few registers, 16 the
@@ -209,8 +213,8 @@ void backward_weight(BwdWeightParams const& p, BwdWeightPlan const& plan, cudaSt
     window_grad_weight(as_window_grad_weight(p), plan.window, stream);
     return;
   }
-  if (plan.vertical_partials > 0 && launch_vertical<T>(p, stream)) {
-    window_grad_weight_reduce(as_window_grad_weight(p), plan.vertical_partials, stream);
+  if (plan.staged_partials > 0 && launch_staged<T>(p, stream)) {
+    window_grad_weight_reduce(as_window_grad_weight(p), plan.staged_partials, stream);
     return;
   }
   if (weight_grad_vector_width<T>(p) > 1) {

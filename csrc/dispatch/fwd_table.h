@@ -25,10 +25,10 @@
   X(3, 1) X(5, 1) X(7, 1) X(9, 1) X(11, 1) X(15, 1) X(21, 1) X(31, 1) X(3, 2) X(5, 2) X(7, 2) \
   X(7, 3) X(11, 3) X(17, 3)
 
-// X(K, dilation): the (K, 1) strips whose NCHW weight gradient runs on staged x rows
-// (bwd_weight_vertical.cuh), stride 1: the stride-1 entries above. Others take the L1 kernel
+// X(K, dilation): the strips, (K, 1) and (1, K), whose NCHW weight gradient runs on staged rows
+// (bwd_weight_staged.cuh), stride 1: the stride-1 entries above. Others take the L1 kernel
 // (bwd_weight.cuh).
-#define CUTE_DWCONV_BWD_WEIGHT_VERTICAL_TABLE(X)                                      \
+#define CUTE_DWCONV_BWD_WEIGHT_STAGED_TABLE(X)                                        \
   X(3, 1) X(5, 1) X(7, 1) X(9, 1) X(11, 1) X(15, 1) X(21, 1) X(31, 1) X(3, 2) X(5, 2) X(7, 2) \
   X(7, 3) X(11, 3) X(17, 3)
 

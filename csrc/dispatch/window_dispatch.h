@@ -41,7 +41,7 @@ FwdStatus window_grad_weight(WindowGradWeightParams const& p, WindowGradWeightPl
 
 // The last pass of a weight gradient whose kernel wrote `partials` partial sums a channel into
 // p.workspace ((C, partials, kh * kw + 1) floats): adds each channel's in order into grad_weight and
-// grad_bias (the strips' staged-row kernel shares it).
+// grad_bias (the strips' staged-row kernels share it).
 void window_grad_weight_reduce(WindowGradWeightParams const& p, int64_t partials, cudaStream_t stream);
 
 }  // namespace cute_dwconv

@@ -50,13 +50,13 @@ BwdWeightPlan plan_bwd_weight(BwdWeightParams const& p, int vec);
 template <class T, int kVec, int kTaps>
 void launch_bwd_weight(BwdWeightParams const& p, BwdWeightPlan const& plan, bool x_vectorized, cudaStream_t stream);
 
-// The weight gradient of NCHW (K, 1) strips at stride 1 on staged x rows, for Cfg's K and dilation
-// (a VerticalGradWeightConfig): the partial sums a channel it writes (0 where it cannot take the
-// call), and the launch writing C x that many x (K + 1) floats into p.workspace for the caller to add.
+// The weight gradient of NCHW strips at stride 1 on staged rows, for Cfg's K, dilation and axis (a
+// StagedGradWeightConfig): the partial sums a channel it writes (0 where it cannot take the call),
+// and the launch writing C x that many x (K + 1) floats into p.workspace for the caller to add.
 template <class Cfg>
-int64_t bwd_weight_vertical_partials(BwdWeightParams const& p);
+int64_t bwd_weight_staged_partials(BwdWeightParams const& p);
 
 template <class Cfg>
-LaunchStatus launch_bwd_weight_vertical(BwdWeightParams const& p, cudaStream_t stream);
+LaunchStatus launch_bwd_weight_staged(BwdWeightParams const& p, cudaStream_t stream);
 
 }  // namespace cute_dwconv

@@ -216,25 +216,35 @@ struct ChannelsLastColumnsConfig {
   static constexpr int kStageElems = kStepRows * kTileW;
 };
 
-// The weight gradient of NCHW (K, 1) strips at stride 1 on staged x rows (bwd_weight_vertical.cuh):
-// K and the dilation fixed, so that a run's (row, tap) products unroll into straight FMAs.
-template <class T, int kK, int kDilation>
-struct VerticalGradWeightConfig {
+// The weight gradient of NCHW strips at stride 1 on staged rows (bwd_weight_staged.cuh): K, the
+// dilation and the tap axis fixed, so that a lane's (row, tap) products unroll into straight FMAs.
+template <class T, int kK, int kDilation, bool kAlongWidth_>
+struct StagedGradWeightConfig {
   using Element = T;
+  static constexpr bool kAlongWidth = kAlongWidth_;  // (1, K) taps; else (K, 1)
   static constexpr int kTaps = kK;
   static constexpr int kTapDilation = kDilation;
+  static constexpr int kReach = (kK - 1) * kDilation;
   static constexpr int kThreads = 256;
   static constexpr int kWarps = kThreads / 32;
-  static constexpr int kRunRows = 8;  // grad_out rows a lane holds
-  static constexpr int kRunXRows = kRunRows + (kK - 1) * kDilation;
   static constexpr int kChunkElems = 16 / int(sizeof(T));  // x staged in 16-byte copies
-  // A strip: 128 bytes of columns, a lane each, so 1 (float32) or 2 (16-bit) warps side by side and
-  // the rest down the rows. Staged rows of fixed pitches (x's one chunk longer, for a column padding
-  // that is not whole chunks), so that every shared load of a run is an immediate offset.
-  static constexpr int kColGroups = 128 / (32 * int(sizeof(T)));
-  static constexpr int kStripCols = 32 * kColGroups;
+  // (K, 1): a lane owns a column and runs of 8 grad_out rows, streaming the run's x rows.
+  static constexpr int kRunRows = kAlongWidth ? 1 : 8;
+  static constexpr int kRunXRows = kRunRows + (kAlongWidth ? 0 : kReach);
+  // (1, K): a lane owns 4 adjacent columns of a row and reads the window under them as vectors of
+  // 4, starting at most 3 values before its first tap.
+  static constexpr int kLaneCols = kAlongWidth ? 4 : 1;
+  static constexpr int kWindowVecs = (3 + kLaneCols + kReach + 3) / 4;
+  // A strip: 128 bytes of columns for (K, 1) (1 float32 or 2 16-bit warps side by side), 128
+  // columns for (1, K) (one warp); the rest of the warps down the rows. Staged rows of fixed
+  // pitches, so that every shared load of a lane is an immediate offset from one base: x's one chunk
+  // longer for a column padding that is not whole chunks, and (1, K) the window's reach and a vector's
+  // overhang longer.
+  static constexpr int kColGroups = kAlongWidth ? 1 : 128 / (32 * int(sizeof(T)));
+  static constexpr int kStripCols = 32 * kLaneCols * kColGroups;
   static constexpr int kRowGroups = kWarps / kColGroups;
-  static constexpr int kXPitch = kStripCols + kChunkElems;
+  static constexpr int kXPitch = (kStripCols + (kAlongWidth ? kReach + 16 : 0) + kChunkElems + kChunkElems - 1) /
+                                 kChunkElems * kChunkElems;
   static constexpr int kGradPitch = kStripCols;
 };
 

@@ -4,7 +4,7 @@
 // CUTE_DWCONV_STRIP_ORIGIN, CUTE_DWCONV_WINDOW_WAVES, CUTE_DWCONV_WINDOW_BUFFERS,
 // CUTE_DWCONV_WINDOW_MMA_MIN_TAPS, CUTE_DWCONV_WINDOW_GRAD_WEIGHT_MMA_MIN_TAPS,
 // CUTE_DWCONV_WINDOW_GRAD_WEIGHT_MMA_CHANNELS_LAST_MIN_TAPS, CUTE_DWCONV_VERTICAL_MMA_MIN_TAPS and
-// CUTE_DWCONV_BWD_WEIGHT_VERTICAL_MIN_TAPS override the defaults for
+// CUTE_DWCONV_BWD_WEIGHT_STAGED_MIN_TAPS override the defaults for
 // tuning runs (profiling/NOTES.md has the sweeps).
 #pragma once
 
@@ -27,7 +27,7 @@ struct TilingPolicy {
   int vertical_mma_min_taps;  // 16-bit NCHW (K, 1) strips of at least this many taps run on tensor cores
   int window_grad_weight_mma_min_taps;  // and the weight gradients of 16-bit NCHW windows of this many
   int window_grad_weight_mma_channels_last_min_taps;  // and of channels_last ones
-  int bwd_weight_vertical_min_taps;  // NCHW (K, 1) strips' weight gradients of this many taps on staged rows
+  int bwd_weight_staged_min_taps;  // NCHW strips' weight gradients of this many taps on staged rows
 };
 
 inline TilingPolicy const& tiling_policy() {
@@ -46,7 +46,7 @@ inline TilingPolicy const& tiling_policy() {
                         read("CUTE_DWCONV_VERTICAL_MMA_MIN_TAPS", 11),
                         read("CUTE_DWCONV_WINDOW_GRAD_WEIGHT_MMA_MIN_TAPS", 49),
                         read("CUTE_DWCONV_WINDOW_GRAD_WEIGHT_MMA_CHANNELS_LAST_MIN_TAPS", 25),
-                        read("CUTE_DWCONV_BWD_WEIGHT_VERTICAL_MIN_TAPS", 1)};
+                        read("CUTE_DWCONV_BWD_WEIGHT_STAGED_MIN_TAPS", 1)};
   }();
   return policy;
 }
