@@ -140,24 +140,30 @@ bool on_window_grad_weight(BwdWeightParams const& p) {
   return p.x_stride_c == 1 && p.g_stride_c == 1 && p.N > 0 && p.C > 1 && dense_grads(p);
 }
 
-// The partial sums a channel of the staged-row kernel for NCHW strips in the table, or 0.
-template <class T>
-int64_t staged_partials(BwdWeightParams const& p) {
-  if constexpr (sizeof(T) > 4) {
-    return 0;
-  } else {
-    if (!dense_grads(p) || p.kernel_size < plan::tiling_policy().bwd_weight_staged_min_taps) return 0;
+// f(StagedGradWeightConfig<T, K, d, along the width>{}) for p's entry of the staged-row kernels'
+// table (bwd_weight_staged.cuh), or false where p's K and dilation have none.
+template <class T, class F>
+bool with_staged_config(BwdWeightParams const& p, F&& f) {
+  if constexpr (sizeof(T) <= 4) {
     bool const along_width = p.axis == TapAxis::kWidth;
-    int64_t partials = 0;
-#define CUTE_DWCONV_TRY_ENTRY(K_, D_)                                                                        \
-    if (p.kernel_size == K_ && p.dilation == D_) {                                                           \
-      partials = along_width ? bwd_weight_staged_partials<StagedGradWeightConfig<T, K_, D_, true>>(p)       \
-                             : bwd_weight_staged_partials<StagedGradWeightConfig<T, K_, D_, false>>(p);     \
+#define CUTE_DWCONV_TRY_ENTRY(K_, D_)                                             \
+    if (p.kernel_size == K_ && p.dilation == D_) {                                \
+      return along_width ? f(StagedGradWeightConfig<T, K_, D_, true>{})          \
+                         : f(StagedGradWeightConfig<T, K_, D_, false>{});        \
     }
     CUTE_DWCONV_BWD_WEIGHT_STAGED_TABLE(CUTE_DWCONV_TRY_ENTRY)
 #undef CUTE_DWCONV_TRY_ENTRY
-    return partials;
   }
+  return false;
+}
+
+// The partial sums a channel of the staged-row kernel for NCHW strips in the table, or 0.
+template <class T>
+int64_t staged_partials(BwdWeightParams const& p) {
+  if (!dense_grads(p) || p.kernel_size < plan::tiling_policy().bwd_weight_staged_min_taps) return 0;
+  int64_t partials = 0;
+  with_staged_config<T>(p, [&](auto cfg) { return (partials = bwd_weight_staged_partials<decltype(cfg)>(p)) > 0; });
+  return partials;
 }
 
 template <class T>
@@ -182,18 +188,9 @@ BwdWeightPlan backward_weight_plan(BwdWeightParams const& p) {
 // Launches the staged-row kernel of the table entry for p (the plan found one).
 template <class T>
 bool launch_staged(BwdWeightParams const& p, cudaStream_t stream) {
-  LaunchStatus status = LaunchStatus::kUnsupported;
-  if constexpr (sizeof(T) <= 4) {
-    bool const along_width = p.axis == TapAxis::kWidth;
-#define CUTE_DWCONV_TRY_ENTRY(K_, D_)                                                                   \
-    if (p.kernel_size == K_ && p.dilation == D_) {                                                      \
-      status = along_width ? launch_bwd_weight_staged<StagedGradWeightConfig<T, K_, D_, true>>(p, stream) \
-                           : launch_bwd_weight_staged<StagedGradWeightConfig<T, K_, D_, false>>(p, stream); \
-    }
-    CUTE_DWCONV_BWD_WEIGHT_STAGED_TABLE(CUTE_DWCONV_TRY_ENTRY)
-#undef CUTE_DWCONV_TRY_ENTRY
-  }
-  return status == LaunchStatus::kLaunched;
+  return with_staged_config<T>(p, [&](auto cfg) {
+    return launch_bwd_weight_staged<decltype(cfg)>(p, stream) == LaunchStatus::kLaunched;
+  });
 }
 
 // Taps summed per walk of a tile: 4 covers the common short kernels with few registers, 16 the

@@ -222,9 +222,8 @@ __global__ void __launch_bounds__(Cfg::kThreads)
 template <class Cfg>
 bool bwd_weight_staged_fits(BwdWeightParams const& p) {
   using T = typename Cfg::Element;
-  constexpr int64_t kChunk = Cfg::kChunkElems;
-  bool const aligned = reinterpret_cast<uintptr_t>(p.x) % 16 == 0 && p.x_stride_w == 1 && p.W % kChunk == 0 &&
-                       p.x_stride_h % kChunk == 0 && p.x_stride_n % kChunk == 0 && p.x_stride_c % kChunk == 0;
+  bool const aligned = p.x_stride_w == 1 &&
+                       staging::stage_copy_bytes<T>(p.x, p.W, p.x_stride_h, p.x_stride_c, p.x_stride_n) == 16;
   int64_t constexpr kIntLimit = int64_t(1) << 30;
   bool const small = p.H < kIntLimit && p.W < kIntLimit && p.Ho < kIntLimit && p.Wo < kIntLimit &&
                      p.padding_h < kIntLimit && p.padding_w < kIntLimit;
@@ -251,20 +250,20 @@ bool plan_bwd_weight_staged(BwdWeightParams const& p, bwd_weight::StagedGeometry
   if (!bwd_weight_staged_fits<Cfg>(p)) return false;
   constexpr int kStripCols = Cfg::kStripCols, kChunk = Cfg::kChunkElems;
   g.col_shift = int((p.padding_w + kChunk - 1) / kChunk * kChunk - p.padding_w);
-  int64_t constexpr kRowReach = Cfg::kAlongWidth ? (Cfg::kTaps - 1) * Cfg::kTapDilation : 0;
-  g.x_chunks = int((kStripCols + g.col_shift + kRowReach + kChunk - 1) / kChunk);
-  bool const g_chunks_whole = reinterpret_cast<uintptr_t>(p.grad_out) % 16 == 0 && p.Wo % kChunk == 0 &&
-                              p.g_stride_h % kChunk == 0 && p.g_stride_n % kChunk == 0 && p.g_stride_c % kChunk == 0;
-  g.g_copy_bytes = g_chunks_whole ? 16 : 4;
+  // The window's reach: along the staged x rows for (1, K), as a halo of staged rows for (K, 1).
+  int constexpr kRowReach = Cfg::kAlongWidth ? Cfg::kReach : 0;
+  int64_t constexpr kHalo = Cfg::kAlongWidth ? 0 : Cfg::kReach;
+  g.x_chunks = (kStripCols + g.col_shift + kRowReach + kChunk - 1) / kChunk;
+  g.g_copy_bytes =
+      staging::stage_copy_bytes<T>(p.grad_out, p.Wo, p.g_stride_h, p.g_stride_c, p.g_stride_n) == 16 ? 16 : 4;
   g.g_chunks = kStripCols * int(sizeof(T)) / g.g_copy_bytes;
 
   DeviceLimits const& limits = device_limits(p.device);
   constexpr auto kKernel = &bwd_weight::bwd_weight_staged_kernel<Cfg>;
-  int64_t const halo = Cfg::kAlongWidth ? 0 : (Cfg::kTaps - 1) * Cfg::kTapDilation;
-  int const run_rows = Cfg::kRunRows * Cfg::kRowGroups;  // a row of runs across the block
+  constexpr int run_rows = Cfg::kRunRows * Cfg::kRowGroups;  // a row of runs across the block
   auto stage_elems = [&](int runs) {
     int64_t const tile_rows = int64_t(runs) * run_rows;
-    return (tile_rows + halo) * Cfg::kXPitch + tile_rows * Cfg::kGradPitch;
+    return (tile_rows + kHalo) * Cfg::kXPitch + tile_rows * Cfg::kGradPitch;
   };
   auto bytes_for = [&](int runs) {
     return std::max<int64_t>(2 * stage_elems(runs) * int64_t(sizeof(T)), int64_t(kWarps) * (Cfg::kTaps + 1) * 4);
@@ -279,22 +278,27 @@ bool plan_bwd_weight_staged(BwdWeightParams const& p, bwd_weight::StagedGeometry
   // an SM (or as many as any height keeps). Tiles past the plane's rows stage only zeros.
   auto staged_rows = [&](int runs) {
     int64_t const tile_rows = int64_t(runs) * run_rows;
-    return (p.Ho + tile_rows - 1) / tile_rows * (tile_rows + halo);
+    return (p.Ho + tile_rows - 1) / tile_rows * (tile_rows + kHalo);
   };
-  int const most_runs = int(std::min<int64_t>(256 / run_rows, (p.Ho + run_rows - 1) / run_rows));
+  constexpr int kMostRuns = 256 / run_rows;
+  int const most_runs = int(std::max<int64_t>(1, std::min<int64_t>(kMostRuns, (p.Ho + run_rows - 1) / run_rows)));
+  int blocks_at[kMostRuns + 1] = {};  // blocks an SM at each height
   int best_blocks = 0;
-  for (int runs = 1; runs <= std::max(1, most_runs); ++runs) best_blocks = std::max(best_blocks, blocks_for(runs));
+  for (int r = 1; r <= most_runs; ++r) {
+    blocks_at[r] = blocks_for(r);
+    best_blocks = std::max(best_blocks, blocks_at[r]);
+  }
   if (best_blocks == 0) return false;
   int const wanted_blocks = std::min(3, best_blocks);
-  int runs = 0, blocks = 0;
-  for (int r = 1; r <= std::max(1, most_runs); ++r) {
-    int const b = blocks_for(r);
+  int runs = 0;
+  for (int r = 1; r <= most_runs; ++r) {
     bool const better = Cfg::kAlongWidth ? true : runs == 0 || staged_rows(r) < staged_rows(runs);
-    if (b >= wanted_blocks && better) runs = r, blocks = b;
+    if (blocks_at[r] >= wanted_blocks && better) runs = r;
   }
+  int const blocks = blocks_at[runs];
   smem_bytes = bytes_for(runs);
   g.tile_rows = runs * run_rows;
-  g.x_rows = int(g.tile_rows + halo);
+  g.x_rows = int(g.tile_rows + kHalo);
   g.buffer_elems = int(stage_elems(runs));
 
   int64_t const row_tiles = (p.Ho + g.tile_rows - 1) / g.tile_rows;
