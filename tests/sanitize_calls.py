@@ -220,8 +220,10 @@ def check_windows() -> bool:
                                  (5, 3, 1, (2, 33, 9, 24)), (3, 3, 2, (2, 45, 14, 16)), (5, 5, 2, (3, 19, 13, 9))]:
             x, w, b = window_problem(shape, kh, kw, dtype, True)
             ok &= check_window("stacked planes", "tiled", x, w, b, (s, s), (kh // 2, kw // 2), (1, 1))
-        # Whole small planes: the last block part full, a padding past the window, stride 2.
-        for k, s, pad, shape in [(7, 1, 3, (3, 37, 7, 7)), (3, 1, 3, (2, 7, 5, 9)), (5, 2, 2, (3, 19, 13, 9))]:
+        # Whole small planes: the last block part full, a padding past the window, stride 2, and
+        # 14-wide planes whose 16-bit chunks break across rows and planes.
+        for k, s, pad, shape in [(7, 1, 3, (3, 37, 7, 7)), (3, 1, 3, (2, 7, 5, 9)), (5, 2, 2, (3, 19, 13, 9)),
+                                 (7, 1, 3, (2, 41, 14, 14))]:
             x, w, b = window_problem(shape, k, k, dtype, True)
             ok &= check_window("whole planes", "planes", x, w, b, (s, s), (pad, pad), (1, 1))
             if (k, s) != (7, 2):  # and the weight gradient on the same planes, within its buckets

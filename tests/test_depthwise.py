@@ -625,7 +625,7 @@ def test_strided_input_gradient_of_uncovered_rows():
 # ConvNeXt's and MobileNet's later stages (7x7 to 28x28 planes), plane counts that leave the last
 # block part full, a single plane, widths that leave a lane's columns part full (7, 9, 13),
 # paddings of none and past the window (outputs larger than the input), the largest planes a block
-# stages one at a time, odd sizes at stride 2.
+# stages one at a time, odd sizes at stride 2, and planes of a few rows wider than a warp.
 PLANES_CASES = [
     ((7, 7), 1, 3, (3, 37, 7, 7)),
     ((7, 7), 1, 3, (2, 41, 14, 14)),
@@ -643,6 +643,8 @@ PLANES_CASES = [
     ((2, 3), 1, (1, 1), (2, 9, 10, 11)),  # windows within a wider one's instantiation
     ((5, 3), 2, (2, 1), (2, 9, 13, 14)),
     ((1, 2), 1, (0, 1), (3, 5, 7, 6)),
+    ((3, 3), 1, 1, (2, 5, 12, 40)),
+    ((5, 5), 2, 2, (1, 3, 8, 70)),
 ]
 PLANES_IDS = [describe(k, s, p, 1, shape) for k, s, p, shape in PLANES_CASES]
 
