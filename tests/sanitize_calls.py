@@ -229,6 +229,10 @@ def check_windows() -> bool:
             if (k, s) != (7, 2):  # and the weight gradient on the same planes, within its buckets
                 x, w, _ = window_problem(shape, k, k, dtype, False)
                 ok &= check_window_backward("nchw", x, w, (s, s), (pad, pad), (1, 1))
+        # x one element past a 16-byte boundary: its run's ends copied apart from its chunks
+        x, w, b = window_problem((2, 41, 14, 14), 7, 7, dtype, True)
+        x = torch.cat([x.flatten()[:1], x.flatten()])[1:].view(x.shape)
+        ok &= check_window("whole planes, unaligned", "planes", x, w, b, (1, 1), (3, 3), (1, 1))
         if dtype in (torch.float16, torch.bfloat16):  # tensor cores: every band depth, two row tiles
             for kh, kw, rows in [(3, 3, 70), (7, 7, 40), (13, 9, 30), (31, 31, 25), (5, 51, 20)]:
                 x, w, b = window_problem((2, 3, rows, 72), kh, kw, dtype, True)

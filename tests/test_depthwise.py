@@ -645,6 +645,7 @@ PLANES_CASES = [
     ((1, 2), 1, (0, 1), (3, 5, 7, 6)),
     ((3, 3), 1, 1, (2, 5, 12, 40)),
     ((5, 5), 2, 2, (1, 3, 8, 70)),
+    ((3, 3), 1, 1, (2, 3, 2, 3)),  # planes of 6 pixels, rows narrower than a 16-byte chunk
 ]
 PLANES_IDS = [describe(k, s, p, 1, shape) for k, s, p, shape in PLANES_CASES]
 
@@ -653,10 +654,16 @@ PLANES_IDS = [describe(k, s, p, 1, shape) for k, s, p, shape in PLANES_CASES]
 @pytest.mark.parametrize("case", PLANES_CASES, ids=PLANES_IDS)
 def test_whole_planes(case, dtype):
     """The planes path takes every such call, forced, into an output of x's layout and into a channel
-    slice, and writes exactly out; the forward and gradients through auto (which takes the same
-    kernels for planes of up to 28x28 outputs: the stride-1 input gradient as a flipped window, and
-    the weight gradient of windows within 3x3, 5x5 and 7x7 at stride 1, 3x3 and 5x5 at stride 2) match."""
+    slice, and writes exactly out, from x as allocated and from x one element past a 16-byte boundary
+    (its run's chunks and ends copied apart); the forward and gradients through auto (which takes the
+    same kernels for planes of up to 28x28 outputs: the stride-1 input gradient as a flipped window,
+    and the weight gradient of windows within 3x3, 5x5 and 7x7 at stride 1, 3x3 and 5x5 at stride 2)
+    match."""
     kernel, stride, padding, shape = case
+    unaligned = forced_case(case, dtype, "unaligned")
+    assert unaligned.x.data_ptr() % 16 != 0
+    check_path_into_poisoned_outs("planes", unaligned.x, unaligned.weight, unaligned.bias, unaligned.args,
+                                  unaligned.expected, unaligned.context + " unaligned")
     c = forced_case(case, dtype, "contiguous")
     check_path_into_poisoned_outs("planes", c.x, c.weight, c.bias, c.args, c.expected, c.context)
     check_forward_backward(c.x, c.weight, c.bias, stride, padding, 1, c.generator, c.context)
