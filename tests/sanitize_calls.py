@@ -17,6 +17,11 @@ from conftest import (FLOAT_DTYPES, TOLERANCES, forward_channels_last_table, for
 TILED_DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 
 
+def one_element_past_alignment(x):
+    """x's values in a view that starts one element past an aligned allocation."""
+    return torch.cat([x.flatten()[:1], x.flatten()])[1:].view(x.shape)
+
+
 def problem(shape, k, dtype, with_bias):
     """Random inputs drawn on the CPU and copied over: initcheck tracks copies exactly, while it does
     not follow every element that PyTorch's device-side random kernels write."""
@@ -62,7 +67,7 @@ def check_float_params(dtype, kh, kw, stride, padding, layout) -> bool:
     width = 71 if layout == "odd" else 72
     x = torch.randn(2, 8, 21, width).to(dtype)
     if layout == "odd":
-        x = torch.cat([x.flatten()[:1], x.flatten()]).to("cuda")[1:].view(x.shape)
+        x = one_element_past_alignment(x.to("cuda"))
     else:
         x = x.to("cuda")
     if layout == "channels_last":
@@ -231,7 +236,7 @@ def check_windows() -> bool:
                 ok &= check_window_backward("nchw", x, w, (s, s), (pad, pad), (1, 1))
         # x one element past a 16-byte boundary: its run's ends copied apart from its chunks
         x, w, b = window_problem((2, 41, 14, 14), 7, 7, dtype, True)
-        x = torch.cat([x.flatten()[:1], x.flatten()])[1:].view(x.shape)
+        x = one_element_past_alignment(x)
         ok &= check_window("whole planes, unaligned", "planes", x, w, b, (1, 1), (3, 3), (1, 1))
         if dtype in (torch.float16, torch.bfloat16):  # tensor cores: every band depth, two row tiles
             for kh, kw, rows in [(3, 3, 70), (7, 7, 40), (13, 9, 30), (31, 31, 25), (5, 51, 20)]:
@@ -329,7 +334,7 @@ def main() -> int:
             if dtype != torch.float64:
                 ok &= check("general", "general", x, w, b, stride, padding, dilation)
             ok &= check("direct", "direct", x, w, b, stride, padding, dilation)
-            unaligned = torch.cat([x.flatten()[:1], x.flatten()])[1:].view(x.shape)
+            unaligned = one_element_past_alignment(x)
             ok &= check("auto unaligned", "auto", unaligned, w, b, stride, padding, dilation)
             channels_last = x.contiguous(memory_format=torch.channels_last)
             ok &= check("auto channels_last", "auto", channels_last, w, b, stride, padding, dilation)
